@@ -1,0 +1,84 @@
+"""One error shape for every HTTP API: ``{"code", "message", "correlation_id"}``.
+
+Domain refusals carry a stable machine-readable code (DOMAIN.md §5) and the Indonesian message;
+anything unexpected is a 500 with a code and the correlation id to quote to the helpdesk, never a
+stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import telemetry
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """A refusal the caller can act on. ``status`` is 403, 404, 409 or 422."""
+
+    def __init__(self, code: str, message: str, status: int = 422, **detail: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.detail = detail
+
+
+def _body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"code": code, "message": message, "correlation_id": telemetry.trace_id_hex(), **extra}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        extra = {"detail": exc.detail} if exc.detail else {}
+        return JSONResponse(_body(exc.code, exc.message, **extra), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse(
+            _body("VALIDATION_ERROR", "Data yang dikirim tidak valid.", errors=errors),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+        return JSONResponse(
+            _body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse(
+            _body(
+                "INTERNAL_ERROR",
+                "Terjadi kesalahan pada sistem. Sebutkan correlation_id "
+                "saat menghubungi Pusat Bantuan.",
+            ),
+            status_code=500,
+        )
+
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["code", "message"],
+    "properties": {
+        "code": {"type": "string"},
+        "message": {"type": "string"},
+        "correlation_id": {"type": ["string", "null"]},
+        "detail": {"type": "object"},
+    },
+}

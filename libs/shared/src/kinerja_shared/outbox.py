@@ -1,0 +1,172 @@
+"""The transactional outbox (ARCHITECTURE.md "Never lose, never apply twice").
+
+``add`` writes an event in the caller's transaction, together with the trace context of the
+request that caused it. ``OutboxRelay`` publishes unpublished rows in id order with the broker's
+idempotent producer and marks them published only after Kafka acknowledged them: a crash in
+between publishes those rows again (consumers deduplicate on event id), it never drops one.
+One relay per schema holds an advisory lock, so replicas never reorder one teacher's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import asyncpg
+from pydantic import BaseModel
+
+from . import failpoints, telemetry
+from .db import Conn
+from .envelope import Envelope
+from .topics import Topic
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+
+
+class Publisher(Protocol):
+    async def publish(
+        self,
+        message: Any,
+        topic: str = "",
+        *,
+        key: Any = None,
+        headers: dict[str, str] | None = None,
+        no_confirm: bool = False,
+    ) -> Any: ...
+
+
+def _channel(schema: str) -> str:
+    return f"outbox_{schema}"
+
+
+async def add(
+    conn: Conn,
+    topic: Topic[Any],
+    envelope: Envelope[Any],
+    *,
+    key: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """Stage ``envelope`` for ``topic``; it is published only if the transaction commits."""
+    stored_headers = {**telemetry.current_trace_headers(), **(headers or {})}
+    await conn.execute(
+        # Headers go in as text so this works on any connection, with or without a JSON codec.
+        "INSERT INTO outbox (event_id, topic, key, value, headers) "
+        "VALUES ($1, $2, $3, $4, $5::text::jsonb)",
+        envelope.event_id,
+        topic.name,
+        key or envelope.subject,
+        envelope.model_dump_json().encode(),
+        json.dumps(stored_headers),
+    )
+    # NOTIFY is delivered on commit only, so the relay wakes exactly when there is work.
+    schema = await conn.fetchval("SELECT current_schema()")
+    await conn.execute("SELECT pg_notify($1, '')", _channel(schema))
+
+
+async def add_event(
+    conn: Conn, topic: Topic[Any], subject: str, payload: BaseModel
+) -> Envelope[Any]:
+    envelope = topic.envelope(subject, payload)
+    await add(conn, topic, envelope)
+    return envelope
+
+
+class OutboxRelay:
+    def __init__(
+        self, pool: asyncpg.Pool, publisher: Publisher, schema: str, poll_seconds: float = 1.0
+    ) -> None:
+        self._pool = pool
+        self._publisher = publisher
+        self._schema = schema
+        self._poll = poll_seconds
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    async def run(self) -> None:
+        """Publish until ``stop``; only the holder of the schema's relay lock publishes."""
+        async with self._pool.acquire() as lock_conn:
+            while not self._stopping:
+                got = await lock_conn.fetchval(
+                    "SELECT pg_try_advisory_lock(hashtext($1))", f"relay:{self._schema}"
+                )
+                if got:
+                    break
+                await self._sleep()
+            if self._stopping:
+                return
+            await lock_conn.add_listener(_channel(self._schema), self._on_notify)
+            try:
+                while not self._stopping:
+                    try:
+                        published = await self.publish_batch()
+                    except Exception:
+                        log.exception("outbox relay failed; retrying")
+                        published = 0
+                    if published < BATCH:
+                        await self._sleep()
+            finally:
+                await lock_conn.remove_listener(_channel(self._schema), self._on_notify)
+                await lock_conn.execute(
+                    "SELECT pg_advisory_unlock(hashtext($1))", f"relay:{self._schema}"
+                )
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _sleep(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self._poll)
+        self._wake.clear()
+
+    async def publish_batch(self) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, topic, key, value, headers::text AS headers FROM outbox "
+                "WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                BATCH,
+            )
+            if not rows:
+                return 0
+            confirmations = []
+            for row in rows:
+                headers: dict[str, str] = json.loads(row["headers"])
+                token = telemetry.attach_headers(headers)
+                try:
+                    confirmations.append(
+                        await self._publisher.publish(
+                            bytes(row["value"]),
+                            row["topic"],
+                            key=row["key"].encode(),
+                            headers=headers,
+                            no_confirm=True,
+                        )
+                    )
+                finally:
+                    telemetry.detach(token)
+            await asyncio.gather(*confirmations)
+            failpoints.hit("outbox.published_before_marked")
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                [r["id"] for r in rows],
+            )
+        return len(rows)
+
+
+async def purge_published(conn: Conn, older_than_seconds: int = 86400) -> int:
+    """Published rows are only an audit trail; keep a day of them."""
+    result: str = await conn.execute(
+        "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
+        older_than_seconds,
+    )
+    return int(result.split()[-1])

@@ -1,0 +1,1 @@
+"""The roster: Dapodik's people and schools, as every service sees them."""

@@ -1,0 +1,159 @@
+"""What every Kinerja service process is made of: one FastAPI app with the Kafka broker, the
+database pool and the outbox relay living in its lifespan.
+
+A service supplies its settings, its HTTP routers and a ``register`` function that adds its
+subscribers (qserv-kafka's shape: handlers are registered after configuration is known, so tests
+build the app with their own settings).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from . import db, telemetry
+from .auth import TokenVerifier
+from .auth.verify import install_auth_errors
+from .errors import install_error_handlers
+from .logging import setup_logging
+from .outbox import OutboxRelay
+from .settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """The long-lived clients of one service process, built in the lifespan."""
+
+    name: str
+    settings: ServiceSettings
+    broker: KafkaBroker
+    verifier: TokenVerifier
+    pool: asyncpg.Pool | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def db(self) -> asyncpg.Pool:
+        assert self.pool is not None, "the database pool exists only inside the lifespan"
+        return self.pool
+
+
+Register = Callable[[Runtime], None]
+
+
+def make_broker(name: str, settings: ServiceSettings) -> KafkaBroker:
+    provider = telemetry.setup_tracing(name)
+    return KafkaBroker(
+        settings.kafka_bootstrap,
+        client_id=name,
+        enable_idempotence=True,
+        acks="all",
+        graceful_timeout=settings.graceful_shutdown_seconds,
+        middlewares=(KafkaTelemetryMiddleware(tracer_provider=provider),),
+        logger=logging.getLogger(f"{name}.kafka"),
+    )
+
+
+def create_service_app(
+    name: str,
+    settings: ServiceSettings,
+    *,
+    routers: Sequence[APIRouter],
+    register: Register,
+    on_started: Callable[[Runtime], Any] | None = None,
+    title: str | None = None,
+    description: str = "",
+) -> FastAPI:
+    setup_logging()
+    telemetry.setup_tracing(name)
+    AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
+    runtime = Runtime(
+        name=name,
+        settings=settings,
+        broker=make_broker(name, settings),
+        verifier=TokenVerifier(settings.auth()),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime.pool = await db.create_pool(
+            settings.database_url,
+            settings.db_schema,
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+        )
+        register(runtime)
+        await runtime.broker.start()
+        relay = OutboxRelay(
+            runtime.pool, runtime.broker, settings.db_schema, settings.outbox_poll_seconds
+        )
+        relay_task = asyncio.create_task(relay.run(), name=f"{name}-outbox-relay")
+        if on_started is not None:
+            started = on_started(runtime)
+            if asyncio.iscoroutine(started):
+                await started
+        log.info("service started", extra={"service": name, "port": settings.http_port})
+        try:
+            yield
+        finally:
+            # Stop consuming first (in-flight handlers finish and commit), then drain the relay.
+            await runtime.broker.stop()
+            relay.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(relay_task, settings.graceful_shutdown_seconds)
+            await runtime.pool.close()
+            telemetry.shutdown_tracing()
+
+    app = FastAPI(title=title or f"Kinerja {name}", description=description, lifespan=lifespan)
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    install_auth_errors(app)
+    app.include_router(_ops_router(runtime))
+    for router in routers:
+        app.include_router(router)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    return app
+
+
+def _ops_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="Alive: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": runtime.name}
+
+    @router.get("/readyz", summary="Ready: database and broker reachable")
+    async def readyz() -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            await runtime.db.fetchval("SELECT 1")
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        try:
+            ok = await runtime.broker.ping(timeout=2.0)
+            checks["kafka"] = "ok" if ok else "error: no answer"
+        except Exception as exc:
+            checks["kafka"] = f"error: {type(exc).__name__}"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

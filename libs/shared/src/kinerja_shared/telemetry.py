@@ -1,0 +1,78 @@
+"""OpenTelemetry bootstrap, configured by the standard ``OTEL_*`` variables.
+
+``OTEL_TRACES_EXPORTER`` picks the exporter (``zipkin``, ``otlp``, ``console`` or ``none``),
+``OTEL_SERVICE_NAME`` names the service, ``OTEL_TRACES_SAMPLER`` samples: the SDK reads those
+itself. Trace context crosses Kafka in W3C ``traceparent`` headers, written by FastStream's
+telemetry middleware and, for events that wait in the outbox, stored with the row.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+)
+
+_provider: TracerProvider | None = None
+
+
+def _exporter(name: str) -> SpanExporter | None:
+    if name == "zipkin":
+        from opentelemetry.exporter.zipkin.json import ZipkinExporter
+
+        return ZipkinExporter()  # endpoint from OTEL_EXPORTER_ZIPKIN_ENDPOINT
+    if name == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter()  # endpoint from OTEL_EXPORTER_OTLP_ENDPOINT
+    if name == "console":
+        return ConsoleSpanExporter()
+    return None
+
+
+def setup_tracing(default_service_name: str) -> TracerProvider:
+    """Install the global tracer provider once per process and return it."""
+    global _provider
+    if _provider is not None:
+        return _provider
+    os.environ.setdefault("OTEL_SERVICE_NAME", default_service_name)
+    provider = TracerProvider(resource=Resource.create())
+    exporter = _exporter(os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower())
+    if exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    _provider = provider
+    return provider
+
+
+def shutdown_tracing() -> None:
+    if _provider is not None:
+        _provider.force_flush()
+
+
+def current_trace_headers() -> dict[str, str]:
+    """The W3C context of the current span, as Kafka/HTTP headers."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def attach_headers(headers: Mapping[str, str]) -> object:
+    """Make the context carried by ``headers`` current; pass the token to ``detach``."""
+    return context.attach(propagate.extract(dict(headers)))
+
+
+def detach(token: object) -> None:
+    context.detach(token)  # type: ignore[arg-type]
+
+
+def trace_id_hex() -> str | None:
+    ctx = trace.get_current_span().get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else None

@@ -1,0 +1,42 @@
+"""pytest plugin (loaded from the root pyproject): session fixtures for the real stack.
+
+A test that needs PostgreSQL or Kafka asks for ``stack``; it gets the ``test`` stack of
+deploy/local, started on first use and reused afterwards.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from kinerja_shared import db
+
+from .stack import Stack, ensure_stack
+
+_EMPTY_DIR = Path(__file__).parent / "no_migrations"
+
+
+@pytest.fixture(scope="session")
+def stack() -> Stack:
+    return ensure_stack()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(4)}"
+
+
+@pytest.fixture
+async def fresh_schema(stack: Stack) -> AsyncIterator[str]:
+    """A schema of its own, with the shared outbox/inbox tables, dropped afterwards."""
+    schema = unique("t")
+    await db.migrate(stack.pg_admin_dsn, schema, _EMPTY_DIR)
+    yield schema
+    conn = await asyncpg.connect(stack.pg_admin_dsn)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()

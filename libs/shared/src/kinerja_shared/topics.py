@@ -1,0 +1,177 @@
+"""Every Kafka topic of Kinerja, declared once (ARCHITECTURE.md "Events").
+
+Names are ``kinerja.<service>.<event>.v<major>``. Services import the constants, never a string;
+``kinerja-topics create`` makes the cluster match this list and the deploy manifests are
+generated from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from .envelope import Envelope
+from .events.assessment import AssessmentRecommended
+from .events.bkn_sync import DeliveryStatus
+from .events.observation import ObservationConducted, ObservationScheduled
+from .events.planning import PlanAgreed, PlanApproved, PlanReturned, PlanSubmitted
+from .events.predikat import OrganisasiDitetapkan, PredikatDitetapkan
+from .events.roster import Pegawai, Sekolah
+
+P = TypeVar("P", bound=BaseModel)
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class Topic(Generic[P]):
+    name: str
+    event_type: str
+    payload: type[P]
+    key: str
+    partitions: int = 12
+    retention_ms: int = 14 * DAY_MS
+    compacted: bool = False
+    schema_version: int = 1
+    description: str = ""
+
+    @property
+    def producer(self) -> str:
+        return self.name.split(".")[1]
+
+    def envelope(self, subject: str, payload: P) -> Envelope[P]:
+        return Envelope[self.payload](  # type: ignore[name-defined]
+            type=self.event_type,
+            schema_version=self.schema_version,
+            producer=self.producer,
+            subject=subject,
+            payload=payload,
+        )
+
+    def decode(self, raw: bytes) -> Envelope[P]:
+        """Parse one record; raises ``pydantic.ValidationError`` for a poison message."""
+        return Envelope[self.payload].model_validate_json(raw)  # type: ignore[name-defined]
+
+    def config(self) -> dict[str, str]:
+        if self.compacted:
+            return {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+        return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms)}
+
+
+ROSTER_PEGAWAI = Topic(
+    "kinerja.roster.pegawai.v1",
+    "roster.pegawai",
+    Pegawai,
+    key="nip",
+    compacted=True,
+    description="The current roster entry of each person, from Dapodik.",
+)
+ROSTER_SEKOLAH = Topic(
+    "kinerja.roster.sekolah.v1",
+    "roster.sekolah",
+    Sekolah,
+    key="npsn",
+    compacted=True,
+    description="The current entry of each school, from Dapodik.",
+)
+PLAN_SUBMITTED = Topic(
+    "kinerja.planning.plan-submitted.v1", "planning.plan-submitted", PlanSubmitted, key="nip"
+)
+PLAN_RETURNED = Topic(
+    "kinerja.planning.plan-returned.v1", "planning.plan-returned", PlanReturned, key="nip"
+)
+PLAN_APPROVED = Topic(
+    "kinerja.planning.plan-approved.v1", "planning.plan-approved", PlanApproved, key="nip"
+)
+PLAN_AGREED = Topic(
+    "kinerja.planning.plan-agreed.v1",
+    "planning.plan-agreed",
+    PlanAgreed,
+    key="nip",
+    description="The agreed plan: the SKP that bkn-sync sends to e-Kinerja.",
+)
+OBSERVATION_SCHEDULED = Topic(
+    "kinerja.observation.scheduled.v1",
+    "observation.scheduled",
+    ObservationScheduled,
+    key="nip",
+)
+OBSERVATION_CONDUCTED = Topic(
+    "kinerja.observation.conducted.v1",
+    "observation.conducted",
+    ObservationConducted,
+    key="nip",
+)
+ASSESSMENT_RECOMMENDED = Topic(
+    "kinerja.assessment.recommended.v1",
+    "assessment.recommended",
+    AssessmentRecommended,
+    key="nip",
+)
+ORGANISASI_DITETAPKAN = Topic(
+    "kinerja.predikat.organisasi-ditetapkan.v1",
+    "predikat.organisasi-ditetapkan",
+    OrganisasiDitetapkan,
+    key="npsn",
+)
+PREDIKAT_DITETAPKAN = Topic(
+    "kinerja.predikat.ditetapkan.v1",
+    "predikat.ditetapkan",
+    PredikatDitetapkan,
+    key="nip",
+    retention_ms=90 * DAY_MS,
+    description="Public contract: a teacher's predikat was set (or corrected) and sent.",
+)
+BKN_DELIVERY_STATUS = Topic(
+    "kinerja.bkn-sync.delivery-status.v1",
+    "bkn-sync.delivery-status",
+    DeliveryStatus,
+    key="nip",
+    description="Where each delivery to e-Kinerja stands.",
+)
+
+REGISTRY: tuple[Topic[Any], ...] = (
+    ROSTER_PEGAWAI,
+    ROSTER_SEKOLAH,
+    PLAN_SUBMITTED,
+    PLAN_RETURNED,
+    PLAN_APPROVED,
+    PLAN_AGREED,
+    OBSERVATION_SCHEDULED,
+    OBSERVATION_CONDUCTED,
+    ASSESSMENT_RECOMMENDED,
+    ORGANISASI_DITETAPKAN,
+    PREDIKAT_DITETAPKAN,
+    BKN_DELIVERY_STATUS,
+)
+
+
+def dlq_name(consumer: str) -> str:
+    """Each consumer group parks its poison messages on a topic of its own."""
+    return f"kinerja.{consumer}.dlq.v1"
+
+
+SERVICES = ("planning", "observation", "assessment", "predikat", "bkn-sync")
+
+
+@dataclass(frozen=True)
+class RawTopic:
+    """A topic whose records are not envelopes of one payload: retry tiers and DLQs carry the
+    original record unchanged, with where it came from and why in headers."""
+
+    name: str
+    partitions: int = 12
+    retention_ms: int = 14 * DAY_MS
+
+    def config(self) -> dict[str, str]:
+        return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms)}
+
+
+BKN_RETRY_TIERS = tuple(RawTopic(f"kinerja.bkn-sync.retry-{n}.v1") for n in (1, 2, 3))
+DLQS = tuple(RawTopic(dlq_name(s), retention_ms=30 * DAY_MS) for s in SERVICES)
+
+
+def all_topics() -> tuple[Topic[Any] | RawTopic, ...]:
+    return (*REGISTRY, *BKN_RETRY_TIERS, *DLQS)

@@ -1,0 +1,85 @@
+"""The outbox and the idempotent consumer on the real broker and database."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from crash_harness import Probe, probe_topic
+from faststream.kafka import KafkaBroker
+from kafka_support import create_topic, read_all
+
+from kinerja_shared import db, inbox, outbox
+from kinerja_shared.outbox import OutboxRelay
+from kinerja_shared.testing import wait_for
+from kinerja_shared.testing.stack import Stack
+from kinerja_shared.topics import dlq_name
+
+pytestmark = pytest.mark.infra
+
+
+async def test_rolled_back_change_publishes_nothing_and_committed_one_publishes(
+    stack: Stack, fresh_schema: str
+) -> None:
+    topic = probe_topic(await create_topic(stack.kafka_bootstrap))
+    pool = await db.create_pool(stack.pg_admin_dsn, fresh_schema)
+    broker = KafkaBroker(stack.kafka_bootstrap, enable_idempotence=True, acks="all")
+    await broker.start()
+    try:
+
+        async def failing_change() -> None:
+            async with pool.acquire() as conn, conn.transaction():
+                await outbox.add_event(conn, topic, "a", Probe(n=1))
+                raise RuntimeError("the state change failed")
+
+        with pytest.raises(RuntimeError):
+            await failing_change()
+        async with pool.acquire() as conn, conn.transaction():
+            kept = await outbox.add_event(conn, topic, "a", Probe(n=2))
+        assert await OutboxRelay(pool, broker, fresh_schema).publish_batch() == 1
+        records = await read_all(stack.kafka_bootstrap, topic.name, at_least=1)
+        assert [topic.decode(r.value).event_id for r in records] == [kept.event_id]
+        assert records[0].key == b"a"
+    finally:
+        await broker.stop()
+        await pool.close()
+
+
+async def test_redelivered_event_is_applied_once_and_poison_goes_to_the_dlq(
+    stack: Stack, fresh_schema: str
+) -> None:
+    topic = probe_topic(await create_topic(stack.kafka_bootstrap))
+    pool = await db.create_pool(stack.pg_admin_dsn, fresh_schema)
+    await pool.execute("CREATE TABLE applied (event_id uuid, n int)")
+    group = f"g{fresh_schema}"
+    await create_topic(stack.kafka_bootstrap, name=dlq_name(group))
+    broker = KafkaBroker(stack.kafka_bootstrap, enable_idempotence=True, acks="all")
+
+    async def apply(conn: asyncpg.Connection, event: object) -> None:
+        await conn.execute("INSERT INTO applied VALUES ($1, $2)", event.event_id, event.payload.n)  # type: ignore[attr-defined]
+
+    inbox.subscribe(broker, topic, group=group, pool=pool, effect=apply)
+    await broker.start()
+    try:
+        env = topic.envelope("x", Probe(n=7))
+        raw = env.model_dump_json().encode()
+        await broker.publish(raw, topic.name, key=b"x")
+        await broker.publish(b"{not an envelope", topic.name, key=b"x")
+        await broker.publish(raw, topic.name, key=b"x")  # the same event id again
+        after = topic.envelope("x", Probe(n=8))
+        await broker.publish(after.model_dump_json().encode(), topic.name, key=b"x")
+
+        await wait_for(
+            lambda: pool.fetchval("SELECT count(*) = 1 FROM applied WHERE n = 8"),
+            what="the record after the poison applied",
+        )
+        rows = await pool.fetch("SELECT n FROM applied ORDER BY n")
+        assert [r["n"] for r in rows] == [7, 8]
+        dead = await read_all(stack.kafka_bootstrap, dlq_name(group), at_least=1)
+        headers = {k: v.decode() for k, v in dead[-1].headers}
+        assert dead[-1].value == b"{not an envelope"
+        assert headers["kinerja-error-code"] == "POISON"
+        assert headers["kinerja-original-topic"] == topic.name
+        assert headers["kinerja-original-offset"].isdigit()
+    finally:
+        await broker.stop()
+        await pool.close()
