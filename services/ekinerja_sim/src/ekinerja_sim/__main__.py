@@ -1,0 +1,3 @@
+from ekinerja_sim.cli import main
+
+raise SystemExit(main())
