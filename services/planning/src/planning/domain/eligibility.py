@@ -1,0 +1,37 @@
+"""Who may open Pengelolaan Kinerja at all (DOMAIN.md §1.2, V-01, V-02)."""
+
+from __future__ import annotations
+
+from .errors import RuleViolation
+
+ELIGIBLE_JENIS_PTK = frozenset(
+    {
+        "Guru Mapel",
+        "Guru Kelas",
+        "Guru BK",
+        "Guru Pengganti",
+        "Guru TIK",
+        "Guru Pendamping Khusus",
+        "Guru Pembimbing Khusus",
+        "Play Group Teacher",
+        "Kindergarten Teacher",
+        "Kepala Sekolah",
+    }
+)
+
+
+def require_eligible(jenis_ptk: str, naungan: str) -> None:
+    if naungan == "KEMENAG":
+        raise RuleViolation(
+            "V-02",
+            "Guru/Kepala Sekolah di bawah naungan Kemenag mengisi SKP langsung di e-Kinerja BKN.",
+            403,
+        )
+    if jenis_ptk not in ELIGIBLE_JENIS_PTK:
+        raise RuleViolation(
+            "V-01",
+            "Anda belum dapat mengakses Pengelolaan Kinerja karena Jenis PTK Anda tidak sesuai. "
+            "Hubungi Operator Sekolah untuk memperbarui data di Dapodik.",
+            403,
+            jenis_ptk=jenis_ptk,
+        )

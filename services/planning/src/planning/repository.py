@@ -1,0 +1,211 @@
+"""Plain SQL over this service's schema: plans, their audit trail, and reads scoped by role."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from kinerja_shared import outbox
+from kinerja_shared.auth import Principal, Role
+from kinerja_shared.events.base import Payload
+from kinerja_shared.events.planning import (
+    ApprovedBy,
+    PlanAgreed,
+    PlanApproved,
+    PlanReturned,
+    PlanSubmitted,
+)
+from kinerja_shared.topics import (
+    PLAN_AGREED,
+    PLAN_APPROVED,
+    PLAN_RETURNED,
+    PLAN_SUBMITTED,
+    Topic,
+)
+
+from .domain.plan import Plan, PlanContent, PlanState, Transition
+
+_COLUMNS = (
+    "plan_id, nip, npsn, period_id, rules_version, state, version, content, atasan_nip, "
+    "return_note, approved_by, submitted_at, approved_at, agreed_at"
+)
+
+
+Conn = asyncpg.Connection | PoolConnectionProxy
+
+
+class DuplicatePlan(Exception):
+    pass
+
+
+class StaleWrite(Exception):
+    pass
+
+
+def to_plan(row: asyncpg.Record) -> Plan:
+    return Plan(
+        plan_id=row["plan_id"],
+        nip=row["nip"],
+        npsn=row["npsn"],
+        period_id=row["period_id"],
+        rules_version=row["rules_version"],
+        state=PlanState(row["state"]),
+        version=row["version"],
+        content=PlanContent.from_dict(row["content"]),
+        atasan_nip=row["atasan_nip"],
+        return_note=row["return_note"],
+        approved_by=ApprovedBy(row["approved_by"]) if row["approved_by"] else None,
+        submitted_at=row["submitted_at"],
+        approved_at=row["approved_at"],
+        agreed_at=row["agreed_at"],
+    )
+
+
+def _values(p: Plan) -> tuple[Any, ...]:
+    return (
+        p.plan_id,
+        p.nip,
+        p.npsn,
+        p.period_id,
+        p.rules_version,
+        p.state.value,
+        p.version,
+        p.content.to_dict(),
+        p.atasan_nip,
+        p.return_note,
+        p.approved_by.value if p.approved_by else None,
+        p.submitted_at,
+        p.approved_at,
+        p.agreed_at,
+    )
+
+
+async def insert(conn: Conn, plan: Plan, actor: str) -> None:
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                f"INSERT INTO plans ({_COLUMNS}) "
+                "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+                *_values(plan),
+            )
+    except asyncpg.UniqueViolationError as exc:
+        raise DuplicatePlan from exc
+    await _audit(conn, plan, actor, None)
+
+
+async def update(
+    conn: Conn,
+    plan: Plan,
+    *,
+    previous_version: int,
+    actor: str,
+    note: str | None = None,
+) -> None:
+    """Write ``plan`` only over the version it was derived from."""
+    v = _values(plan)
+    done = await conn.fetchval(
+        """UPDATE plans SET state = $2, version = $3, content = $4, atasan_nip = $5,
+               return_note = $6, approved_by = $7, submitted_at = $8, approved_at = $9,
+               agreed_at = $10, updated_at = now()
+           WHERE plan_id = $1 AND version = $11
+           RETURNING true""",
+        plan.plan_id,
+        *v[5:],
+        previous_version,
+    )
+    if not done:
+        raise StaleWrite
+    await _audit(conn, plan, actor, note)
+
+
+async def _audit(conn: Conn, plan: Plan, actor: str, note: str | None) -> None:
+    await conn.execute(
+        "INSERT INTO plan_transitions (plan_id, version, state, actor, note) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        plan.plan_id,
+        plan.version,
+        plan.state.value,
+        actor,
+        note,
+    )
+
+
+async def get(conn: Conn | asyncpg.Pool, plan_id: str) -> Plan | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM plans WHERE plan_id = $1", plan_id)
+    return to_plan(row) if row is not None else None
+
+
+async def get_for_update(conn: Conn, plan_id: str) -> Plan | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM plans WHERE plan_id = $1 FOR UPDATE", plan_id
+    )
+    return to_plan(row) if row is not None else None
+
+
+async def pending_for_teacher(conn: Conn, nip: str) -> list[Plan]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM plans WHERE nip = $1 AND state = $2 FOR UPDATE",
+        nip,
+        PlanState.DIAJUKAN.value,
+    )
+    return [to_plan(r) for r in rows]
+
+
+async def list_visible(
+    pool: asyncpg.Pool,
+    principal: Principal,
+    *,
+    period_id: str | None,
+    nip: str | None,
+    limit: int,
+) -> list[Plan]:
+    """The plans ``principal`` may read (DOMAIN.md §1.3), newest first."""
+    where = ["($1::text IS NULL OR p.period_id = $1)", "($2::text IS NULL OR p.nip = $2)"]
+    args: list[Any] = [period_id, nip]
+    if principal.role is Role.GURU:
+        args.append(principal.nip)
+        where.append(f"p.nip = ${len(args)}")
+    elif principal.role is Role.KEPALA_SEKOLAH:
+        args.append(principal.nip)
+        where.append(f"(p.nip = ${len(args)} OR r.atasan_nip = ${len(args)})")
+    elif principal.role is Role.DINAS:
+        args.append(f"{principal.area}%")
+        where.append(f"COALESCE(s.kode_wilayah, r.kode_wilayah) LIKE ${len(args)}")
+    args.append(limit)
+    rows = await pool.fetch(
+        f"""SELECT {", ".join("p." + c.strip() for c in _COLUMNS.split(","))}
+            FROM plans p
+            LEFT JOIN roster_pegawai r ON r.nip = p.nip
+            LEFT JOIN roster_sekolah s ON s.npsn = r.npsn
+            WHERE {" AND ".join(where)}
+            ORDER BY p.updated_at DESC, p.plan_id
+            LIMIT ${len(args)}""",
+        *args,
+    )
+    return [to_plan(r) for r in rows]
+
+
+_TOPICS: dict[type[Payload], Topic[Any]] = {
+    PlanSubmitted: PLAN_SUBMITTED,
+    PlanReturned: PLAN_RETURNED,
+    PlanApproved: PLAN_APPROVED,
+    PlanAgreed: PLAN_AGREED,
+}
+
+
+async def save_transition(
+    conn: Conn,
+    before: Plan,
+    transition: Transition,
+    *,
+    actor: str,
+    note: str | None = None,
+) -> None:
+    """The new state and the events it caused, in the caller's transaction (the outbox)."""
+    if transition.plan == before:
+        return
+    await update(conn, transition.plan, previous_version=before.version, actor=actor, note=note)
+    for event in transition.events:
+        await outbox.add_event(conn, _TOPICS[type(event)], transition.plan.nip, event)

@@ -1,0 +1,210 @@
+"""The plan API and its events against the real PostgreSQL and Kafka."""
+
+from __future__ import annotations
+
+import pytest
+
+from kinerja_shared.testing import wait_for
+from kinerja_shared.topics import PLAN_AGREED, PLAN_APPROVED, PLAN_RETURNED, PLAN_SUBMITTED
+
+from .conftest import Planning, events_for, random_nip
+
+pytestmark = pytest.mark.infra
+
+
+async def test_agreed_plan_is_published_as_the_skp(planning: Planning) -> None:
+    school = await planning.school()
+    ks = random_nip()
+    nip = await planning.teacher(school, atasan=ks)
+    plan = await planning.draft(nip, school)
+    pid, c = plan["plan_id"], planning.client
+
+    r = await c.post(f"/plans/{pid}/submit", headers=planning.guru(nip, school))
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "DIAJUKAN"
+    r = await c.post(f"/plans/{pid}/approve", headers=planning.ks(ks, school))
+    assert r.json()["state"] == "DISETUJUI", r.text
+    r = await c.post(
+        f"/plans/{pid}/agree", headers={**planning.guru(nip, school), "If-Match": r.headers["ETag"]}
+    )
+    assert r.json()["state"] == "DISEPAKATI", r.text
+
+    (agreed,) = await events_for(planning.stack, PLAN_AGREED, nip)
+    skp = agreed.payload
+    assert agreed.subject == nip
+    assert (skp.plan_id, skp.period_id, skp.npsn, skp.atasan_nip) == (
+        pid,
+        planning.open_period,
+        school.npsn,
+        ks,
+    )
+    assert skp.sub_indikator == "D1.4"
+    assert skp.indikator_kompetensi == "KP.3"
+    assert skp.tugas_pokok == ["Mengajar IPA kelas VIII"]
+    assert skp.tugas_tambahan == ["Wali kelas: Wali kelas VIII-B"]
+    assert skp.perilaku_fokus == ["KOLABORATIF", "AKUNTABEL"]
+    assert skp.version == r.json()["version"]
+    (approved,) = await events_for(planning.stack, PLAN_APPROVED, nip)
+    assert approved.payload.approved_by == "KEPALA_SEKOLAH"
+    assert len(await events_for(planning.stack, PLAN_SUBMITTED, nip)) == 1
+
+
+async def test_plt_atasan_approves_on_submit(planning: Planning) -> None:
+    school = await planning.school()
+    nip = await planning.teacher(school, atasan=random_nip(), plt=True)
+    plan = await planning.draft(nip, school)
+
+    r = await planning.client.post(
+        f"/plans/{plan['plan_id']}/submit", headers=planning.guru(nip, school)
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["state"], r.json()["approved_by"]) == ("DISETUJUI", "SYSTEM_PLT")
+    (approved,) = await events_for(planning.stack, PLAN_APPROVED, nip)
+    assert approved.payload.approved_by == "SYSTEM_PLT"
+
+
+async def test_submit_without_atasan_is_422_with_the_exact_message(planning: Planning) -> None:
+    school = await planning.school()
+    nip = await planning.teacher(school, atasan=None)
+    plan = await planning.draft(nip, school)
+
+    r = await planning.client.post(
+        f"/plans/{plan['plan_id']}/submit", headers=planning.guru(nip, school)
+    )
+    assert r.status_code == 422
+    body = r.json()
+    assert (body["code"], body["message"]) == ("V-03", "Data atasan Anda tidak ditemukan")
+    assert "Admin Dapodik Dinas" in body["detail"]["remedy"]
+    r = await planning.client.get(f"/plans/{plan['plan_id']}", headers=planning.guru(nip, school))
+    assert r.json()["state"] == "DRAF"
+
+
+async def test_kepala_sekolah_who_is_not_the_atasan_gets_403_v10(planning: Planning) -> None:
+    school = await planning.school()
+    nip = await planning.teacher(school, atasan=random_nip())
+    plan = await planning.draft(nip, school)
+    pid = plan["plan_id"]
+    await planning.client.post(f"/plans/{pid}/submit", headers=planning.guru(nip, school))
+
+    stranger = planning.ks(random_nip(), school)
+    r = await planning.client.post(f"/plans/{pid}/approve", headers=stranger)
+    assert (r.status_code, r.json()["code"]) == (403, "V-10")
+    r = await planning.client.post(
+        f"/plans/{pid}/return", json={"note": "Perbaiki tugas pokok Anda ya."}, headers=stranger
+    )
+    assert (r.status_code, r.json()["code"]) == (403, "V-10")
+
+
+async def test_guru_cannot_read_another_teachers_plan(planning: Planning) -> None:
+    school = await planning.school()
+    owner = await planning.teacher(school, atasan=random_nip())
+    other = await planning.teacher(school, atasan=random_nip())
+    plan = await planning.draft(owner, school)
+
+    r = await planning.client.get(f"/plans/{plan['plan_id']}", headers=planning.guru(other, school))
+    assert r.status_code == 403
+    r = await planning.client.get(f"/plans?nip={owner}", headers=planning.guru(other, school))
+    assert r.status_code == 403
+    r = await planning.client.get("/plans", headers=planning.guru(other, school))
+    assert r.json() == []
+
+
+async def test_missing_token_is_401(planning: Planning) -> None:
+    assert (await planning.client.get("/plans")).status_code == 401
+    assert (await planning.client.post("/plans", json={})).status_code == 401
+    assert (await planning.client.get("/catalog")).status_code == 401
+
+
+async def test_second_plan_for_the_same_period_is_409_v09(planning: Planning) -> None:
+    school = await planning.school()
+    nip = await planning.teacher(school, atasan=random_nip())
+    await planning.draft(nip, school)
+    r = await planning.client.post(
+        "/plans", json={"period_id": planning.open_period}, headers=planning.guru(nip, school)
+    )
+    assert (r.status_code, r.json()["code"]) == (409, "V-09")
+
+
+async def test_closed_or_unknown_period_is_422_v04(planning: Planning) -> None:
+    school = await planning.school()
+    nip = await planning.teacher(school, atasan=random_nip())
+    for period_id in (planning.closed_period, "1999"):
+        r = await planning.client.post(
+            "/plans", json={"period_id": period_id}, headers=planning.guru(nip, school)
+        )
+        assert (r.status_code, r.json()["code"]) == (422, "V-04")
+
+
+async def test_stale_version_is_409_v15(planning: Planning) -> None:
+    school = await planning.school()
+    nip = await planning.teacher(school, atasan=random_nip())
+    plan = await planning.draft(nip, school)
+    r = await planning.client.put(
+        f"/plans/{plan['plan_id']}",
+        json={"sub_indikator": "D1.1", "expected_version": plan["version"] - 1},
+        headers=planning.guru(nip, school),
+    )
+    assert (r.status_code, r.json()["code"]) == (409, "V-15")
+
+
+async def test_returned_plan_carries_the_note_and_can_be_resubmitted(planning: Planning) -> None:
+    school = await planning.school()
+    ks = random_nip()
+    nip = await planning.teacher(school, atasan=ks)
+    plan = await planning.draft(nip, school)
+    pid, c = plan["plan_id"], planning.client
+    await c.post(f"/plans/{pid}/submit", headers=planning.guru(nip, school))
+
+    short = await c.post(
+        f"/plans/{pid}/return", json={"note": "kurang"}, headers=planning.ks(ks, school)
+    )
+    assert (short.status_code, short.json()["code"]) == (422, "V-11")
+    note = "Indikator kompetensi belum sesuai fokus sub indikator."
+    r = await c.post(f"/plans/{pid}/return", json={"note": note}, headers=planning.ks(ks, school))
+    assert (r.json()["state"], r.json()["return_note"]) == ("DIKEMBALIKAN", note)
+    (returned,) = await events_for(planning.stack, PLAN_RETURNED, nip)
+    assert returned.payload.note == note
+    r = await c.post(f"/plans/{pid}/submit", headers=planning.guru(nip, school))
+    assert r.json()["state"] == "DIAJUKAN"
+
+
+async def test_kepala_sekolah_lists_the_plans_of_their_teachers(planning: Planning) -> None:
+    school = await planning.school()
+    ks = random_nip()
+    mine = await planning.teacher(school, atasan=ks)
+    others = await planning.teacher(school, atasan=random_nip())
+    await planning.draft(mine, school)
+    await planning.draft(others, school)
+    r = await planning.client.get(
+        f"/plans?period_id={planning.open_period}", headers=planning.ks(ks, school)
+    )
+    assert [p["nip"] for p in r.json()] == [mine]
+    dinas = planning.headers("dinas", area=school.kode_wilayah)
+    r = await planning.client.get(f"/plans?nip={others}", headers=dinas)
+    assert [p["nip"] for p in r.json()] == [others]
+
+
+async def test_roster_change_moves_a_pending_plan_to_the_new_plt(planning: Planning) -> None:
+    school = await planning.school()
+    nip = await planning.teacher(school, atasan=random_nip())
+    plan = await planning.draft(nip, school)
+    pid = plan["plan_id"]
+    await planning.client.post(f"/plans/{pid}/submit", headers=planning.guru(nip, school))
+
+    plt = random_nip()
+    await planning.teacher(school, atasan=plt, plt=True, nip=nip)
+
+    async def approved() -> bool:
+        r = await planning.client.get(f"/plans/{pid}", headers=planning.guru(nip, school))
+        return r.json()["state"] == "DISETUJUI"
+
+    await wait_for(approved, timeout=30, what="the pending plan approved for the Plt.")
+    (event,) = await events_for(planning.stack, PLAN_APPROVED, nip)
+    assert (event.payload.approved_by, event.payload.atasan_nip) == ("SYSTEM_PLT", plt)
+
+
+async def test_catalog_serves_the_eight_sub_indicators(planning: Planning) -> None:
+    r = await planning.client.get("/catalog", headers=planning.headers("operator"))
+    body = r.json()
+    assert len(body["sub_indikator"]) == 8
+    assert len(body["perilaku_berakhlak"]) == 7

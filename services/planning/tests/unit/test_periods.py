@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from planning.domain.errors import RuleViolation
+from planning.domain.periods import PERIOD_NOT_OPEN, PeriodCalendar
+
+
+def test_ships_the_four_periods_with_their_rules_versions(calendar: PeriodCalendar) -> None:
+    got = {p.period_id: (p.start, p.end, p.rules_version) for p in calendar}
+    assert got == {
+        "2024-S1": (date(2024, 1, 1), date(2024, 6, 30), 2024),
+        "2024-S2": (date(2024, 7, 1), date(2024, 12, 31), 2024),
+        "2025": (date(2025, 1, 1), date(2025, 12, 31), 2025),
+        "2026": (date(2026, 1, 1), date(2026, 12, 31), 2025),
+    }
+
+
+def test_first_semester_stays_open_while_the_second_runs(calendar: PeriodCalendar) -> None:
+    open_ids = [p.period_id for p in calendar.open_for_planning(date(2024, 7, 15))]
+    assert open_ids == ["2024-S1", "2024-S2"]
+
+
+def test_planning_after_the_first_month_only_warns(calendar: PeriodCalendar) -> None:
+    period = calendar.require_open_for_planning("2025", date(2025, 3, 1))
+    assert period.planning_is_late(date(2025, 3, 1))
+    assert not period.planning_is_late(date(2025, 1, 15))
+
+
+@pytest.mark.parametrize(
+    ("period_id", "day"),
+    [
+        ("2025", date(2026, 2, 1)),  # after hard_end
+        ("2026", date(2025, 6, 1)),  # not yet open
+        ("2030", date(2025, 6, 1)),  # unknown
+    ],
+)
+def test_closed_or_unknown_period_is_refused_with_v04(
+    calendar: PeriodCalendar, period_id: str, day: date
+) -> None:
+    with pytest.raises(RuleViolation) as caught:
+        calendar.require_open_for_planning(period_id, day)
+    assert (caught.value.code, caught.value.message, caught.value.status) == (
+        "V-04",
+        PERIOD_NOT_OPEN,
+        422,
+    )
+
+
+def test_changing_a_plan_after_hard_end_is_v28(calendar: PeriodCalendar) -> None:
+    with pytest.raises(RuleViolation) as caught:
+        calendar.require_plan_stage_open("2024-S1", date(2024, 8, 1))
+    assert caught.value.code == "V-28"
+
+
+def test_a_period_configured_twice_is_rejected() -> None:
+    raw = {
+        "periods": [
+            {
+                "period_id": "X",
+                "label": "x",
+                "year": 2025,
+                "start": "2025-01-01",
+                "end": "2025-12-31",
+                "rules_version": 2025,
+                "stages": {
+                    "plan": {
+                        "opens": "2025-01-01",
+                        "soft_end": "2025-01-31",
+                        "hard_end": "2025-12-31",
+                    }
+                },
+            }
+        ]
+        * 2
+    }
+    with pytest.raises(ValueError, match="twice"):
+        PeriodCalendar.from_config(raw)

@@ -1,0 +1,210 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from kinerja_shared.events.planning import (
+    ApprovedBy,
+    PlanAgreed,
+    PlanApproved,
+    PlanReturned,
+    PlanSubmitted,
+)
+from planning.domain.catalog import Catalog
+from planning.domain.errors import RuleViolation
+from planning.domain.plan import (
+    NO_ATASAN_MESSAGE,
+    Atasan,
+    Plan,
+    PlanContent,
+    PlanState,
+    TugasTambahan,
+    new_plan,
+)
+
+NOW = datetime(2025, 1, 10, 3, 0, tzinfo=UTC)
+GURU = "198501012010011001"
+KS = "197001011995031002"
+VALID = PlanContent(
+    sub_indikator=("D1.4",),
+    indikator_kompetensi=("KP.3",),
+    tugas_pokok=("Mengajar Matematika kelas VIII",),
+    perilaku_fokus=("KOLABORATIF", "ADAPTIF"),
+)
+
+
+def draft(catalog: Catalog, content: PlanContent = VALID, rules_version: int = 2025) -> Plan:
+    return new_plan(
+        plan_id="p1",
+        nip=GURU,
+        npsn="20100001",
+        period_id="2025",
+        rules_version=rules_version,
+        content=content,
+        catalog=catalog,
+    )
+
+
+def submitted(catalog: Catalog) -> Plan:
+    return draft(catalog).submit(Atasan(KS), catalog, NOW).plan
+
+
+def code_of(call: object) -> str:
+    assert isinstance(call, RuleViolation)
+    return call.code
+
+
+def test_submit_sends_the_plan_to_the_atasan(catalog: Catalog) -> None:
+    t = draft(catalog).submit(Atasan(KS), catalog, NOW)
+    assert t.plan.state is PlanState.DIAJUKAN
+    assert t.plan.atasan_nip == KS
+    assert t.plan.version == 2
+    assert [type(e) for e in t.events] == [PlanSubmitted]
+
+
+def test_submit_without_atasan_is_v03_with_the_exact_message_and_a_remedy(
+    catalog: Catalog,
+) -> None:
+    with pytest.raises(RuleViolation) as caught:
+        draft(catalog).submit(Atasan(None), catalog, NOW)
+    assert caught.value.code == "V-03"
+    assert caught.value.message == NO_ATASAN_MESSAGE == "Data atasan Anda tidak ditemukan"
+    assert "Operator Sekolah" in caught.value.detail["remedy"]
+    assert "Admin Dapodik Dinas" in caught.value.detail["remedy"]
+
+
+def test_plt_atasan_approves_automatically_on_submit(catalog: Catalog) -> None:
+    t = draft(catalog).submit(Atasan(KS, plt=True), catalog, NOW)
+    assert t.plan.state is PlanState.DISETUJUI
+    assert t.plan.approved_by is ApprovedBy.SYSTEM_PLT
+    assert [type(e) for e in t.events] == [PlanSubmitted, PlanApproved]
+    approved = t.events[1]
+    assert isinstance(approved, PlanApproved)
+    assert approved.approved_by is ApprovedBy.SYSTEM_PLT
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        (PlanContent(indikator_kompetensi=("KP.3",), perilaku_fokus=("LOYAL",)), "V-05"),
+        (
+            PlanContent(
+                sub_indikator=("D1.1", "D1.2"),
+                indikator_kompetensi=("KP.3",),
+                perilaku_fokus=("LOYAL",),
+            ),
+            "V-05",
+        ),
+        (PlanContent(sub_indikator=("D1.1",), perilaku_fokus=("LOYAL",)), "V-06"),
+        (
+            PlanContent(
+                sub_indikator=("D1.1",),
+                indikator_kompetensi=("KP.1", "KP.2"),
+                perilaku_fokus=("LOYAL",),
+            ),
+            "V-06",
+        ),
+        (PlanContent(sub_indikator=("D1.1",), indikator_kompetensi=("KP.1",)), "V-07"),
+        (
+            PlanContent(
+                sub_indikator=("D1.1",),
+                indikator_kompetensi=("KP.1",),
+                perilaku_fokus=("LOYAL",),
+                tugas_tambahan=(TugasTambahan("Wali kelas"),),
+            ),
+            "V-08",
+        ),
+    ],
+)
+def test_incomplete_content_cannot_be_submitted(
+    catalog: Catalog, content: PlanContent, code: str
+) -> None:
+    plan = draft(catalog, content)
+    with pytest.raises(RuleViolation) as caught:
+        plan.submit(Atasan(KS), catalog, NOW)
+    assert caught.value.code == code
+    assert caught.value.detail["violations"][0]["code"] == code
+
+
+def test_2024_rules_need_the_surat_tugas_for_tugas_tambahan(catalog: Catalog) -> None:
+    content = PlanContent(
+        sub_indikator=("D1.1",),
+        indikator_kompetensi=("KP.1",),
+        perilaku_fokus=("LOYAL",),
+        tugas_tambahan=(TugasTambahan("Wali kelas", "Wali kelas VII-A"),),
+    )
+    with pytest.raises(RuleViolation) as caught:
+        draft(catalog, content, rules_version=2024).submit(Atasan(KS), catalog, NOW)
+    assert caught.value.message == "Unggah Surat Tugas atau Keputusan."
+
+
+def test_a_draft_cannot_name_a_sub_indicator_outside_the_catalog(catalog: Catalog) -> None:
+    with pytest.raises(RuleViolation) as caught:
+        draft(catalog, PlanContent(sub_indikator=("D9.9",)))
+    assert caught.value.code == "V-05"
+
+
+def test_return_needs_a_note_of_twenty_characters(catalog: Catalog) -> None:
+    with pytest.raises(RuleViolation) as caught:
+        submitted(catalog).return_for_revision(KS, "  kurang jelas  ")
+    assert (caught.value.code, caught.value.message) == ("V-11", "Tuliskan catatan perbaikan.")
+
+
+def test_returned_plan_is_edited_and_resubmitted(catalog: Catalog) -> None:
+    note = "Tugas pokok belum menyebut kelas yang diampu."
+    returned = submitted(catalog).return_for_revision(KS, note)
+    assert returned.plan.state is PlanState.DIKEMBALIKAN
+    assert [type(e) for e in returned.events] == [PlanReturned]
+    edited = returned.plan.edit(VALID, catalog).plan
+    again = edited.submit(Atasan(KS), catalog, NOW)
+    assert again.plan.state is PlanState.DIAJUKAN
+
+
+def test_only_the_atasan_on_the_plan_may_approve(catalog: Catalog) -> None:
+    with pytest.raises(RuleViolation) as caught:
+        submitted(catalog).approve("196001011990031003", NOW)
+    assert (caught.value.code, caught.value.status) == ("V-10", 403)
+
+
+def test_agree_after_approval_emits_the_skp(catalog: Catalog) -> None:
+    approved = submitted(catalog).approve(KS, NOW).plan
+    t = approved.agree(GURU, NOW)
+    assert t.plan.state is PlanState.DISEPAKATI
+    (skp,) = t.events
+    assert isinstance(skp, PlanAgreed)
+    assert skp.sub_indikator == "D1.4"
+    assert skp.indikator_kompetensi == "KP.3"
+    assert skp.perilaku_fokus == ["KOLABORATIF", "ADAPTIF"]
+    assert skp.version == t.plan.version == 4
+
+
+def test_agree_before_approval_is_a_state_conflict(catalog: Catalog) -> None:
+    with pytest.raises(RuleViolation) as caught:
+        submitted(catalog).agree(GURU, NOW)
+    assert (caught.value.code, caught.value.status) == ("PLAN_STATE_CONFLICT", 409)
+
+
+def test_withdraw_takes_a_submitted_plan_back_to_draft(catalog: Catalog) -> None:
+    t = submitted(catalog).withdraw(GURU)
+    assert t.plan.state is PlanState.DRAF
+    with pytest.raises(RuleViolation):
+        t.plan.withdraw(GURU)
+
+
+def test_roster_change_moves_a_pending_plan_to_the_new_atasan(catalog: Catalog) -> None:
+    new_ks = "197501012000031004"
+    t = submitted(catalog).reassign_atasan(Atasan(new_ks), NOW)
+    assert t.plan.atasan_nip == new_ks
+    assert t.events == ()
+
+
+def test_roster_change_to_a_plt_approves_the_pending_plan(catalog: Catalog) -> None:
+    t = submitted(catalog).reassign_atasan(Atasan("197501012000031004", plt=True), NOW)
+    assert t.plan.state is PlanState.DISETUJUI
+    assert t.plan.approved_by is ApprovedBy.SYSTEM_PLT
+
+
+def test_roster_change_leaves_plans_that_are_not_pending_alone(catalog: Catalog) -> None:
+    plan = draft(catalog)
+    assert plan.reassign_atasan(Atasan("197501012000031004"), NOW).plan is plan
