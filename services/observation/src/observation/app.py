@@ -1,0 +1,23 @@
+from fastapi import FastAPI
+
+from kinerja_shared.service import Runtime, create_service_app
+
+from . import api, api_followup, handlers
+from .config import Settings
+from .domain.calendar import Clock, system_clock
+
+
+def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
+    app = create_service_app(
+        "observation",
+        settings,
+        routers=[api.router, api_followup.router],
+        register=handlers.register,
+        description="Classroom observation: schedule, reschedule, rubric and feedback.",
+    )
+    # "Today" decides what is in the past (V-13) and when an observation is due.
+    app.state.runtime.extras["clock"] = clock
+    return app
+
+
+__all__ = ["Runtime", "create_app"]
