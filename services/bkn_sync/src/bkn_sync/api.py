@@ -1,0 +1,151 @@
+"""HTTP routes: where each delivery to e-Kinerja stands, and the operator's redrive."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from kinerja_shared import access
+from kinerja_shared.auth import Principal, Role
+from kinerja_shared.events.bkn_sync import DeliveryState, RecordKind
+from kinerja_shared.http import CurrentPrincipal, Db, error_responses
+
+from . import pipeline, repository
+from .domain.classify import DROPPED
+
+router = APIRouter(tags=["bkn-sync"])
+
+MAX_ROWS = 500
+
+
+class DeliveryView(BaseModel):
+    delivery_id: str
+    kind: RecordKind
+    nip: str
+    npsn: str
+    period_id: str
+    version: int
+    idempotency_key: str
+    state: DeliveryState
+    attempts: int
+    next_attempt_at: datetime | None
+    reason_code: str | None
+    reason: str | None
+    remedy: str | None
+    actor: str | None
+    first_error: str | None
+    last_error: str | None
+    delivered_at: datetime | None
+    updated_at: datetime
+
+
+def _view(row: Any) -> DeliveryView:
+    fields = {k: row[k] for k in DeliveryView.model_fields}
+    fields["idempotency_key"] = str(row["idempotency_key"])
+    return DeliveryView(**fields)
+
+
+class Count(BaseModel):
+    state: DeliveryState
+    reason_code: str | None
+    count: int
+
+
+class Filters(BaseModel):
+    nip: str | None = Field(default=None, pattern=r"^\d{18}$")
+    npsn: str | None = None
+    period_id: str | None = None
+    kind: RecordKind | None = None
+    states: list[DeliveryState] = Field(
+        default_factory=lambda: [DeliveryState.PARKED, DeliveryState.DEAD],
+        description="Only PARKED and DEAD deliveries are ever redriven.",
+    )
+    reason_codes: list[str] | None = Field(
+        default=None,
+        description="E.g. BKN-E01. Kemenag drops (BKN-E07) are redriven only when named here.",
+    )
+
+
+class RedriveRequest(BaseModel):
+    filters: Filters = Field(default_factory=Filters)
+    dry_run: bool = Field(default=True, description="List what would be redriven, change nothing.")
+
+
+class RedriveResult(BaseModel):
+    dry_run: bool
+    count: int
+    deliveries: list[DeliveryView]
+
+
+def _scope(principal: Principal) -> dict[str, Any]:
+    """Operators see everything; a Dinas only the schools of its area."""
+    access.require_role(principal, Role.OPERATOR, Role.DINAS)
+    return {"area": principal.area} if principal.role is Role.DINAS else {}
+
+
+@router.get("/deliveries/counts", responses=error_responses(403))
+async def delivery_counts(
+    principal: CurrentPrincipal,
+    pool: Db,
+    npsn: str | None = None,
+    period_id: str | None = None,
+) -> list[Count]:
+    rows = await repository.counts(pool, npsn=npsn, period_id=period_id, **_scope(principal))
+    return [Count(state=r["state"], reason_code=r["reason_code"], count=r["n"]) for r in rows]
+
+
+@router.get("/deliveries", responses=error_responses(403))
+async def list_deliveries(
+    principal: CurrentPrincipal,
+    pool: Db,
+    state: DeliveryState | None = None,
+    npsn: str | None = None,
+    period_id: str | None = None,
+    kind: RecordKind | None = None,
+    reason_code: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_ROWS)] = 100,
+) -> list[DeliveryView]:
+    rows = await repository.find(
+        pool,
+        limit=limit,
+        states=[state.value] if state else None,
+        reason_codes=[reason_code] if reason_code else None,
+        npsn=npsn,
+        period_id=period_id,
+        kind=kind.value if kind else None,
+        **_scope(principal),
+    )
+    return [_view(r) for r in rows]
+
+
+@router.get("/deliveries/{nip}", responses=error_responses(403, 404))
+async def teacher_deliveries(nip: str, principal: CurrentPrincipal, pool: Db) -> list[DeliveryView]:
+    """Every delivery of one teacher: "where is this teacher's predikat?"."""
+    await access.authorize_read(pool, principal, nip)
+    rows = await repository.find(pool, nip=nip, limit=MAX_ROWS)
+    return [_view(r) for r in rows]
+
+
+@router.post("/redrive", responses=error_responses(403))
+async def redrive(body: RedriveRequest, principal: CurrentPrincipal, pool: Db) -> RedriveResult:
+    access.require_role(principal, Role.OPERATOR)
+    f = body.filters
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await repository.find(
+            conn,
+            limit=MAX_ROWS,
+            for_update=not body.dry_run,
+            nip=f.nip,
+            npsn=f.npsn,
+            period_id=f.period_id,
+            kind=f.kind.value if f.kind else None,
+            states=[s.value for s in f.states],
+            reason_codes=f.reason_codes,
+        )
+        if not f.reason_codes:
+            rows = [r for r in rows if r["reason_code"] not in DROPPED]
+        done = await pipeline.redrive(conn, rows, dry_run=body.dry_run)
+    return RedriveResult(dry_run=body.dry_run, count=len(done), deliveries=[_view(r) for r in done])

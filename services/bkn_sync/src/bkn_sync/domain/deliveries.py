@@ -1,0 +1,69 @@
+"""Identity, versions and retry schedule of a delivery (DOMAIN.md §2.10, ARCHITECTURE.md).
+
+A delivery is one record slot in e-Kinerja: (kind, NIP, period). Each version of it has an
+idempotency key that never changes, so every retry of that version is the same request to
+e-Kinerja and a lost response cannot create a second record.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+# Fixed forever: changing it would change every key and make e-Kinerja see new requests.
+KEY_NAMESPACE = uuid.UUID("5b0c1d8e-3f7a-4c2b-9e61-0a8f4d2c7b13")
+
+
+def delivery_id(kind: str, nip: str, period_id: str) -> str:
+    return f"{kind}:{nip}:{period_id}"
+
+
+def idempotency_key(kind: str, nip: str, period_id: str, version: int) -> uuid.UUID:
+    return uuid.uuid5(KEY_NAMESPACE, f"{kind}|{nip}|{period_id}|{version}")
+
+
+class Arrival(StrEnum):
+    NEW = "NEW"  # first version of this slot: queue it
+    NEWER = "NEWER"  # replaces the current version, whatever its state
+    SAME = "SAME"  # a redelivery or re-publish of the current version
+    OLDER = "OLDER"  # superseded at once, never sent
+
+
+def on_arrival(current_version: int | None, version: int) -> Arrival:
+    if current_version is None:
+        return Arrival.NEW
+    if version > current_version:
+        return Arrival.NEWER
+    if version == current_version:
+        return Arrival.SAME
+    return Arrival.OLDER
+
+
+# States in which the current version still has to reach e-Kinerja by the pipeline itself.
+PENDING = frozenset({"QUEUED", "IN_FLIGHT"})
+REDRIVABLE = frozenset({"PARKED", "DEAD"})
+TERMINAL_DELIVERED = "DELIVERED"
+
+
+@dataclass(frozen=True)
+class RetrySchedule:
+    """Tier n (1-based) waits delays[n-1] before its attempt; after the last tier, DEAD."""
+
+    delays: Sequence[float]
+
+    @property
+    def tiers(self) -> int:
+        return len(self.delays)
+
+    def next_tier(self, tier: int) -> int | None:
+        """The tier after a transient failure in ``tier`` (0 = the first, in-process try)."""
+        nxt = tier + 1
+        return nxt if nxt <= self.tiers else None
+
+    def due_at(self, tier: int, now: datetime, retry_after: float | None = None) -> datetime:
+        # e-Kinerja's own Retry-After wins when it asks for longer than our tier delay.
+        delay = max(self.delays[tier - 1], retry_after or 0.0)
+        return now + timedelta(seconds=delay)

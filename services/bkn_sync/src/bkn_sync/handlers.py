@@ -1,0 +1,181 @@
+"""Subscribers: the roster projection, the two delivery sources (the agreed plan = SKP, and the
+teacher's predikat), and the retry tiers.
+
+Delivery handlers commit the Kafka offset only after the outcome is recorded, so a crash
+mid-attempt re-reads the record and resends the same version under the same key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from faststream import AckPolicy
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import BaseModel, ValidationError
+
+from kinerja_shared.events.roster import Pegawai
+from kinerja_shared.inbox import dead_letter_headers
+from kinerja_shared.roster.projection import subscribe_roster
+from kinerja_shared.service import Runtime
+from kinerja_shared.topics import BKN_RETRY_TIERS, PLAN_AGREED, PREDIKAT_DITETAPKAN, Topic
+
+from . import pipeline, repository
+from .config import Settings
+from .domain.classify import ROSTER_FIXABLE
+from .domain.deliveries import RetrySchedule
+from .repository import Conn
+from .sender import Sender
+
+log = logging.getLogger(__name__)
+
+SOURCES: dict[str, Topic[Any]] = {"SKP": PLAN_AGREED, "PREDIKAT": PREDIKAT_DITETAPKAN}
+# What a tier consumer may pick up: waiting for its tier, redriven, or crashed mid-attempt.
+TIER_READY = ("RETRYING", "QUEUED", "IN_FLIGHT")
+
+
+class NotDueYet(Exception):
+    """Raised to re-read a retry record later instead of holding the partition for long."""
+
+
+def settings_of(runtime: Runtime) -> Settings:
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def routing_of(runtime: Runtime) -> pipeline.Routing:
+    settings = settings_of(runtime)
+    return pipeline.Routing(
+        schedule=RetrySchedule(settings.retry_delays_seconds),
+        dlq=settings.dlq_topic,
+        group=settings.consumer_group,
+    )
+
+
+async def attempt(
+    runtime: Runtime, did: str, states: tuple[str, ...], seq: int | None = None
+) -> None:
+    claimed = await pipeline.claim(runtime.db, did, states, seq)
+    if claimed is None:
+        return
+    sender: Sender = runtime.extras["sender"]
+    result = await sender.deliver(pipeline.request_of(claimed))
+    await pipeline.record(runtime.db, claimed, result, routing_of(runtime))
+
+
+def register(runtime: Runtime) -> None:
+    settings = settings_of(runtime)
+    group = settings.consumer_group
+    runtime.extras["sender"] = Sender(settings)
+
+    async def roster_changed(conn: Conn, pegawai: Pegawai, _old: asyncpg.Record | None) -> None:
+        # A roster fix (Verval PTK, User PMM, unor) is what clears an E01–E06 refusal.
+        rows = await repository.find(
+            conn,
+            nip=pegawai.nip,
+            states=["PARKED"],
+            reason_codes=sorted(ROSTER_FIXABLE),
+            for_update=True,
+        )
+        redriven = await pipeline.redrive(conn, rows, dry_run=False)
+        if redriven:
+            log.info("roster change redrives", extra={"nip": pegawai.nip, "n": len(redriven)})
+
+    subscribe_roster(
+        runtime.broker, group=group, pool=runtime.db, on_pegawai_changed=roster_changed
+    )
+    for kind, topic in SOURCES.items():
+        _subscribe_source(runtime, kind, topic)
+    for tier_topic in BKN_RETRY_TIERS:
+        _subscribe_tier(runtime, tier_topic.name)
+
+
+def _subscribe_source(runtime: Runtime, kind: str, topic: Topic[Any]) -> None:
+    group = settings_of(runtime).consumer_group
+
+    async def handle(msg: KafkaMessage) -> None:
+        raw: Any = msg.raw_message
+        try:
+            envelope = topic.decode(msg.body)
+        except ValidationError as exc:
+            await runtime.broker.publish(
+                msg.body,
+                settings_of(runtime).dlq_topic,
+                key=raw.key,
+                headers=dead_letter_headers(msg, group, "POISON", str(exc)),
+            )
+            return
+        payload: BaseModel = envelope.payload
+        body = payload.model_dump(mode="json")
+        source = pipeline.Source(
+            kind=kind,
+            nip=body["nip"],
+            npsn=body["npsn"],
+            period_id=body["period_id"],
+            version=body["version"],
+            body=body,
+            record=msg.body,
+            topic=raw.topic,
+            partition=raw.partition,
+            offset=raw.offset,
+        )
+        async with runtime.db.acquire() as conn, conn.transaction():
+            did = await pipeline.ingest(conn, source)
+        if did is not None:
+            await attempt(runtime, did, ("QUEUED", "IN_FLIGHT"))
+
+    _subscribe(runtime, topic.name, handle)
+
+
+def _header(msg: KafkaMessage, name: str) -> str | None:
+    raw: Any = msg.raw_message
+    for key, value in raw.headers or ():
+        if key == name:
+            return bytes(value).decode(errors="replace")
+    return None
+
+
+def _subscribe_tier(runtime: Runtime, topic_name: str) -> None:
+    settings = settings_of(runtime)
+
+    async def handle(msg: KafkaMessage) -> None:
+        did = _header(msg, f"{pipeline.H}delivery-id")
+        seq = _header(msg, f"{pipeline.H}retry-seq")
+        if did is None or seq is None or not seq.isdigit():
+            log.warning(
+                "retry record without delivery headers dropped", extra={"topic": topic_name}
+            )
+            return
+        # Look before waiting: a stale record (newer version, redriven, other environment)
+        # must never hold the partition.
+        row = await repository.get(runtime.db, did)
+        if row is None or row["retry_seq"] != int(seq) or row["state"] not in TIER_READY:
+            return
+        due: datetime | None = row["next_attempt_at"]
+        wait = (due - repository.now()).total_seconds() if due is not None else 0.0
+        if wait > 0:
+            await asyncio.sleep(min(wait, settings.retry_hold_max_seconds))
+            if wait > settings.retry_hold_max_seconds:
+                raise NotDueYet(did)
+        await attempt(runtime, did, TIER_READY, int(seq))
+
+    _subscribe(runtime, topic_name, handle)
+
+
+def _subscribe(runtime: Runtime, topic_name: str, handle: Any) -> None:
+    settings = settings_of(runtime)
+    kwargs: dict[str, Any] = {}
+    if settings.delivery_workers > 1:
+        kwargs["max_workers"] = settings.delivery_workers
+    runtime.broker.subscriber(
+        topic_name,
+        group_id=settings.consumer_group,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title=f"{settings.consumer_group}:{topic_name}",
+        **kwargs,
+    )(handle)

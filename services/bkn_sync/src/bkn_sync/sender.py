@@ -1,0 +1,146 @@
+"""The e-Kinerja client: one PUT per attempt, a few quick in-process retries for transient
+answers, and a plain ``Outcome`` back (the classification lives in ``domain.classify``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_result,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from . import metrics
+from .config import Settings
+from .domain.classify import Outcome, Transport, classify
+
+log = logging.getLogger(__name__)
+
+PATHS = {"SKP": "skp", "PREDIKAT": "predikat"}
+
+
+@dataclass(frozen=True)
+class Request:
+    kind: str
+    nip: str
+    period_id: str
+    key: uuid.UUID
+    body: dict[str, Any]
+
+    @property
+    def path(self) -> str:
+        return f"/{PATHS[self.kind]}/{self.nip}/{self.period_id}"
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    attempts: int
+    errors: tuple[str, ...]  # one line per failed attempt, oldest first
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    raw = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(raw)) if raw is not None else None
+    except ValueError:
+        return None  # an HTTP-date: fall back to our own backoff
+
+
+def _body_code(response: httpx.Response) -> str | None:
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    code = data.get("code") if isinstance(data, dict) else None
+    return code if isinstance(code, str) else None
+
+
+class Sender:
+    def __init__(
+        self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self._settings = settings
+        self._client = httpx.AsyncClient(
+            base_url=settings.ekinerja_url,
+            timeout=settings.ekinerja_timeout_seconds,
+            transport=transport,
+        )
+        # Puts the W3C traceparent on every call, so the e-Kinerja span joins the teacher's trace.
+        HTTPXClientInstrumentor.instrument_client(self._client)
+        self._backoff = wait_random_exponential(multiplier=0.2, max=settings.quick_wait_max_seconds)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def attempt(self, request: Request) -> Outcome:
+        """One PUT; never raises for what e-Kinerja or the network does."""
+        started = time.monotonic()
+        answer = "CONNECTION"
+        try:
+            response = await self._client.put(
+                request.path,
+                json=request.body,
+                headers={"Idempotency-Key": str(request.key)},
+            )
+            answer = str(response.status_code)
+        except httpx.TimeoutException:
+            answer = "TIMEOUT"
+            return classify(None, transport=Transport.TIMEOUT)
+        except httpx.TransportError:
+            return classify(None, transport=Transport.CONNECTION)
+        finally:
+            metrics.EKINERJA_REQUESTS.labels(request.kind, answer).inc()
+            metrics.EKINERJA_LATENCY.labels(request.kind).observe(time.monotonic() - started)
+        if response.is_success:
+            return classify(response.status_code)
+        return classify(
+            response.status_code, _body_code(response), retry_after=_retry_after(response)
+        )
+
+    def _wait(self, state: RetryCallState) -> float:
+        outcome = state.outcome.result() if state.outcome else None
+        retry_after = outcome.retry_after if isinstance(outcome, Outcome) else None
+        if retry_after is not None:
+            return retry_after
+        return float(self._backoff(state))
+
+    def _stop(self, state: RetryCallState) -> bool:
+        if stop_after_attempt(self._settings.quick_attempts)(state):
+            return True
+        outcome = state.outcome.result() if state.outcome else None
+        # Asked to wait longer than we hold a handler: leave it to the retry tier.
+        retry_after = outcome.retry_after if isinstance(outcome, Outcome) else None
+        return retry_after is not None and retry_after > self._settings.retry_after_cap_seconds
+
+    async def deliver(self, request: Request) -> Result:
+        errors: list[str] = []
+        attempts = 0
+        outcome: Outcome | None = None
+        async for attempt in AsyncRetrying(
+            retry=retry_if_result(lambda o: o.is_transient),
+            wait=self._wait,
+            stop=self._stop,
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        ):
+            with attempt:
+                attempts += 1
+                outcome = await self.attempt(request)
+                if outcome.is_transient:
+                    errors.append(outcome.error_text())
+                    log.info(
+                        "e-Kinerja transient failure",
+                        extra={"delivery": request.path, "code": outcome.code},
+                    )
+            attempt.retry_state.set_result(outcome)
+        assert outcome is not None
+        return Result(outcome, attempts, tuple(errors))

@@ -1,0 +1,261 @@
+"""The real stack for bkn-sync: this service on a fresh schema, the e-Kinerja simulator served
+over real HTTP by uvicorn, and Kafka clients to feed input and watch the status topic."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import BaseModel
+
+from bkn_sync.app import create_app
+from bkn_sync.config import Settings
+from kinerja_shared import db
+from kinerja_shared.auth import DevIdentityProvider
+from kinerja_shared.events.planning import PlanAgreed
+from kinerja_shared.events.predikat import PredikatDitetapkan
+from kinerja_shared.events.roster import Pegawai, Sekolah
+from kinerja_shared.testing import wait_for
+from kinerja_shared.testing.stack import Stack
+from kinerja_shared.topics import (
+    BKN_DELIVERY_STATUS,
+    PLAN_AGREED,
+    PREDIKAT_DITETAPKAN,
+    ROSTER_PEGAWAI,
+    ROSTER_SEKOLAH,
+    Topic,
+)
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "src" / "bkn_sync" / "migrations"
+DLQ_TOPIC = "kinerja.bkn-sync.dlq.v1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def new_nip() -> str:
+    """A valid PNS NIP no other test run will pick: birthdate, TMT, gender, sequence."""
+    year = random.randint(1970, 1995)
+    born = f"{year}{random.randint(1, 12):02d}{random.randint(1, 28):02d}"
+    tmt = f"{year + random.randint(20, 28)}{random.randint(1, 12):02d}"
+    return f"{born}{tmt}{random.randint(1, 2)}{random.randint(1, 999):03d}"
+
+
+def new_npsn() -> str:
+    return f"{random.randint(10_000_000, 99_999_999)}"
+
+
+@pytest.fixture(scope="session")
+async def ekinerja() -> AsyncIterator[httpx.AsyncClient]:
+    from ekinerja_sim.app import create_app as create_sim
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_sim(), host="127.0.0.1", port=port, log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        return bool(server.started)
+
+    await wait_for(started, timeout=10, what="e-Kinerja simulator listening")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        yield client
+    server.should_exit = True
+    await task
+
+
+@dataclass
+class StatusWatch:
+    """Every delivery-status event seen since the session started."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    dlq: list[tuple[dict[str, Any], dict[str, str]]] = field(default_factory=list)
+
+    def of(self, nip: str) -> list[dict[str, Any]]:
+        return [e["payload"] for e in self.events if e["subject"] == nip]
+
+
+@pytest.fixture(scope="session")
+async def watch(stack: Stack) -> AsyncIterator[StatusWatch]:
+    found = StatusWatch()
+    consumer = AIOKafkaConsumer(
+        BKN_DELIVERY_STATUS.name,
+        DLQ_TOPIC,
+        bootstrap_servers=stack.kafka_bootstrap,
+        group_id=f"bkn-sync-test-{secrets.token_hex(4)}",
+        auto_offset_reset="latest",
+    )
+    await consumer.start()
+    # "latest" is fixed at assignment: wait for it so nothing published afterwards is missed.
+    while not consumer.assignment():
+        await consumer.getmany(timeout_ms=100)
+    for tp in consumer.assignment():
+        await consumer.position(tp)
+
+    async def pump() -> None:
+        async for msg in consumer:
+            value = json.loads(msg.value)
+            if msg.topic == DLQ_TOPIC:
+                headers = {k: v.decode() for k, v in msg.headers}
+                found.dlq.append((value, headers))
+            else:
+                found.events.append(value)
+
+    task = asyncio.create_task(pump())
+    yield found
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await consumer.stop()
+
+
+@pytest.fixture(scope="session")
+async def producer(stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
+    p = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, enable_idempotence=True)
+    await p.start()
+    yield p
+    await p.stop()
+
+
+@pytest.fixture(scope="session")
+def idp(tmp_path_factory: pytest.TempPathFactory) -> DevIdentityProvider:
+    return DevIdentityProvider(tmp_path_factory.mktemp("idp"))
+
+
+@pytest.fixture(scope="session")
+async def service(
+    stack: Stack,
+    ekinerja: httpx.AsyncClient,
+    watch: StatusWatch,
+    idp: DevIdentityProvider,
+) -> AsyncIterator[httpx.AsyncClient]:
+    schema = f"bkn_sync_{secrets.token_hex(4)}"
+    await db.migrate(stack.pg_admin_dsn, schema, MIGRATIONS)
+    settings = Settings(
+        database_url=stack.pg_admin_dsn,
+        db_schema=schema,
+        kafka_bootstrap=stack.kafka_bootstrap,
+        consumer_group=f"bkn-sync-{secrets.token_hex(4)}",
+        jwt_jwks_url=idp.jwks_url,
+        ekinerja_url=str(ekinerja.base_url),
+        ekinerja_timeout_seconds=3.0,
+        quick_attempts=2,
+        quick_wait_max_seconds=0.2,
+        retry_delays_seconds=(1.0, 1.0, 1.0),
+        retry_hold_max_seconds=5.0,
+        outbox_poll_seconds=0.2,
+    )
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://bkn-sync") as c,
+    ):
+        yield c
+    conn = await asyncpg.connect(stack.pg_admin_dsn)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Teacher:
+    nip: str
+    npsn: str
+    area: str
+    atasan_nip: str
+
+
+class Feed:
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self._producer = producer
+
+    async def publish(self, topic: Topic[Any], subject: str, payload: BaseModel) -> None:
+        value = topic.envelope(subject, payload).model_dump_json().encode()
+        await self._producer.send_and_wait(topic.name, value, key=subject.encode())
+
+    async def teacher(self, *, nama: str = "Guru Uji", atasan_nip: str | None = None) -> Teacher:
+        area = f"{random.randint(11, 94)}{random.randint(1, 99):02d}"
+        t = Teacher(new_nip(), new_npsn(), area, atasan_nip or new_nip())
+        await self.publish(
+            ROSTER_SEKOLAH, t.npsn, Sekolah(npsn=t.npsn, nama="SD Uji", kode_wilayah=t.area)
+        )
+        await self.roster(t, nama=nama)
+        return t
+
+    async def roster(self, t: Teacher, *, nama: str) -> None:
+        await self.publish(
+            ROSTER_PEGAWAI,
+            t.nip,
+            Pegawai(
+                nip=t.nip,
+                nama=nama,
+                npsn=t.npsn,
+                jenis_ptk="Guru Mapel",
+                status_kepegawaian="PNS",
+                kode_wilayah=t.area,
+                atasan_nip=t.atasan_nip,
+            ),
+        )
+
+    async def plan_agreed(self, t: Teacher, version: int = 1, period: str = "2025") -> None:
+        await self.publish(
+            PLAN_AGREED,
+            t.nip,
+            PlanAgreed(
+                plan_id=f"plan-{t.nip}",
+                nip=t.nip,
+                npsn=t.npsn,
+                period_id=period,
+                version=version,
+                atasan_nip=t.atasan_nip,
+                sub_indikator="Pembelajaran berdiferensiasi",
+                indikator_kompetensi="Pengelolaan kelas",
+                tugas_pokok=["Mengajar"],
+                tugas_tambahan=[],
+                perilaku_fokus=["Berorientasi Pelayanan"],
+                agreed_at=datetime.now(UTC),
+            ),
+        )
+
+    async def predikat(self, t: Teacher, version: int = 1, period: str = "2025") -> None:
+        await self.publish(
+            PREDIKAT_DITETAPKAN,
+            t.nip,
+            PredikatDitetapkan(
+                nip=t.nip,
+                npsn=t.npsn,
+                period_id=period,
+                version=version,
+                predikat="BAIK",
+                hasil_kerja="SESUAI_EKSPEKTASI",
+                perilaku_kerja="SESUAI_EKSPEKTASI",
+                predikat_organisasi="BAIK",
+                penilai_nip=t.atasan_nip,
+                ditetapkan_at=datetime.now(UTC),
+            ),
+        )
+
+
+@pytest.fixture(scope="session")
+def feed(producer: AIOKafkaProducer) -> Feed:
+    return Feed(producer)

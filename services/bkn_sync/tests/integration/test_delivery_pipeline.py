@@ -1,0 +1,332 @@
+"""bkn-sync against the real Kafka and PostgreSQL and the e-Kinerja simulator over HTTP."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from bkn_sync.domain.deliveries import idempotency_key
+from kinerja_shared.auth import DevIdentityProvider
+from kinerja_shared.testing import wait_for
+
+if TYPE_CHECKING:  # fixtures provide the objects; conftest is not importable as a module
+    from conftest import Feed, StatusWatch, Teacher
+
+pytestmark = pytest.mark.infra
+
+
+def guru(idp: DevIdentityProvider, t: Teacher) -> dict[str, str]:
+    return {"Authorization": f"Bearer {idp.mint(role='guru', nip=t.nip, npsn=t.npsn)}"}
+
+
+def operator(idp: DevIdentityProvider) -> dict[str, str]:
+    return {"Authorization": f"Bearer {idp.mint(role='operator')}"}
+
+
+async def deliveries(
+    service: httpx.AsyncClient, idp: DevIdentityProvider, t: Teacher
+) -> list[dict[str, Any]]:
+    response = await service.get(f"/deliveries/{t.nip}", headers=operator(idp))
+    if response.status_code == 404:  # the roster record has not arrived yet
+        return []
+    assert response.status_code == 200, response.text
+    rows: list[dict[str, Any]] = response.json()
+    return rows
+
+
+async def wait_state(
+    service: httpx.AsyncClient,
+    idp: DevIdentityProvider,
+    t: Teacher,
+    state: str,
+    *,
+    kind: str = "SKP",
+    version: int | None = None,
+    timeout: float = 30,
+) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        for row in await deliveries(service, idp, t):
+            if (row["kind"], row["state"]) == (kind, state) and version in (None, row["version"]):
+                return row
+        return None
+
+    found: dict[str, Any] = await wait_for(probe, timeout=timeout, what=f"{kind} {state}")
+    return found
+
+
+async def attempts(ekinerja: httpx.AsyncClient, nip: str) -> list[dict[str, Any]]:
+    body = (await ekinerja.get("/ledger/attempts", params={"nip": nip})).json()
+    found: list[dict[str, Any]] = body["attempts"]
+    return found
+
+
+async def records(ekinerja: httpx.AsyncClient, nip: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = (await ekinerja.get("/ledger", params={"nip": nip})).json()[
+        "records"
+    ]
+    return found
+
+
+async def statuses(watch: StatusWatch, nip: str, state: str) -> list[dict[str, Any]]:
+    return [e for e in watch.of(nip) if e["state"] == state]
+
+
+async def test_agreed_plan_is_put_once_with_its_key_and_reported_delivered(
+    service: httpx.AsyncClient,
+    ekinerja: httpx.AsyncClient,
+    watch: StatusWatch,
+    feed: Feed,
+    idp: DevIdentityProvider,
+) -> None:
+    t = await feed.teacher()
+    await feed.plan_agreed(t, version=1)
+
+    row = await wait_state(service, idp, t, "DELIVERED")
+
+    key = str(idempotency_key("SKP", t.nip, "2025", 1))
+    assert row["idempotency_key"] == key
+    assert row["attempts"] == 1
+    sent = await attempts(ekinerja, t.nip)
+    assert [(a["kind"], a["key"], a["status"]) for a in sent] == [("skp", key, 201)]
+    await wait_for(lambda: statuses(watch, t.nip, "DELIVERED"), what="DELIVERED status event")
+    seen = [e["state"] for e in watch.of(t.nip)]
+    assert seen[:3] == ["QUEUED", "IN_FLIGHT", "DELIVERED"]
+    # The teacher sees their own delivery.
+    own = await service.get(f"/deliveries/{t.nip}", headers=guru(idp, t))
+    assert own.status_code == 200
+    assert own.json()[0]["state"] == "DELIVERED"
+
+
+async def test_predikat_follows_the_skp_and_is_delivered(
+    service: httpx.AsyncClient, ekinerja: httpx.AsyncClient, feed: Feed, idp: DevIdentityProvider
+) -> None:
+    t = await feed.teacher()
+    await feed.plan_agreed(t)
+    await wait_state(service, idp, t, "DELIVERED")
+    await feed.predikat(t)
+
+    await wait_state(service, idp, t, "DELIVERED", kind="PREDIKAT")
+
+    assert sorted(r["kind"] for r in await records(ekinerja, t.nip)) == ["predikat", "skp"]
+
+
+async def test_a_503_then_success_is_delivered_exactly_once(
+    service: httpx.AsyncClient, ekinerja: httpx.AsyncClient, feed: Feed, idp: DevIdentityProvider
+) -> None:
+    t = await feed.teacher()
+    faults = {"rules": [{"fault": "error", "nip": t.nip, "statuses": [503], "times": 1}]}
+    assert (await ekinerja.put("/admin/faults", json=faults)).status_code == 200
+    await feed.plan_agreed(t)
+
+    row = await wait_state(service, idp, t, "DELIVERED")
+
+    assert row["attempts"] == 2
+    assert row["first_error"].startswith("BKN-T02")
+    assert len(await records(ekinerja, t.nip)) == 1
+    assert [a["status"] for a in await attempts(ekinerja, t.nip)] == [503, 201]
+
+
+async def test_a_lost_response_is_retried_under_the_same_key_without_a_duplicate(
+    service: httpx.AsyncClient, ekinerja: httpx.AsyncClient, feed: Feed, idp: DevIdentityProvider
+) -> None:
+    t = await feed.teacher()
+    faults = {"rules": [{"fault": "lost_response", "nip": t.nip, "times": 1}]}
+    assert (await ekinerja.put("/admin/faults", json=faults)).status_code == 200
+    await feed.plan_agreed(t)
+
+    await wait_state(service, idp, t, "DELIVERED")
+
+    sent = await attempts(ekinerja, t.nip)
+    assert len({a["key"] for a in sent}) == 1
+    assert len(sent) == 2
+    assert len(await records(ekinerja, t.nip)) == 1
+
+
+async def test_nip_unknown_to_bkn_parks_with_remedy_then_a_roster_fix_redrives_it(
+    service: httpx.AsyncClient,
+    ekinerja: httpx.AsyncClient,
+    watch: StatusWatch,
+    feed: Feed,
+    idp: DevIdentityProvider,
+) -> None:
+    t = await feed.teacher()
+    await ekinerja.put(f"/admin/refusals/{t.nip}", json={"codes": ["NIP_NOT_FOUND"]})
+    await feed.plan_agreed(t)
+
+    row = await wait_state(service, idp, t, "PARKED")
+
+    assert row["reason_code"] == "BKN-E01"
+    assert row["actor"] == "Operator Sekolah"
+    assert "Verval PTK" in row["remedy"]
+    assert row["attempts"] == 1  # permanent: no quick retries
+    parked = await wait_for(lambda: statuses(watch, t.nip, "PARKED"), what="PARKED event")
+    assert parked[0]["reason_code"] == "BKN-E01"
+    assert parked[0]["remedy"] == row["remedy"]
+
+    # The operator fixes the NIP in Verval PTK: BKN knows it, and the roster entry changes.
+    await ekinerja.delete(f"/admin/refusals/{t.nip}")
+    await feed.roster(t, nama="Guru Uji (NIP diperbaiki)")
+
+    await wait_state(service, idp, t, "DELIVERED")
+    assert len(await records(ekinerja, t.nip)) == 1
+
+
+async def test_an_older_version_after_a_newer_was_delivered_is_superseded_never_sent(
+    service: httpx.AsyncClient,
+    ekinerja: httpx.AsyncClient,
+    watch: StatusWatch,
+    feed: Feed,
+    idp: DevIdentityProvider,
+) -> None:
+    t = await feed.teacher()
+    await feed.plan_agreed(t, version=2)
+    await wait_state(service, idp, t, "DELIVERED", version=2)
+
+    await feed.plan_agreed(t, version=1)
+
+    superseded = await wait_for(
+        lambda: statuses(watch, t.nip, "SUPERSEDED"), what="SUPERSEDED event"
+    )
+    assert superseded[0]["version"] == 1
+    assert [r["version"] for r in await records(ekinerja, t.nip)] == [2]
+    assert len(await attempts(ekinerja, t.nip)) == 1
+    rows = await deliveries(service, idp, t)
+    assert [(r["version"], r["state"]) for r in rows] == [(2, "DELIVERED")]
+
+
+async def test_redrive_dry_run_lists_and_a_real_run_requeues(
+    service: httpx.AsyncClient, ekinerja: httpx.AsyncClient, feed: Feed, idp: DevIdentityProvider
+) -> None:
+    t = await feed.teacher()
+    await ekinerja.put(f"/admin/refusals/{t.nip}", json={"codes": ["USER_PMM_MISSING"]})
+    await feed.plan_agreed(t)
+    parked = await wait_state(service, idp, t, "PARKED")
+    assert (parked["reason_code"], parked["actor"]) == ("BKN-E03", "Admin BKD")
+    await ekinerja.delete(f"/admin/refusals/{t.nip}")
+    request = {"filters": {"nip": t.nip}}
+
+    dry = await service.post("/redrive", json=request, headers=operator(idp))
+
+    assert dry.status_code == 200, dry.text
+    assert dry.json()["dry_run"] is True
+    assert [d["delivery_id"] for d in dry.json()["deliveries"]] == [parked["delivery_id"]]
+    assert (await deliveries(service, idp, t))[0]["state"] == "PARKED"
+
+    real = await service.post("/redrive", json=request | {"dry_run": False}, headers=operator(idp))
+
+    assert real.status_code == 200, real.text
+    assert real.json()["count"] == 1
+    await wait_state(service, idp, t, "DELIVERED")
+
+
+async def test_a_delivery_that_keeps_failing_goes_through_the_tiers_to_dead_and_the_dlq(
+    service: httpx.AsyncClient,
+    ekinerja: httpx.AsyncClient,
+    watch: StatusWatch,
+    feed: Feed,
+    idp: DevIdentityProvider,
+) -> None:
+    t = await feed.teacher()
+    faults = {"rules": [{"fault": "error", "nip": t.nip, "statuses": [500]}]}
+    assert (await ekinerja.put("/admin/faults", json=faults)).status_code == 200
+    await feed.plan_agreed(t)
+
+    row = await wait_state(service, idp, t, "DEAD", timeout=60)
+
+    assert row["attempts"] == 8  # 2 quick tries in process and in each of the 3 tiers
+    retrying = await statuses(watch, t.nip, "RETRYING")
+    assert len(retrying) == 3
+    assert all(e["next_attempt_at"] for e in retrying)
+    dead = await wait_for(lambda: _dlq_of(watch, t.nip), what="DLQ record")
+    headers = dead[0][1]
+    assert headers["kinerja-original-topic"] == "kinerja.planning.plan-agreed.v1"
+    assert headers["kinerja-attempts"] == "8"
+    assert headers["kinerja-first-error"].startswith("BKN-T02")
+    assert dead[0][0]["payload"]["nip"] == t.nip
+    assert (await ekinerja.delete("/admin/faults")).status_code == 200
+
+
+async def _dlq_of(watch: StatusWatch, nip: str) -> list[tuple[dict[str, Any], dict[str, str]]]:
+    return [d for d in watch.dlq if d[1].get("kinerja-original-key") == nip]
+
+
+async def test_a_teacher_cannot_read_another_teachers_deliveries(
+    service: httpx.AsyncClient, feed: Feed, idp: DevIdentityProvider
+) -> None:
+    me, other = await feed.teacher(), await feed.teacher()
+    await feed.plan_agreed(other)
+    await wait_state(service, idp, other, "DELIVERED")
+
+    response = await service.get(f"/deliveries/{other.nip}", headers=guru(idp, me))
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "NOT_OWN_RECORD"
+
+
+async def test_only_an_operator_may_redrive(
+    service: httpx.AsyncClient, feed: Feed, idp: DevIdentityProvider
+) -> None:
+    t = await feed.teacher()
+    dinas = idp.mint(role="dinas", area=t.area)
+
+    response = await service.post(
+        "/redrive", json={"dry_run": True}, headers={"Authorization": f"Bearer {dinas}"}
+    )
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "ROLE_FORBIDDEN"
+
+
+async def test_a_dinas_lists_and_counts_only_its_area(
+    service: httpx.AsyncClient, feed: Feed, idp: DevIdentityProvider
+) -> None:
+    t = await feed.teacher()
+    await feed.plan_agreed(t)
+    await wait_state(service, idp, t, "DELIVERED")
+    mine = {"Authorization": f"Bearer {idp.mint(role='dinas', area=t.area)}"}
+
+    listed = await service.get("/deliveries", params={"npsn": t.npsn}, headers=mine)
+    counted = await service.get("/deliveries/counts", params={"npsn": t.npsn}, headers=mine)
+
+    assert [r["nip"] for r in listed.json()] == [t.nip]
+    assert counted.json() == [{"state": "DELIVERED", "reason_code": None, "count": 1}]
+    other_area = "99" if not t.area.startswith("99") else "98"
+    theirs = {"Authorization": f"Bearer {idp.mint(role='dinas', area=other_area)}"}
+    assert (await service.get("/deliveries", params={"npsn": t.npsn}, headers=theirs)).json() == []
+
+
+async def test_a_predikat_sent_before_its_skp_waits_on_the_retry_tier_then_goes_through(
+    service: httpx.AsyncClient,
+    ekinerja: httpx.AsyncClient,
+    watch: StatusWatch,
+    feed: Feed,
+    idp: DevIdentityProvider,
+) -> None:
+    t = await feed.teacher()
+    await feed.predikat(t)
+    retrying = await wait_state(service, idp, t, "RETRYING", kind="PREDIKAT")
+    assert retrying["reason_code"] == "BKN-E08"
+    assert retrying["next_attempt_at"] is not None
+
+    await feed.plan_agreed(t)
+
+    await wait_state(service, idp, t, "DELIVERED", kind="PREDIKAT")
+    assert sorted(r["kind"] for r in await records(ekinerja, t.nip)) == ["predikat", "skp"]
+
+
+async def test_teachers_parked_for_a_missing_atasan_skp_are_redriven_when_it_is_delivered(
+    service: httpx.AsyncClient, ekinerja: httpx.AsyncClient, feed: Feed, idp: DevIdentityProvider
+) -> None:
+    ks = await feed.teacher(nama="Kepala Sekolah Uji")
+    t = await feed.teacher(atasan_nip=ks.nip)
+    await ekinerja.put(f"/admin/refusals/{t.nip}", json={"codes": ["SKP_ATASAN_MISSING"]})
+    await feed.plan_agreed(t)
+    parked = await wait_state(service, idp, t, "PARKED")
+    assert (parked["reason_code"], parked["actor"]) == ("BKN-E05", "Kepala Sekolah")
+    await ekinerja.delete(f"/admin/refusals/{t.nip}")
+
+    await feed.plan_agreed(ks)
+
+    await wait_state(service, idp, t, "DELIVERED")
