@@ -11,10 +11,15 @@ def test_every_topic_name_follows_the_convention() -> None:
     assert len({t.name for t in all_topics()}) == len(all_topics())
 
 
-def test_roster_topics_are_compacted_and_event_topics_expire() -> None:
+def test_state_topics_are_compacted_and_event_topics_expire() -> None:
+    state = {
+        "kinerja.roster.pegawai.v1",
+        "kinerja.roster.sekolah.v1",
+        "kinerja.predikat.current.v1",
+    }
     for topic in REGISTRY:
         policy = topic.config()["cleanup.policy"]
-        assert policy == ("compact" if topic.name.startswith("kinerja.roster.") else "delete")
+        assert policy == ("compact" if topic.name in state else "delete"), topic.name
 
 
 def test_an_envelope_round_trips_through_its_topic() -> None:

@@ -13,10 +13,17 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from .envelope import Envelope
-from .events.assessment import AssessmentRecommended
+from .events.assessment import AssessmentRecommended, SchoolSubmitted
 from .events.bkn_sync import DeliveryStatus
-from .events.observation import ObservationConducted, ObservationScheduled
-from .events.planning import PlanAgreed, PlanApproved, PlanReturned, PlanSubmitted
+from .events.observation import (
+    CompetencyReported,
+    DutyReported,
+    FollowupReflected,
+    ObservationConducted,
+    ObservationRescheduled,
+    ObservationScheduled,
+)
+from .events.planning import PlanAgreed, PlanApproved, PlanReturned, PlanRevised, PlanSubmitted
 from .events.predikat import OrganisasiDitetapkan, PredikatDitetapkan
 from .events.roster import Pegawai, Sekolah
 
@@ -92,11 +99,35 @@ PLAN_AGREED = Topic(
     key="nip",
     description="The agreed plan: the SKP that bkn-sync sends to e-Kinerja.",
 )
+PLAN_REVISED = Topic(
+    "kinerja.planning.plan-revised.v1", "planning.plan-revised", PlanRevised, key="nip"
+)
 OBSERVATION_SCHEDULED = Topic(
     "kinerja.observation.scheduled.v1",
     "observation.scheduled",
     ObservationScheduled,
     key="nip",
+)
+OBSERVATION_RESCHEDULED = Topic(
+    "kinerja.observation.rescheduled.v1",
+    "observation.rescheduled",
+    ObservationRescheduled,
+    key="nip",
+)
+FOLLOWUP_REFLECTED = Topic(
+    "kinerja.observation.followup-reflected.v1",
+    "observation.followup-reflected",
+    FollowupReflected,
+    key="nip",
+)
+COMPETENCY_REPORTED = Topic(
+    "kinerja.observation.competency-reported.v1",
+    "observation.competency-reported",
+    CompetencyReported,
+    key="nip",
+)
+DUTY_REPORTED = Topic(
+    "kinerja.observation.duty-reported.v1", "observation.duty-reported", DutyReported, key="nip"
 )
 OBSERVATION_CONDUCTED = Topic(
     "kinerja.observation.conducted.v1",
@@ -109,6 +140,12 @@ ASSESSMENT_RECOMMENDED = Topic(
     "assessment.recommended",
     AssessmentRecommended,
     key="nip",
+)
+SCHOOL_SUBMITTED = Topic(
+    "kinerja.assessment.school-submitted.v1",
+    "assessment.school-submitted",
+    SchoolSubmitted,
+    key="npsn",
 )
 ORGANISASI_DITETAPKAN = Topic(
     "kinerja.predikat.organisasi-ditetapkan.v1",
@@ -123,6 +160,15 @@ PREDIKAT_DITETAPKAN = Topic(
     key="nip",
     retention_ms=90 * DAY_MS,
     description="Public contract: a teacher's predikat was set (or corrected) and sent.",
+)
+PREDIKAT_CURRENT = Topic(
+    "kinerja.predikat.current.v1",
+    "predikat.current",
+    PredikatDitetapkan,
+    key="nip:period_id",
+    compacted=True,
+    description="Public, compacted: the latest predikat sent per '<nip>:<period_id>', so a new "
+    "consumer starts from the state instead of the history.",
 )
 BKN_DELIVERY_STATUS = Topic(
     "kinerja.bkn-sync.delivery-status.v1",
@@ -139,11 +185,18 @@ REGISTRY: tuple[Topic[Any], ...] = (
     PLAN_RETURNED,
     PLAN_APPROVED,
     PLAN_AGREED,
+    PLAN_REVISED,
     OBSERVATION_SCHEDULED,
+    OBSERVATION_RESCHEDULED,
     OBSERVATION_CONDUCTED,
+    FOLLOWUP_REFLECTED,
+    COMPETENCY_REPORTED,
+    DUTY_REPORTED,
     ASSESSMENT_RECOMMENDED,
+    SCHOOL_SUBMITTED,
     ORGANISASI_DITETAPKAN,
     PREDIKAT_DITETAPKAN,
+    PREDIKAT_CURRENT,
     BKN_DELIVERY_STATUS,
 )
 

@@ -12,3 +12,13 @@ class AssessmentRecommended(Payload):
     hasil_kerja: str
     perilaku_kerja: str
     recommended_predikat: str
+
+
+class SchoolSubmitted(Payload):
+    """The Kepala Sekolah sent the school's assessments to the Dinas (key = NPSN)."""
+
+    npsn: str
+    period_id: str
+    atasan_nip: str
+    assessed: int
+    excluded: int

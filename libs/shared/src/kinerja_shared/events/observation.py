@@ -26,3 +26,40 @@ class ObservationConducted(ObservationFacts):
     conducted_at: datetime
     rubric_scores: dict[str, int]
     practice_rating: str
+
+
+class ObservationRescheduled(ObservationFacts):
+    scheduled_at: datetime
+    previous_at: datetime
+    reason: str
+    observer_nip: str
+    revision: int
+
+
+class FollowupReflected(ObservationFacts):
+    """The teacher's follow-up reflection (Refleksi Tindak Lanjut) after the observation."""
+
+    actions: int
+    reflection: str
+    reflected_at: datetime
+
+
+class CompetencyReported(Payload):
+    """Competency development (Pengembangan Kompetensi) reported with its reflection (§2.5)."""
+
+    nip: str
+    npsn: str
+    period_id: str
+    activities: list[str]
+    reflection: str
+    reported_at: datetime
+
+
+class DutyReported(Payload):
+    """Main-duty work (Pelaksanaan Tugas Pokok) reported after completion (§2.5)."""
+
+    nip: str
+    npsn: str
+    period_id: str
+    tugas: list[str]
+    reported_at: datetime

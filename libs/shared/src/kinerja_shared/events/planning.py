@@ -42,3 +42,9 @@ class PlanAgreed(PlanFacts):
     tugas_tambahan: list[str]
     perilaku_fokus: list[str]
     agreed_at: datetime
+
+
+class PlanRevised(PlanFacts):
+    """An agreed plan reopened as a new version; it needs approval and agreement again."""
+
+    reason: str

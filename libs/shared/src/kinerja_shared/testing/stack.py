@@ -7,11 +7,14 @@ consumer groups.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..topics_cli import create_topics
 
 REPO = Path(__file__).resolve().parents[5]
 STACK = os.environ.get("KINERJA_TEST_STACK", "test")
@@ -62,6 +65,8 @@ def ensure_stack() -> Stack:
         env = _read_env(env_file)
         pg_port = env["KINERJA_PG_ADMIN_DSN"].rsplit(":", 1)[1].split("/")[0]
         if _answers(env["KINERJA_KAFKA_BOOTSTRAP"]) and _answers(f"127.0.0.1:{pg_port}"):
+            # The registry may have grown since the stack started; creating is idempotent.
+            asyncio.run(create_topics(env["KINERJA_KAFKA_BOOTSTRAP"]))
             return Stack(env)
     subprocess.run(
         [str(REPO / "deploy" / "local" / "up.sh"), "infra"],
