@@ -1,0 +1,17 @@
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from kinerja_shared.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PREDIKAT_", extra="ignore")
+
+    http_port: int = 58004
+    db_schema: str = "predikat"
+    consumer_group: str = "predikat"
+    strict_distribution_areas: list[str] = Field(
+        default_factory=list,
+        description="Dinas areas (kode wilayah prefixes) where a curve violation blocks "
+        "penetapan instead of needing a reason (DOMAIN.md §4.2).",
+    )

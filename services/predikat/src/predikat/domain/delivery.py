@@ -1,0 +1,101 @@
+"""What the Kepala Sekolah sees of a teacher's delivery (DOMAIN.md §2.9), from bkn-sync's
+delivery states (§2.10). Pure: no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from kinerja_shared.events.bkn_sync import DeliveryState
+
+
+class DeliveryView(StrEnum):
+    """Per-teacher state of *Kirim ke guru*, in the principal's words (the API shows the
+    lowercase values)."""
+
+    BELUM_DIKIRIM = "belum_dikirim"
+    MENUNGGU = "menunggu"
+    TERKIRIM = "terkirim"
+    DICOBA_ULANG = "dicoba_ulang"
+    TERTAHAN = "tertahan"
+
+
+_VIEW_OF = {
+    DeliveryState.QUEUED: DeliveryView.MENUNGGU,
+    DeliveryState.IN_FLIGHT: DeliveryView.MENUNGGU,
+    DeliveryState.DELIVERED: DeliveryView.TERKIRIM,
+    DeliveryState.RETRYING: DeliveryView.DICOBA_ULANG,
+    DeliveryState.PARKED: DeliveryView.TERTAHAN,
+    DeliveryState.DEAD: DeliveryView.TERTAHAN,
+}
+
+
+def view_of(state: DeliveryState) -> DeliveryView | None:
+    """None for SUPERSEDED: an older version was replaced, the current one says nothing new."""
+    return _VIEW_OF.get(state)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFacts:
+    """What one status event tells about one version of a teacher's predikat."""
+
+    version: int
+    view: DeliveryView
+    next_attempt_at: datetime | None = None
+    reason_code: str | None = None
+    reason: str | None = None
+    remedy: str | None = None
+    actor: str | None = None
+
+
+def apply_status(
+    current_version: int,
+    current_view: DeliveryView,
+    *,
+    version: int,
+    state: DeliveryState,
+    next_attempt_at: datetime | None = None,
+    reason_code: str | None = None,
+    reason: str | None = None,
+    remedy: str | None = None,
+    actor: str | None = None,
+) -> DeliveryFacts | None:
+    """The new delivery facts, or None when the status must be ignored.
+
+    Ignored: a status of another version than the one last sent (an older version's news would
+    overwrite the current one), SUPERSEDED, and anything after TERKIRIM of the same version
+    (e-Kinerja has the record; a late retry notice must not hide that from the teacher).
+    """
+    view = view_of(state)
+    if view is None or version != current_version or current_version < 1:
+        return None
+    if current_view is DeliveryView.TERKIRIM:
+        return None
+    if view is DeliveryView.DICOBA_ULANG:
+        return DeliveryFacts(
+            version, view, next_attempt_at=next_attempt_at, reason=reason, reason_code=reason_code
+        )
+    if view is DeliveryView.TERTAHAN:
+        return DeliveryFacts(
+            version, view, reason_code=reason_code, reason=reason, remedy=remedy, actor=actor
+        )
+    return DeliveryFacts(version, view)
+
+
+def status_text(view: DeliveryView, next_attempt_at: datetime | None) -> str:
+    """One line for the principal; V-23 wording while retrying automatically."""
+    if view is DeliveryView.DICOBA_ULANG:
+        when = next_attempt_at.isoformat() if next_attempt_at else "waktu berikutnya"
+        return f"Sedang dikirim ulang otomatis pada {when}"
+    return {
+        DeliveryView.BELUM_DIKIRIM: "Belum dikirim ke guru.",
+        DeliveryView.MENUNGGU: "Sedang dikirim ke guru.",
+        DeliveryView.TERKIRIM: "Sudah diterima guru.",
+        DeliveryView.TERTAHAN: "gagal kirim ke guru, coba lagi",
+    }[view]
+
+
+def delivery_id(nip: str, period_id: str, version: int) -> str:
+    """Stable per version: the same click twice names the same delivery."""
+    return f"PREDIKAT:{nip}:{period_id}:v{version}"

@@ -1,0 +1,211 @@
+"""The predikat service on the real stack: fresh schema and consumer group per session."""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from pydantic import BaseModel
+
+import predikat
+from kinerja_shared import db
+from kinerja_shared.auth import DevIdentityProvider
+from kinerja_shared.events.assessment import AssessmentRecommended
+from kinerja_shared.events.bkn_sync import DeliveryState, DeliveryStatus, RecordKind
+from kinerja_shared.events.roster import Pegawai, Sekolah, StatusKepegawaian
+from kinerja_shared.testing.stack import Stack
+from kinerja_shared.topics import (
+    ASSESSMENT_RECOMMENDED,
+    BKN_DELIVERY_STATUS,
+    ROSTER_PEGAWAI,
+    ROSTER_SEKOLAH,
+    Topic,
+    dlq_name,
+)
+from predikat.app import create_app
+from predikat.config import Settings
+from predikat.domain.delivery import delivery_id
+
+PERIOD = "2025"
+# Schools here treat the curve as a hard rule; random areas never start with it.
+STRICT_AREA = "99"
+
+
+def random_nip() -> str:
+    rng = random.SystemRandom()
+    born = f"{rng.randint(1965, 1999)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+    tmt = f"{rng.randint(2005, 2022)}{rng.randint(1, 12):02d}"
+    return f"{born}{tmt}{rng.randint(1, 2)}{rng.randint(1, 999):03d}"
+
+
+def random_digits(n: int) -> str:
+    return "".join(random.SystemRandom().choice("0123456789") for _ in range(n))
+
+
+@dataclass
+class Env:
+    client: httpx.AsyncClient
+    producer: AIOKafkaProducer
+    idp: DevIdentityProvider
+    schema: str
+    admin_dsn: str
+    kafka_bootstrap: str
+
+    async def publish(self, topic: Topic[Any], subject: str, payload: BaseModel) -> None:
+        raw = topic.envelope(subject, payload).model_dump_json().encode()
+        await self.producer.send_and_wait(topic.name, raw, key=subject.encode())
+
+    def auth(self, **claims: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.idp.mint(**claims)}"}
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        conn = await asyncpg.connect(self.admin_dsn, server_settings={"search_path": self.schema})
+        try:
+            return await conn.fetchval(sql, *args)
+        finally:
+            await conn.close()
+
+
+@dataclass
+class School:
+    env: Env
+    npsn: str
+    area: str
+    ks: str
+    teachers: list[str] = field(default_factory=list)
+
+    @property
+    def ks_auth(self) -> dict[str, str]:
+        return self.env.auth(role="kepala_sekolah", nip=self.ks, npsn=self.npsn)
+
+    @property
+    def dinas_auth(self) -> dict[str, str]:
+        return self.env.auth(role="dinas", area=self.area)
+
+    def guru_auth(self, nip: str) -> dict[str, str]:
+        return self.env.auth(role="guru", nip=nip, npsn=self.npsn)
+
+    async def recommend(self, nip: str, predikat: str) -> None:
+        await self.env.publish(
+            ASSESSMENT_RECOMMENDED,
+            nip,
+            AssessmentRecommended(
+                assessment_id=f"{nip}:{PERIOD}",
+                nip=nip,
+                npsn=self.npsn,
+                period_id=PERIOD,
+                atasan_nip=self.ks,
+                hasil_kerja="SESUAI_EKSPEKTASI",
+                perilaku_kerja="SESUAI_EKSPEKTASI",
+                recommended_predikat=predikat,
+            ),
+        )
+
+    async def status(self, nip: str, version: int, state: DeliveryState, **extra: Any) -> None:
+        await self.env.publish(
+            BKN_DELIVERY_STATUS,
+            nip,
+            DeliveryStatus(
+                delivery_id=delivery_id(nip, PERIOD, version),
+                kind=RecordKind.PREDIKAT,
+                nip=nip,
+                npsn=self.npsn,
+                period_id=PERIOD,
+                version=version,
+                state=state,
+                attempts=1,
+                at=datetime.now(UTC),
+                **extra,
+            ),
+        )
+
+
+@pytest.fixture(scope="session")
+async def env(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
+    token = secrets.token_hex(4)
+    schema = f"predikat_{token}"
+    group = f"predikat-test-{token}"
+    await db.migrate(stack.pg_admin_dsn, schema, Path(predikat.__file__).parent / "migrations")
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+    await admin.start()
+    try:
+        # A poison record would be dead-lettered here; the cluster creates no topic by itself.
+        await admin.create_topics([NewTopic(dlq_name(group), 1, 1)])
+    finally:
+        await admin.close()
+    idp = DevIdentityProvider(tmp_path_factory.mktemp("idp"))
+    settings = Settings(
+        database_url=stack.pg_admin_dsn,
+        db_schema=schema,
+        kafka_bootstrap=stack.kafka_bootstrap,
+        consumer_group=group,
+        jwt_jwks_url=idp.jwks_url,
+        outbox_poll_seconds=0.2,
+        strict_distribution_areas=[STRICT_AREA],
+    )
+    app = create_app(settings)
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
+    await producer.start()
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as c,
+        ):
+            yield Env(c, producer, idp, schema, stack.pg_admin_dsn, stack.kafka_bootstrap)
+    finally:
+        await producer.stop()
+        conn = await asyncpg.connect(stack.pg_admin_dsn)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()
+
+
+async def make_school(env: Env, n_teachers: int, area: str | None = None) -> School:
+    """A school of its own area with a KS and ``n_teachers`` teachers, known to the service."""
+    area = area or f"{random.SystemRandom().randint(10, 98)}{random_digits(2)}"
+    school = School(env, npsn=random_digits(8), area=area, ks=random_nip())
+    await env.publish(
+        ROSTER_SEKOLAH,
+        school.npsn,
+        Sekolah(npsn=school.npsn, nama="SD Negeri Uji", kode_wilayah=school.area),
+    )
+    await env.publish(
+        ROSTER_PEGAWAI,
+        school.ks,
+        Pegawai(
+            nip=school.ks,
+            nama="Kepala",
+            npsn=school.npsn,
+            jenis_ptk="Kepala Sekolah",
+            status_kepegawaian=StatusKepegawaian.PNS,
+            kode_wilayah=school.area,
+        ),
+    )
+    for _ in range(n_teachers):
+        nip = random_nip()
+        school.teachers.append(nip)
+        await env.publish(
+            ROSTER_PEGAWAI,
+            nip,
+            Pegawai(
+                nip=nip,
+                nama="Guru",
+                npsn=school.npsn,
+                jenis_ptk="Guru Kelas",
+                status_kepegawaian=StatusKepegawaian.PNS,
+                kode_wilayah=school.area,
+                atasan_nip=school.ks,
+            ),
+        )
+    return school
