@@ -72,11 +72,19 @@ def running_system(stack: Stack, jwks_url: str, logs: Path) -> Iterator[System]:
     try:
         sim_port = stack.env["EKINERJA_SIM_HTTP_PORT"]
         sim_log = logs / "ekinerja-sim.log"
-        sim_env = {**os.environ, **stack.env, "OTEL_SERVICE_NAME": "ekinerja-sim",
-                   "OTEL_BSP_SCHEDULE_DELAY": "200"}
+        sim_env = {
+            **os.environ,
+            **stack.env,
+            "OTEL_SERVICE_NAME": "ekinerja-sim",
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+        }
         with sim_log.open("wb") as out:
-            sim = subprocess.Popen([BIN / "ekinerja-sim", "serve", "--port", sim_port],
-                                   env=sim_env, stdout=out, stderr=subprocess.STDOUT)
+            sim = subprocess.Popen(
+                [BIN / "ekinerja-sim", "serve", "--port", sim_port],
+                env=sim_env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         procs.append(sim)
         simulator = f"http://127.0.0.1:{sim_port}"
         for name, prefix in SERVICES.items():
@@ -84,8 +92,9 @@ def running_system(stack: Stack, jwks_url: str, logs: Path) -> Iterator[System]:
             subprocess.run([BIN / name, "migrate"], env=env, check=True, capture_output=True)
             log = logs / f"{name}.log"
             with log.open("wb") as out:
-                proc = subprocess.Popen([BIN / name, "serve"], env=env, stdout=out,
-                                        stderr=subprocess.STDOUT)
+                proc = subprocess.Popen(
+                    [BIN / name, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT
+                )
             procs.append(proc)
             urls[name] = f"http://127.0.0.1:{env[f'{prefix}_HTTP_PORT']}"
         for (name, url), proc in zip(urls.items(), procs[1:], strict=True):

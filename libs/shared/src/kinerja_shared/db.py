@@ -83,7 +83,10 @@ async def migrate(dsn: str, schema: str, service_migrations: Path) -> list[str]:
         async with conn.transaction():
             # One lock per schema: replicas of one service wait, other services don't.
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{schema}")
-            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            # A service's role owns its schema but may not create schemas in the database;
+            # PostgreSQL checks that right even for IF NOT EXISTS, so look first.
+            if not await conn.fetchval("SELECT true FROM pg_namespace WHERE nspname = $1", schema):
+                await conn.execute(f'CREATE SCHEMA "{schema}"')
             await conn.execute(
                 f"""CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations (
                     version text PRIMARY KEY,

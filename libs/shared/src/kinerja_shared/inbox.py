@@ -29,7 +29,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from . import failpoints
+from . import failpoints, metrics
 from .db import Conn
 from .envelope import Envelope
 from .topics import Topic, dlq_name
@@ -100,12 +100,12 @@ def subscribe(
             headers=dead_letter_headers(msg, group, code, reason),
         )
 
-    async def handle(msg: KafkaMessage) -> None:
+    async def apply(msg: KafkaMessage) -> str:
         try:
             envelope = topic.decode(msg.body)
         except ValidationError as exc:
             await to_dlq(msg, "POISON", str(exc))
-            return
+            return metrics.DEAD_LETTERED
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(_TRANSIENT),
@@ -116,13 +116,17 @@ def subscribe(
                 with attempt:
                     async with pool.acquire() as conn, conn.transaction():
                         if not await claim(conn, consumer, envelope.event_id, topic.name):
-                            return
+                            return metrics.DUPLICATE
                         await effect(conn, envelope)
         except PermanentError as exc:
             await to_dlq(msg, exc.code, str(exc))
-            return
+            return metrics.DEAD_LETTERED
         # The effect is committed but the offset not yet: a crash here must change nothing.
         failpoints.hit("inbox.effect_committed_before_ack")
+        return metrics.APPLIED
+
+    async def handle(msg: KafkaMessage) -> None:
+        await metrics.observe_handler(group, topic.name, apply(msg))
 
     kwargs: dict[str, Any] = {}
     if max_workers > 1:

@@ -24,7 +24,7 @@ from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import db, telemetry
+from . import db, metrics, telemetry
 from .auth import TokenVerifier
 from .auth.verify import install_auth_errors
 from .errors import install_error_handlers
@@ -102,6 +102,7 @@ def create_service_app(
             runtime.pool, runtime.broker, settings.db_schema, settings.outbox_poll_seconds
         )
         relay_task = asyncio.create_task(relay.run(), name=f"{name}-outbox-relay")
+        sampler = metrics.Sampler(name, runtime.pool, runtime.broker).start()
         if on_started is not None:
             started = on_started(runtime)
             if asyncio.iscoroutine(started):
@@ -111,6 +112,7 @@ def create_service_app(
             yield
         finally:
             # Stop consuming first (in-flight handlers finish and commit), then drain the relay.
+            await sampler.stop()
             await runtime.broker.stop()
             relay.stop()
             with contextlib.suppress(asyncio.CancelledError):
@@ -122,6 +124,7 @@ def create_service_app(
     app.state.runtime = runtime
     install_error_handlers(app)
     install_auth_errors(app)
+    app.add_middleware(metrics.HttpMetricsMiddleware, service=name)
     app.include_router(_ops_router(runtime))
     for router in routers:
         app.include_router(router)

@@ -1,8 +1,6 @@
-"""HTTP routes: read an assessment; the Kepala Sekolah rates it and gets the recommendation."""
+"""HTTP routes: read one assessment; the Kepala Sekolah rates it and gets the recommendation."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -14,23 +12,23 @@ from kinerja_shared.http import CurrentPrincipal, Db, error_responses
 from kinerja_shared.topics import ASSESSMENT_RECOMMENDED
 
 from . import repository
-from .domain.ratings import (
-    BERAKHLAK,
-    InvalidBehaviourRatings,
-    Rating,
-    RatingRuleViolation,
-    adjust_hk,
-    derive_pk,
-    recommend_predikat,
+from .domain.assessment import EvidenceKind, with_rating
+from .domain.rating_rules import (
+    LOCKED,
+    NOT_AGREED,
+    NOT_OBSERVED,
+    RatingInput,
+    RatingRefused,
+    rate,
 )
+from .domain.ratings import BERAKHLAK, Rating
+from .views import AssessmentView, assessment_view
 
 router = APIRouter(prefix="/assessments", tags=["assessment"])
 
-NOT_OPEN = DomainError(
-    "ASSESSMENT_NOT_OPEN",
-    "Penilaian belum dapat dilakukan: observasi kelas belum dilaksanakan.",
-    404,
-)
+
+def refused(exc: RatingRefused) -> DomainError:
+    return DomainError(exc.code, exc.message, exc.status, **exc.detail)
 
 
 class HkAdjustment(BaseModel):
@@ -42,21 +40,16 @@ class RatingRequest(BaseModel):
     behaviours: dict[str, Rating] = Field(
         description=f"All seven BerAKHLAK behaviours: {', '.join(BERAKHLAK)}."
     )
+    reflection_quality: Rating = Field(
+        default=Rating.SESUAI_EKSPEKTASI,
+        description="The KS's rating of the teacher's follow-up reflection (HK aspect).",
+    )
+    allow_missing_followup: bool = Field(
+        default=False,
+        description="Rate although the teacher sent no follow-up reflection; the follow-up "
+        "effort aspect then counts as DI_BAWAH_EKSPEKTASI.",
+    )
     hk_adjustment: HkAdjustment | None = None
-
-
-class AssessmentView(BaseModel):
-    nip: str
-    period_id: str
-    state: str
-    practice_rating: str
-    hasil_kerja: str | None
-    perilaku_kerja: str | None
-    recommended_predikat: str | None
-
-
-def _view(row: Any) -> AssessmentView:
-    return AssessmentView(**{k: row[k] for k in AssessmentView.model_fields})
 
 
 @router.get("/{nip}/{period_id}", responses=error_responses(403, 404))
@@ -66,41 +59,50 @@ async def get_assessment(
     await access.authorize_read(pool, principal, nip)
     row = await repository.get(pool, nip, period_id)
     if row is None:
-        raise NOT_OPEN
-    return _view(row)
+        raise refused(NOT_AGREED)
+    a = repository.to_domain(row, await repository.evidence_of(pool, nip, period_id))
+    # Opens when there is something to rate; until then the school summary lists what is missing.
+    if not a.ever_agreed:
+        raise refused(NOT_AGREED)
+    if EvidenceKind.OBSERVATION not in a.evidence:
+        raise refused(NOT_OBSERVED)
+    return assessment_view(row, a)
 
 
-@router.put("/{nip}/{period_id}/rating", responses=error_responses(403, 404, 422))
-async def rate(
+@router.put("/{nip}/{period_id}/rating", responses=error_responses(403, 404, 409, 422))
+async def rate_assessment(
     nip: str, period_id: str, body: RatingRequest, principal: CurrentPrincipal, pool: Db
 ) -> AssessmentView:
     async with pool.acquire() as conn, conn.transaction():
-        await access.authorize_atasan(conn, principal, nip)
-        row = await conn.fetchrow(
-            "SELECT * FROM assessments WHERE nip = $1 AND period_id = $2 FOR UPDATE",
-            nip,
-            period_id,
-        )
-        if row is None:
-            raise NOT_OPEN
+        teacher = await access.authorize_atasan(conn, principal, nip)
+        row, current = await repository.load(conn, nip, period_id)
+        npsn = current.plan.npsn if current.plan else teacher["npsn"]
+        # Excluded teachers are locked too: the school's submission closed them.
+        if await repository.get_submission(conn, npsn, period_id, principal.nip or ""):
+            raise refused(LOCKED)
+        adj = body.hk_adjustment
         try:
-            pk = derive_pk(body.behaviours)
-            hk = Rating(row["practice_rating"])
-            if body.hk_adjustment is not None:
-                hk = adjust_hk(hk, body.hk_adjustment.rating, body.hk_adjustment.reason)
-        except RatingRuleViolation as exc:
-            raise DomainError(exc.code, exc.message) from exc
-        except InvalidBehaviourRatings as exc:
-            raise DomainError("PK_INCOMPLETE", str(exc)) from exc
-        predikat = recommend_predikat(hk, pk)
+            outcome = rate(
+                current,
+                RatingInput(
+                    behaviours=body.behaviours,
+                    reflection_quality=body.reflection_quality,
+                    allow_missing_followup=body.allow_missing_followup,
+                    hk_adjusted_to=adj.rating if adj else None,
+                    hk_reason=adj.reason if adj else None,
+                ),
+            )
+        except RatingRefused as exc:
+            raise refused(exc) from exc
+        rated = with_rating(current)
         await repository.save_rating(
             conn,
-            nip=nip,
-            period_id=period_id,
-            hasil_kerja=hk.value,
-            perilaku_kerja=pk.value,
-            recommended=predikat.value,
-            behaviours={k: v.value for k, v in body.behaviours.items()},
+            nip,
+            period_id,
+            rated,
+            outcome,
+            by=principal.nip or "",
+            hk_reason=adj.reason if adj else None,
         )
         await outbox.add_event(
             conn,
@@ -109,13 +111,13 @@ async def rate(
             AssessmentRecommended(
                 assessment_id=f"{nip}:{period_id}",
                 nip=nip,
-                npsn=row["npsn"],
+                npsn=npsn,
                 period_id=period_id,
-                atasan_nip=row["atasan_nip"],
-                hasil_kerja=hk.value,
-                perilaku_kerja=pk.value,
-                recommended_predikat=predikat.value,
+                atasan_nip=principal.nip or "",
+                hasil_kerja=outcome.hasil_kerja.value,
+                perilaku_kerja=outcome.perilaku_kerja.value,
+                recommended_predikat=outcome.predikat.value,
             ),
         )
-        updated = await repository.get(conn, nip, period_id)
-    return _view(updated)
+        row = await repository.get(conn, nip, period_id)
+    return assessment_view(row, rated)

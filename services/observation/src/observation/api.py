@@ -16,13 +16,16 @@ from pydantic import AwareDatetime, BaseModel, Field
 from kinerja_shared import access, outbox
 from kinerja_shared.auth import Principal, Role
 from kinerja_shared.errors import DomainError
-from kinerja_shared.events.observation import ObservationConducted, ObservationScheduled
 from kinerja_shared.http import CurrentPrincipal, Db, error_responses
-from kinerja_shared.topics import OBSERVATION_CONDUCTED, OBSERVATION_SCHEDULED
+from kinerja_shared.topics import (
+    OBSERVATION_CONDUCTED,
+    OBSERVATION_RESCHEDULED,
+    OBSERVATION_SCHEDULED,
+)
 
-from . import repository
+from . import publishing, repository
 from .domain import observation as rules
-from .domain.calendar import Clock
+from .domain.calendar import Clock, check_pelaksanaan_open
 from .domain.errors import Refusal, no_atasan, plan_not_agreed
 from .domain.observation import Observation
 
@@ -40,6 +43,11 @@ class RescheduleRequest(BaseModel):
     scheduled_at: AwareDatetime
     reason: str = Field(description="Why the date moves (kept in the schedule history).")
     expected_revision: int
+
+
+class CancelRequest(BaseModel):
+    reason: str = Field(description="Why the observation will not happen (kept in the history).")
+    expected_revision: int | None = None
 
 
 class ConductRequest(BaseModel):
@@ -74,7 +82,7 @@ class ObservationView(BaseModel):
 class ScheduleHistoryEntry(BaseModel):
     revision: int
     kind: str
-    scheduled_at: datetime
+    scheduled_at: datetime | None
     previous_at: datetime | None
     reason: str | None
     by_nip: str
@@ -110,7 +118,18 @@ async def authorize_owner_or_atasan(
     return await access.authorize_atasan(conn, principal, nip)
 
 
-async def _load(conn: repository.Conn, nip: str, period_id: str) -> Observation:
+def check_stage_open(period_id: str, now: datetime) -> None:
+    try:
+        check_pelaksanaan_open(period_id, now)
+    except Refusal as exc:
+        raise domain_error(exc) from exc
+
+
+async def load_for_write(
+    conn: repository.Conn, nip: str, period_id: str, now: datetime
+) -> Observation:
+    """The locked observation a write may change: V-28 past the stage, V-12 without a plan."""
+    check_stage_open(period_id, now)
     obs = await repository.get(conn, nip, period_id, lock=True)
     if obs is None:
         raise domain_error(plan_not_agreed())
@@ -125,21 +144,6 @@ def _observer(teacher: asyncpg.Record, obs: Observation) -> str:
     return observer
 
 
-def _scheduled_event(obs: Observation) -> ObservationScheduled:
-    assert obs.scheduled_at is not None
-    assert obs.observer_nip is not None
-    return ObservationScheduled(
-        observation_id=obs.observation_id,
-        plan_id=obs.plan_id,
-        nip=obs.nip,
-        npsn=obs.npsn,
-        period_id=obs.period_id,
-        scheduled_at=obs.scheduled_at,
-        observer_nip=obs.observer_nip,
-        revision=obs.revision,
-    )
-
-
 async def _record_schedule(
     conn: repository.Conn, obs: Observation, change: rules.ScheduleChange | None
 ) -> None:
@@ -147,7 +151,14 @@ async def _record_schedule(
         return
     await repository.save(conn, obs)
     await repository.add_history(conn, obs, change)
-    await outbox.add_event(conn, OBSERVATION_SCHEDULED, obs.nip, _scheduled_event(obs))
+    if change.kind is rules.ScheduleKind.DIBATALKAN:
+        return
+    # Consumers of `scheduled` keep the live date from it alone, so a reschedule publishes both:
+    # `scheduled` with the new date and revision, and `rescheduled` with what moved and why.
+    await outbox.add_event(conn, OBSERVATION_SCHEDULED, obs.nip, publishing.scheduled(obs))
+    if change.kind is rules.ScheduleKind.DIJADWALKAN_ULANG:
+        event = publishing.rescheduled(obs, change)
+        await outbox.add_event(conn, OBSERVATION_RESCHEDULED, obs.nip, event)
 
 
 @router.get("/{nip}/{period_id}", responses=error_responses(403, 404, 422))
@@ -184,7 +195,7 @@ async def schedule(
     now = now_of(request)
     async with pool.acquire() as conn, conn.transaction():
         teacher = await authorize_owner_or_atasan(conn, principal, nip)
-        obs = await _load(conn, nip, period_id)
+        obs = await load_for_write(conn, nip, period_id, now)
         observer = _observer(teacher, obs)
         await repository.lock_observer(conn, observer)
         busy = await repository.busy_slots(conn, observer, body.scheduled_at, except_nip=nip)
@@ -216,7 +227,7 @@ async def reschedule(
     now = now_of(request)
     async with pool.acquire() as conn, conn.transaction():
         teacher = await authorize_owner_or_atasan(conn, principal, nip)
-        obs = await _load(conn, nip, period_id)
+        obs = await load_for_write(conn, nip, period_id, now)
         observer = _observer(teacher, obs)
         await repository.lock_observer(conn, observer)
         busy = await repository.busy_slots(conn, observer, body.scheduled_at, except_nip=nip)
@@ -237,6 +248,34 @@ async def reschedule(
     return _view(obs)
 
 
+@router.post("/{nip}/{period_id}/cancel", responses=error_responses(403, 404, 409, 422))
+async def cancel(
+    nip: str,
+    period_id: str,
+    body: CancelRequest,
+    principal: CurrentPrincipal,
+    pool: Db,
+    request: Request,
+) -> ObservationView:
+    """The atasan cancels an observation that will not happen; its slot is free again."""
+    now = now_of(request)
+    async with pool.acquire() as conn, conn.transaction():
+        await access.authorize_atasan(conn, principal, nip)
+        current = await load_for_write(conn, nip, period_id, now)
+        try:
+            obs, change = rules.cancel(
+                current,
+                body.reason,
+                by_nip=str(principal.nip),
+                now=now,
+                expected_revision=body.expected_revision,
+            )
+        except Refusal as exc:
+            raise domain_error(exc) from exc
+        await _record_schedule(conn, obs, change)
+    return _view(obs)
+
+
 @router.post("/{nip}/{period_id}/conduct", responses=error_responses(403, 404, 409, 422))
 async def conduct(
     nip: str,
@@ -249,7 +288,7 @@ async def conduct(
     now = now_of(request)
     async with pool.acquire() as conn, conn.transaction():
         await access.authorize_atasan(conn, principal, nip)
-        current = await _load(conn, nip, period_id)
+        current = await load_for_write(conn, nip, period_id, now)
         try:
             obs = rules.conduct(
                 current, body.rubric_scores, body.notes, observer_nip=str(principal.nip), now=now
@@ -258,24 +297,8 @@ async def conduct(
             raise domain_error(exc) from exc
         if obs is not current:
             await repository.save(conn, obs)
-            await outbox.add_event(conn, OBSERVATION_CONDUCTED, nip, _conducted_event(obs))
+            await outbox.add_event(conn, OBSERVATION_CONDUCTED, nip, publishing.conducted(obs))
     return _view(obs)
-
-
-def _conducted_event(obs: Observation) -> ObservationConducted:
-    assert obs.conducted_at is not None
-    assert obs.practice_rating is not None
-    return ObservationConducted(
-        observation_id=obs.observation_id,
-        plan_id=obs.plan_id,
-        nip=obs.nip,
-        npsn=obs.npsn,
-        period_id=obs.period_id,
-        observer_nip=str(obs.observer_nip),
-        conducted_at=obs.conducted_at,
-        rubric_scores=dict(obs.rubric_scores),
-        practice_rating=obs.practice_rating,
-    )
 
 
 @router.post("/{nip}/{period_id}/feedback", responses=error_responses(403, 404, 409, 422))
@@ -290,7 +313,7 @@ async def feedback(
     now = now_of(request)
     async with pool.acquire() as conn, conn.transaction():
         await access.authorize_atasan(conn, principal, nip)
-        current = await _load(conn, nip, period_id)
+        current = await load_for_write(conn, nip, period_id, now)
         try:
             obs = rules.give_feedback(current, body.feedback, now=now)
         except Refusal as exc:

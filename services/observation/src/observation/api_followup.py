@@ -8,12 +8,13 @@ from datetime import datetime
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from kinerja_shared import access
+from kinerja_shared import access, outbox
 from kinerja_shared.auth import Principal, Role
 from kinerja_shared.http import CurrentPrincipal, Db, error_responses
+from kinerja_shared.topics import FOLLOWUP_REFLECTED
 
-from . import repository
-from .api import domain_error, now_of
+from . import publishing, repository
+from .api import check_stage_open, domain_error, now_of
 from .domain import followup as rules
 from .domain.errors import Refusal, plan_not_agreed
 from .domain.followup import Followup
@@ -78,8 +79,14 @@ def _require_owner(principal: Principal, nip: str) -> None:
 
 
 async def _change(
-    conn: repository.Conn, nip: str, period_id: str, step: Callable[[Followup], Followup]
-) -> Followup:
+    conn: repository.Conn,
+    nip: str,
+    period_id: str,
+    now: datetime,
+    step: Callable[[Followup], Followup],
+) -> tuple[Followup, bool]:
+    """The follow-up after ``step``, saved, and whether it changed (a retry changes nothing)."""
+    check_stage_open(period_id, now)
     current = await repository.get_followup(conn, nip, period_id, lock=True)
     if current is None:
         if await repository.get(conn, nip, period_id) is None:
@@ -89,9 +96,10 @@ async def _change(
         updated = step(current)
     except Refusal as exc:
         raise domain_error(exc) from exc
-    if updated is not current:
+    changed = updated is not current
+    if changed:
         await repository.save_followup(conn, updated)
-    return updated
+    return updated, changed
 
 
 @router.get("/{nip}/{period_id}/followup", responses=error_responses(403, 404, 422))
@@ -120,7 +128,9 @@ async def log_action(
     now = now_of(request)
     async with pool.acquire() as conn, conn.transaction():
         await access.teacher_on_roster(conn, nip)
-        f = await _change(conn, nip, period_id, lambda f: rules.log_action(f, body.action, now=now))
+        f, _ = await _change(
+            conn, nip, period_id, now, lambda f: rules.log_action(f, body.action, now=now)
+        )
     return _view(f)
 
 
@@ -137,9 +147,18 @@ async def submit_reflection(
     now = now_of(request)
     async with pool.acquire() as conn, conn.transaction():
         await access.teacher_on_roster(conn, nip)
-        f = await _change(
-            conn, nip, period_id, lambda f: rules.submit_reflection(f, body.reflection, now=now)
+        f, changed = await _change(
+            conn,
+            nip,
+            period_id,
+            now,
+            lambda f: rules.submit_reflection(f, body.reflection, now=now),
         )
+        if changed:
+            obs = await repository.get(conn, nip, period_id)
+            assert obs is not None  # a follow-up exists only for an observation
+            event = publishing.followup_reflected(obs, f)
+            await outbox.add_event(conn, FOLLOWUP_REFLECTED, nip, event)
     return _view(f)
 
 
@@ -155,10 +174,11 @@ async def review(
     now = now_of(request)
     async with pool.acquire() as conn, conn.transaction():
         await access.authorize_atasan(conn, principal, nip)
-        f = await _change(
+        f, _ = await _change(
             conn,
             nip,
             period_id,
+            now,
             lambda f: rules.review(f, body.comment, by_nip=str(principal.nip), now=now),
         )
     return _view(f)

@@ -1,24 +1,42 @@
-"""Subscribers: the roster projection, and an agreed plan opening (or refocusing) an observation."""
+"""Subscribers: the roster projection (a transfer out cancels open items), and an agreed plan
+opening (or refocusing) an observation."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+
+import asyncpg
 
 from kinerja_shared import inbox
 from kinerja_shared.envelope import Envelope
+from kinerja_shared.events.roster import Pegawai
 from kinerja_shared.roster.projection import subscribe_roster
 from kinerja_shared.service import Runtime
 from kinerja_shared.topics import PLAN_AGREED
 
 from . import repository
+from .domain import followup
+from .domain.calendar import Clock
 from .domain.errors import Refusal
-from .domain.observation import AgreedPlan, on_plan_agreed
+from .domain.observation import AgreedPlan, cancel, on_plan_agreed
 from .repository import Conn
+
+SYSTEM = "SYSTEM"
+TRANSFER_REASON = "Pegawai mutasi keluar (tidak aktif lagi pada data Dapodik)."
 
 
 def register(runtime: Runtime) -> None:
     group = runtime.settings.consumer_group
-    subscribe_roster(runtime.broker, group=group, pool=runtime.db)
+
+    async def pegawai_changed(conn: Conn, new: Pegawai, old: asyncpg.Record | None) -> None:
+        if not new.aktif:
+            clock: Clock = runtime.extras["clock"]
+            await cancel_open_items(conn, new.nip, now=clock())
+
+    subscribe_roster(
+        runtime.broker, group=group, pool=runtime.db, on_pegawai_changed=pegawai_changed
+    )
     inbox.subscribe(runtime.broker, PLAN_AGREED, group=group, pool=runtime.db, effect=plan_agreed)
 
 
@@ -41,3 +59,17 @@ async def plan_agreed(conn: Conn, event: Envelope[Any]) -> None:
         raise inbox.PermanentError(exc.code, exc.message) from exc
     if updated is not None:
         await repository.save(conn, updated)
+
+
+async def cancel_open_items(conn: Conn, nip: str, *, now: datetime) -> None:
+    """A teacher who left (``aktif=False``) will not be observed: cancel what is still open,
+    which frees the observer's slots. History, follow-up actions and reports are kept."""
+    for obs in await repository.open_observations(conn, nip):
+        cancelled, change = cancel(obs, TRANSFER_REASON, by_nip=SYSTEM, now=now)
+        if change is not None:
+            await repository.save(conn, cancelled)
+            await repository.add_history(conn, cancelled, change)
+    for period_id in await repository.open_followup_periods(conn, nip):
+        f = await repository.get_followup(conn, nip, period_id, lock=True)
+        if f is not None:
+            await repository.save_followup(conn, followup.cancel(f))

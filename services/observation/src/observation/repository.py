@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from .domain.followup import Action, Followup, FollowupState
+from .domain.followup import CLOSED, Action, Followup, FollowupState
 from .domain.observation import SLOT, Observation, ScheduleChange, State
 
 # A bare connection, or one borrowed from the pool.
@@ -129,3 +129,21 @@ async def open_followup(conn: Conn, nip: str, period_id: str) -> None:
         "ON CONFLICT DO NOTHING",
         nip, period_id, FollowupState.BELUM_MULAI.value,
     )  # fmt: skip
+
+
+async def open_observations(conn: Conn, nip: str) -> list[Observation]:
+    """Every observation of ``nip`` that has not happened and is not cancelled, locked."""
+    rows = await conn.fetch(
+        "SELECT * FROM observations WHERE nip = $1 AND state = ANY($2::text[]) "
+        "ORDER BY period_id FOR UPDATE",
+        nip, [State.BELUM_DIJADWALKAN.value, State.DIJADWALKAN.value],
+    )  # fmt: skip
+    return [_from_row(r) for r in rows]
+
+
+async def open_followup_periods(conn: Conn, nip: str) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT period_id FROM followups WHERE nip = $1 AND NOT (state = ANY($2::text[]))",
+        nip, [s.value for s in CLOSED],
+    )  # fmt: skip
+    return [r["period_id"] for r in rows]

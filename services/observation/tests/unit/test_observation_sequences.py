@@ -2,7 +2,7 @@
 
 Invariants: the observer never holds two live schedules within one hour; a teacher's history
 grows by exactly one line per effective schedule/reschedule; nothing reschedules an observation
-once it is DILAKSANAKAN.
+once it is DILAKSANAKAN; a cancelled observation holds no slot and can be scheduled again.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from observation.domain.observation import (
     Observation,
     ScheduleChange,
     State,
+    cancel,
     conduct,
     on_plan_agreed,
     reschedule,
@@ -93,6 +94,17 @@ class ObservationSequences(RuleBasedStateMachine):
         self._apply(nip, result)
         moved = result[0].scheduled_at != before.scheduled_at
         assert len(self.history[nip]) == lines + (1 if moved else 0)
+
+    @rule(nip=teacher)
+    def cancel(self, nip: str) -> None:
+        before = self.obs[nip]
+        if before.state in DONE:
+            with pytest.raises(Refusal, match=r"^INVALID_STATE:"):
+                cancel(before, "mutasi keluar", by_nip=KS, now=self.now)
+            return
+        result = cancel(before, "mutasi keluar", by_nip=KS, now=self.now)
+        self._apply(nip, result)
+        assert (result[0].state, result[0].scheduled_at) == (State.DIBATALKAN, None)
 
     @rule(nip=teacher)
     def conduct(self, nip: str) -> None:

@@ -6,6 +6,7 @@ deploy/local, started on first use and reused afterwards.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +19,10 @@ from kinerja_shared import db
 from .stack import Stack, ensure_stack
 
 _EMPTY_DIR = Path(__file__).parent / "no_migrations"
+
+# In-process apps in tests export no spans (thousands of hypothesis runs would flood the trace
+# viewer); the e2e processes set their own exporter.
+os.environ["OTEL_TRACES_EXPORTER"] = os.environ.get("KINERJA_TEST_TRACES_EXPORTER", "none")
 
 
 @pytest.fixture(scope="session")

@@ -63,3 +63,7 @@ def wrong_state(state: str, action: str) -> Refusal:
 
 def no_atasan() -> Refusal:
     return Refusal("V-03", "Data atasan Anda tidak ditemukan", 422)
+
+
+def stage_closed() -> Refusal:
+    return Refusal("V-28", "Tahap ini sudah ditutup untuk periode tersebut.", 422)

@@ -2,7 +2,8 @@
 
 BELUM_MULAI → UPAYA_BERJALAN (the Guru logs actions) → REFLEKSI_DIKIRIM (the Guru reflects) →
 DITINJAU (the Kepala Sekolah acknowledges, optional comment). It opens when the observation's
-feedback is given; before that the follow-up does not exist.
+feedback is given; before that the follow-up does not exist. An open follow-up of a teacher who
+transferred out becomes DIBATALKAN; what was logged stays.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ class FollowupState(StrEnum):
     UPAYA_BERJALAN = "UPAYA_BERJALAN"
     REFLEKSI_DIKIRIM = "REFLEKSI_DIKIRIM"
     DITINJAU = "DITINJAU"
+    DIBATALKAN = "DIBATALKAN"
+
+
+CLOSED = frozenset({FollowupState.DITINJAU, FollowupState.DIBATALKAN})
 
 
 @dataclass(frozen=True)
@@ -96,3 +101,10 @@ def review(f: Followup, comment: str | None, *, by_nip: str, now: datetime) -> F
         reviewed_by=by_nip,
         reviewed_at=now,
     )
+
+
+def cancel(f: Followup) -> Followup:
+    """Close an open follow-up that will never be finished (the teacher left the school)."""
+    if f.state in CLOSED:
+        return f
+    return replace(f, state=FollowupState.DIBATALKAN, revision=f.revision + 1)

@@ -1,9 +1,13 @@
 """The observation of one teacher in one period (DOMAIN.md §2.3), as pure transitions.
 
 BELUM_DIJADWALKAN → DIJADWALKAN (→ DIJADWALKAN_ULANG → DIJADWALKAN)* → DILAKSANAKAN →
-UMPAN_BALIK_DIBERIKAN. Each function takes the current observation and returns the next one, or
-the same object when the command repeats what already happened (a retried request changes
-nothing and publishes nothing). ``revision`` grows with every change; a caller that read an older
+UMPAN_BALIK_DIBERIKAN; before it is conducted the Kepala Sekolah (or a transfer out on the roster)
+may cancel it: DIBATALKAN frees the observer's slot and can be scheduled again later, e.g. when
+the cancellation was a mistake or the teacher returns.
+
+Each function takes the current observation and returns the next one, or the same object when
+the command repeats what already happened (a retried request changes nothing and publishes
+nothing). ``revision`` grows with every change; a caller that read an older
 revision is refused with V-15 rather than overwriting a change it never saw.
 
 There is one row per (teacher, period), so a teacher never has two live schedules; an observer
@@ -38,6 +42,7 @@ class State(StrEnum):
     DIJADWALKAN = "DIJADWALKAN"
     DILAKSANAKAN = "DILAKSANAKAN"
     UMPAN_BALIK_DIBERIKAN = "UMPAN_BALIK_DIBERIKAN"
+    DIBATALKAN = "DIBATALKAN"
 
 
 DONE = frozenset({State.DILAKSANAKAN, State.UMPAN_BALIK_DIBERIKAN})
@@ -46,6 +51,7 @@ DONE = frozenset({State.DILAKSANAKAN, State.UMPAN_BALIK_DIBERIKAN})
 class ScheduleKind(StrEnum):
     DIJADWALKAN = "DIJADWALKAN"
     DIJADWALKAN_ULANG = "DIJADWALKAN_ULANG"
+    DIBATALKAN = "DIBATALKAN"
 
 
 @dataclass(frozen=True)
@@ -85,11 +91,14 @@ class Observation:
 
 @dataclass(frozen=True)
 class ScheduleChange:
-    """One line of the schedule history: every schedule and reschedule is kept."""
+    """One line of the schedule history: every schedule, reschedule and cancellation is kept.
+
+    A cancellation has no ``scheduled_at``; ``previous_at`` is the date it freed, if any.
+    """
 
     kind: ScheduleKind
     revision: int
-    scheduled_at: datetime
+    scheduled_at: datetime | None
     previous_at: datetime | None
     reason: str | None
     by_nip: str
@@ -214,6 +223,33 @@ def reschedule(
     new = obs._next(scheduled_at=at, observer_nip=observer_nip)
     change = ScheduleChange(
         ScheduleKind.DIJADWALKAN_ULANG, new.revision, at, obs.scheduled_at, reason, by_nip, now
+    )
+    return new, change
+
+
+def cancel(
+    obs: Observation,
+    reason: str,
+    *,
+    by_nip: str,
+    now: datetime,
+    expected_revision: int | None = None,
+) -> tuple[Observation, ScheduleChange | None]:
+    """The observation will not happen (e.g. the teacher transferred out); frees the slot.
+
+    A conducted observation already counts towards the assessment, so it cannot be cancelled.
+    """
+    if obs.state is State.DIBATALKAN:
+        return obs, None
+    if obs.state in DONE:
+        raise wrong_state(obs.state.value, "dibatalkan")
+    reason = reason.strip()
+    if len(reason) < MIN_REASON_CHARS:
+        raise Refusal("CANCEL_REASON_REQUIRED", "Tuliskan alasan pembatalan observasi.")
+    _check_revision(obs, expected_revision)
+    new = obs._next(state=State.DIBATALKAN, scheduled_at=None)
+    change = ScheduleChange(
+        ScheduleKind.DIBATALKAN, new.revision, None, obs.scheduled_at, reason, by_nip, now
     )
     return new, change
 

@@ -1,0 +1,301 @@
+"""Prometheus metrics of every Kinerja service (ARCHITECTURE.md "Observability").
+
+Every metric object lives here, at module level, registered once in prometheus_client's default
+registry, which the shared ``/metrics`` route serves: a process may build any number of service
+apps (tests do) without "Duplicated timeseries". Metric names start with ``kinerja_``; the
+scrape job says which service answered.
+
+What records what:
+
+* ``HttpMetricsMiddleware`` (added by ``create_service_app``): request latency by route template.
+* ``observe_handler`` (called by ``inbox.subscribe``): handler latency and outcome.
+* ``Sampler`` (started in the service lifespan): outbox backlog and age from the outbox table,
+  and consumer lag of every Kafka consumer of the broker, every ``SAMPLE_SECONDS``.
+* bkn-sync records its delivery metrics itself (``BKN_SYNC_*`` below).
+
+The names are what deploy/prometheus/alerts.yml and deploy/grafana/delivery-pipeline.json use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Mapping
+from typing import Any
+
+import asyncpg
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from prometheus_client import Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+SAMPLE_SECONDS = 5.0
+"""How often a service samples its outbox and consumer lag (tests lower it)."""
+
+# --- HTTP -----------------------------------------------------------------------------------
+
+HTTP_REQUEST_SECONDS = Histogram(
+    "kinerja_http_request_duration_seconds",
+    "Duration of one HTTP request, by method, route template (not the raw path) and status "
+    "code. Unmatched paths are counted under route '<unmatched>'.",
+    ["service", "method", "route", "status"],
+)
+
+# --- Kafka consumers ------------------------------------------------------------------------
+
+APPLIED = "applied"
+DUPLICATE = "duplicate"
+DEAD_LETTERED = "dead_lettered"
+ERROR = "error"
+OUTCOMES = (APPLIED, DUPLICATE, DEAD_LETTERED, ERROR)
+
+HANDLER_SECONDS = Histogram(
+    "kinerja_handler_duration_seconds",
+    "Duration of one idempotent handler call (decode, claim, effect, commit), by consumer "
+    "group and topic.",
+    ["group", "topic"],
+)
+HANDLER_MESSAGES = Counter(
+    "kinerja_handler_messages_total",
+    "Records handled, by consumer group, topic and outcome: applied (the effect committed), "
+    "duplicate (already claimed: a redelivery), dead_lettered (poison or PermanentError, sent "
+    "to the group's DLQ) or error (raised; the offset is not committed and the record is "
+    "read again).",
+    ["group", "topic", "outcome"],
+)
+CONSUMER_LAG = Gauge(
+    "kinerja_consumer_lag",
+    "Records of a partition not yet handed to this process's consumer: end offset minus the "
+    "consumer's position, by Kafka consumer group id, topic and partition (only partitions "
+    "assigned to this process).",
+    ["group", "topic", "partition"],
+)
+
+# --- Outbox ---------------------------------------------------------------------------------
+
+OUTBOX_BACKLOG = Gauge(
+    "kinerja_outbox_backlog",
+    "Outbox rows not yet published to Kafka (sampled from the service's outbox table).",
+    ["service"],
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "kinerja_outbox_oldest_unpublished_age_seconds",
+    "Age of the oldest unpublished outbox row; 0 when the outbox is drained.",
+    ["service"],
+)
+
+# --- bkn-sync: the delivery pipeline to e-Kinerja (recorded by services/bkn_sync) ---------
+
+BREAKER_CLOSED, BREAKER_HALF_OPEN, BREAKER_OPEN = 0, 1, 2
+
+BKN_SYNC_RETRIES = Counter(
+    "kinerja_bkn_sync_retries_total",
+    "Deliveries sent to a retry tier, by tier (1, 2, 3: the tier's topic), counted once per "
+    "hand-over to the tier.",
+    ["tier"],
+)
+BKN_SYNC_DLQ = Counter(
+    "kinerja_bkn_sync_dlq_total",
+    "Records bkn-sync wrote to its dead-letter topic (dead deliveries and poison records).",
+)
+BKN_SYNC_PARKED = Gauge(
+    "kinerja_bkn_sync_parked",
+    "Deliveries in state PARKED, by reason code (e.g. BKN-E01); set from the deliveries table "
+    "with set_parked().",
+    ["reason"],
+)
+BKN_SYNC_BREAKER_STATE = Gauge(
+    "kinerja_bkn_sync_breaker_state",
+    "The e-Kinerja circuit breaker of this instance: 0 closed, 1 half-open, 2 open.",
+)
+BKN_SYNC_EKINERJA_SECONDS = Histogram(
+    "kinerja_bkn_sync_ekinerja_request_seconds",
+    "Duration of one call to e-Kinerja, by record kind (skp, predikat, penilaian-periodik) and "
+    "status: the HTTP status code ('200', '409', '503', ...) or TIMEOUT / CONNECTION when "
+    "there was no answer.",
+    ["kind", "status"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0),
+)
+
+
+_parked_reasons: set[str] = set()
+
+
+def set_parked(counts: Mapping[str, int]) -> None:
+    """Set the PARKED depth per reason from a full count (e.g. ``SELECT reason_code,
+    count(*) ... WHERE state = 'PARKED' GROUP BY 1``); reasons no longer present go to 0."""
+    for reason in _parked_reasons - set(counts):
+        BKN_SYNC_PARKED.labels(reason).set(0)
+    for reason, n in counts.items():
+        BKN_SYNC_PARKED.labels(reason).set(n)
+    _parked_reasons.update(counts)
+
+
+# --- Recording ------------------------------------------------------------------------------
+
+
+async def observe_handler(group: str, topic: str, handling: Awaitable[str]) -> None:
+    """Await one handler call that returns its outcome; time it and count the outcome.
+
+    An exception is counted as ``error`` and re-raised (the record is read again).
+    """
+    started = time.perf_counter()
+    outcome = ERROR
+    try:
+        outcome = await handling
+    finally:
+        HANDLER_SECONDS.labels(group, topic).observe(time.perf_counter() - started)
+        HANDLER_MESSAGES.labels(group, topic, outcome).inc()
+
+
+class HttpMetricsMiddleware:
+    """Pure ASGI middleware: request latency by method, route template and status."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = "500"  # what the client gets if the app raises before answering
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = str(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            # The router writes the matched route into the (shared) scope.
+            route = getattr(scope.get("route"), "path", None) or "<unmatched>"
+            HTTP_REQUEST_SECONDS.labels(self.service, scope["method"], route, status).observe(
+                time.perf_counter() - started
+            )
+
+
+# --- Sampling -------------------------------------------------------------------------------
+
+
+def broker_consumers(broker: Any) -> list[tuple[str, Any]]:
+    """(group id, aiokafka consumer) of every started subscriber of a FastStream KafkaBroker.
+
+    A subscriber with ``max_workers > 1`` and manual commits keeps one consumer per worker in
+    ``consumer_subgroup``; every other subscriber has one ``consumer``.
+    """
+    found: list[tuple[str, Any]] = []
+    for sub in broker.subscribers:
+        group = getattr(sub, "group_id", None) or ""
+        consumers = list(getattr(sub, "consumer_subgroup", None) or ())
+        if not consumers and getattr(sub, "consumer", None) is not None:
+            consumers = [sub.consumer]
+        found.extend((group, c) for c in consumers)
+    return found
+
+
+async def consumer_lag(consumer: Any, timeout: float = 5.0) -> dict[tuple[str, int], int]:
+    """Lag per assigned (topic, partition): end offset minus the consumer's position.
+
+    End offsets are asked of the broker (a consumer's cached highwater stops moving while its
+    handler is stuck, which is exactly when lag matters).
+    """
+    partitions = list(consumer.assignment())
+    if not partitions:
+        return {}
+    ends = await asyncio.wait_for(consumer.end_offsets(partitions), timeout)
+    lags: dict[tuple[str, int], int] = {}
+    for tp in partitions:
+        if tp not in ends:
+            continue
+        position = await asyncio.wait_for(consumer.position(tp), timeout)
+        lags[(tp.topic, tp.partition)] = max(0, ends[tp] - position)
+    return lags
+
+
+class Sampler:
+    """Samples the outbox table and the broker's consumer lag into gauges, periodically."""
+
+    def __init__(
+        self, service: str, pool: asyncpg.Pool, broker: Any, interval: float | None = None
+    ) -> None:
+        self._service = service
+        self._pool = pool
+        self._broker = broker
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._lag_labels: set[tuple[str, str, str]] = set()
+
+    def start(self) -> Sampler:
+        self._task = asyncio.create_task(self._run(), name=f"{self._service}-metrics-sampler")
+        return self
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for labels in self._lag_labels:
+            with contextlib.suppress(KeyError):
+                CONSUMER_LAG.remove(*labels)
+        self._lag_labels.clear()
+        for gauge in (OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE):
+            with contextlib.suppress(KeyError):
+                gauge.remove(self._service)
+
+    async def _run(self) -> None:
+        interval = self._interval if self._interval is not None else SAMPLE_SECONDS
+        # Sampling is housekeeping: no spans for its SQL and Kafka calls.
+        with suppress_instrumentation():
+            while True:
+                await self.sample()
+                await asyncio.sleep(interval)
+
+    async def sample(self) -> None:
+        """One round; a failing part is logged and skipped, never fatal."""
+        try:
+            await self.sample_outbox()
+        except Exception:
+            log.warning("outbox metrics sample failed", exc_info=True)
+        try:
+            await self.sample_lag()
+        except Exception:
+            log.warning("consumer lag sample failed", exc_info=True)
+
+    async def sample_outbox(self) -> None:
+        row = await self._pool.fetchrow(
+            "SELECT count(*) AS n, "
+            "COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS age "
+            "FROM outbox WHERE published_at IS NULL",
+            timeout=10,
+        )
+        assert row is not None
+        OUTBOX_BACKLOG.labels(self._service).set(row["n"])
+        OUTBOX_OLDEST_AGE.labels(self._service).set(max(0.0, row["age"]))
+
+    async def sample_lag(self) -> None:
+        seen: set[tuple[str, str, str]] = set()
+        for group, consumer in broker_consumers(self._broker):
+            try:
+                lags = await consumer_lag(consumer)
+            except Exception:
+                # Rebalancing or stopping: keep the group's last values until the next round.
+                log.debug("lag of a consumer of %s not sampled", group, exc_info=True)
+                seen.update(labels for labels in self._lag_labels if labels[0] == group)
+                continue
+            for (topic, partition), lag in lags.items():
+                labels = (group, topic, str(partition))
+                CONSUMER_LAG.labels(*labels).set(lag)
+                seen.add(labels)
+        # Partitions this process no longer owns stop being reported here.
+        for labels in self._lag_labels - seen:
+            with contextlib.suppress(KeyError):
+                CONSUMER_LAG.remove(*labels)
+        self._lag_labels = seen

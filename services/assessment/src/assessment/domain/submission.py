@@ -1,0 +1,72 @@
+"""Sending a school's assessments to the Dinas (DOMAIN.md §2.6, V-20) [D].
+
+The KS submits the teachers whose atasan they are: every active ASN teacher with an agreed plan
+must be DINILAI, or excluded by name with a reason. Exclusions may only name those teachers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .assessment import AssessmentState
+from .rating_rules import RatingRefused
+
+EXCLUSION_MIN_REASON_CHARS = 20
+
+ALREADY_SUBMITTED = RatingRefused(
+    "SCHOOL_ALREADY_SUBMITTED",
+    "Penilaian satuan pendidikan ini sudah dikirim ke Dinas Pendidikan.",
+    409,
+)
+
+
+@dataclass(frozen=True)
+class TeacherStatus:
+    nip: str
+    state: AssessmentState
+
+
+@dataclass(frozen=True)
+class Submission:
+    assessed: tuple[str, ...]
+    excluded: Mapping[str, str]
+
+
+def check_submission(
+    teachers: Sequence[TeacherStatus], exclusions: Mapping[str, str]
+) -> Submission:
+    known = {t.nip for t in teachers}
+    strangers = sorted(set(exclusions) - known)
+    if strangers:
+        raise RatingRefused(
+            "EXCLUSION_UNKNOWN_TEACHER",
+            "Guru yang dikecualikan bukan guru yang Anda nilai pada periode ini.",
+            422,
+            nips=strangers,
+        )
+    short = sorted(
+        nip for nip, why in exclusions.items() if len(why.strip()) < EXCLUSION_MIN_REASON_CHARS
+    )
+    if short:
+        raise RatingRefused(
+            "EXCLUSION_REASON_REQUIRED",
+            f"Tuliskan alasan pengecualian (minimal {EXCLUSION_MIN_REASON_CHARS} karakter).",
+            422,
+            nips=short,
+        )
+    if any(t.state is AssessmentState.DIKIRIM_KE_DINAS for t in teachers):
+        raise ALREADY_SUBMITTED
+    pending = sorted(
+        t.nip
+        for t in teachers
+        if t.state is not AssessmentState.DINILAI and t.nip not in exclusions
+    )
+    if pending:
+        raise RatingRefused(
+            "V-20", f"Masih ada {len(pending)} guru yang belum dinilai.", 422, nips=pending
+        )
+    return Submission(
+        assessed=tuple(sorted(t.nip for t in teachers if t.nip not in exclusions)),
+        excluded={nip: why.strip() for nip, why in sorted(exclusions.items())},
+    )

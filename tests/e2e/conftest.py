@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from processes import System, running_system
+
+from kinerja_shared.auth.devtoken import DevIdentityProvider
+from kinerja_shared.testing.stack import REPO, Stack
+
+
+@pytest.fixture(scope="session")
+def idp() -> DevIdentityProvider:
+    return DevIdentityProvider(REPO / ".local" / "test" / "dev-idp")
+
+
+@pytest.fixture(scope="session")
+def system(stack: Stack, idp: DevIdentityProvider) -> Iterator[System]:
+    with running_system(stack, idp.jwks_url, REPO / ".local" / "test" / "e2e-logs") as running:
+        yield running
