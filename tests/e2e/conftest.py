@@ -15,8 +15,9 @@ from kinerja_shared.testing.stack import REPO, Stack
 
 
 @pytest.fixture(scope="session")
-def idp() -> DevIdentityProvider:
-    return DevIdentityProvider(REPO / ".local" / "test" / "dev-idp")
+def idp(stack: Stack) -> DevIdentityProvider:
+    # The stack's own identity provider: the services trust its JWKS.
+    return DevIdentityProvider(Path(stack.env["KINERJA_DEV_IDP_DIR"]))
 
 
 @pytest.fixture(scope="session")

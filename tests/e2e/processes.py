@@ -43,6 +43,8 @@ def _service_env(stack: Stack, name: str, prefix: str, jwks_url: str) -> dict[st
             f"{prefix}_JWT_JWKS_URL": jwks_url,
             f"{prefix}_OUTBOX_POLL_SECONDS": "0.5",
             "OTEL_BSP_SCHEDULE_DELAY": "200",
+            # Short retry tiers: a predikat that overtakes its SKP is retried within seconds.
+            "BKN_SYNC_RETRY_DELAYS_SECONDS": "[1, 2, 5]",
         }
     )
     return env

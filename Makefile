@@ -1,0 +1,48 @@
+# Kinerja: every target runs from the repository root.
+#   make install    .venv from requirements.lock (deploy/local/bootstrap.sh)
+#   make lock       re-lock requirements.lock from requirements.in + the root's dev group
+#   make run        whole dev stack: PostgreSQL, Kafka, Zipkin, five services, e-Kinerja simulator
+#   make infra      dev stack infrastructure only (PostgreSQL, Kafka, Zipkin, topics)
+#   make stop       stop the dev stack
+#   make test       everything: test-stack infra, the whole pytest suite, then lint
+#   make test-unit  the tests that need no infrastructure
+#   make lint       ruff, ruff format --check, mypy, import-linter
+# STACK=test selects the test stack for run/infra/stop (ports +1000, state in .local/test).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+VENV := .venv/bin
+STACK ?= dev
+TEST_ENV := .local/test/env
+
+.PHONY: install lock run infra stop down lint test test-unit
+
+install:
+	bash deploy/local/bootstrap.sh
+
+lock: install
+	$(VENV)/uv pip compile requirements.in --group pyproject.toml:dev --generate-hashes --no-emit-index-url --no-header -p 3.11 -o requirements.lock
+
+run:
+	KINERJA_STACK=$(STACK) bash deploy/local/up.sh all
+
+infra:
+	KINERJA_STACK=$(STACK) bash deploy/local/up.sh infra
+
+stop down:
+	KINERJA_STACK=$(STACK) bash deploy/local/down.sh
+
+lint: install
+	$(VENV)/ruff check . && $(VENV)/ruff format --check . && $(VENV)/mypy && $(VENV)/lint-imports
+
+# The test session reads the test stack's ports from .local/test/env (also exported here, so
+# values left in the shell by a sourced dev env.sh cannot leak in).
+test: install
+	KINERJA_STACK=test bash deploy/local/up.sh infra
+	# The e2e tests run first, on a quiet broker: their services start from the beginning of
+	# every topic and would otherwise first chew through what the other tests published.
+	set -a && source $(TEST_ENV) && set +a && export KINERJA_STACK=test && \
+	  $(VENV)/pytest -q tests/e2e && $(VENV)/pytest -q --ignore=tests/e2e
+	$(MAKE) --no-print-directory lint
+
+test-unit: install
+	$(VENV)/pytest -q -m 'not infra and not e2e'

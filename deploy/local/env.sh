@@ -1,0 +1,238 @@
+# shellcheck shell=bash
+# Sourced by every deploy/local script (and usable by hand: `source deploy/local/env.sh`).
+#
+# KINERJA_STACK = dev (default) | test. Each stack has its own state dir .local/$KINERJA_STACK/
+# and its own ports (test = dev + 1000), so both can run side by side. Any port can be changed
+# by exporting its variable before calling a script. Downloads shared by both stacks live in
+# .local/cache/.
+#
+# Exports the variables the Python settings read and writes them, as KEY=VALUE lines, to
+# .local/$KINERJA_STACK/env for the test fixtures.
+
+KINERJA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+KINERJA_STACK="${KINERJA_STACK:-dev}"
+
+# KINERJA_PORT_OFFSET (default 0) shifts every default port at once, e.g. for a second checkout
+# on the same machine (.ci/run picks one when the usual ports are held by another checkout).
+case "$KINERJA_STACK" in
+  dev) _kinerja_off=$((0 + ${KINERJA_PORT_OFFSET:-0})) ;;
+  test) _kinerja_off=$((1000 + ${KINERJA_PORT_OFFSET:-0})) ;;
+  *)
+    echo "env.sh: KINERJA_STACK must be 'dev' or 'test', not '$KINERJA_STACK'" >&2
+    return 2 2>/dev/null || exit 2
+    ;;
+esac
+
+KINERJA_SERVICES=(planning observation assessment predikat bkn_sync)
+
+# Everything env.sh derives. When it is sourced for another stack than the one that exported
+# these (e.g. `make test` run from a shell that had sourced the dev stack), the inherited values
+# belong to the other stack and are dropped; values the user set by hand are kept.
+_kinerja_derived_vars=(
+  KINERJA_PORT_OFFSET KINERJA_PG_PORT KINERJA_KAFKA_PORT KINERJA_KAFKA_CONTROLLER_PORT KINERJA_ZIPKIN_PORT
+  PLANNING_HTTP_PORT OBSERVATION_HTTP_PORT ASSESSMENT_HTTP_PORT PREDIKAT_HTTP_PORT
+  BKN_SYNC_HTTP_PORT EKINERJA_SIM_HTTP_PORT
+  PLANNING_DATABASE_URL OBSERVATION_DATABASE_URL ASSESSMENT_DATABASE_URL PREDIKAT_DATABASE_URL
+  BKN_SYNC_DATABASE_URL
+  PLANNING_KAFKA_BOOTSTRAP OBSERVATION_KAFKA_BOOTSTRAP ASSESSMENT_KAFKA_BOOTSTRAP
+  PREDIKAT_KAFKA_BOOTSTRAP BKN_SYNC_KAFKA_BOOTSTRAP
+  BKN_SYNC_EKINERJA_URL KINERJA_KAFKA_BOOTSTRAP
+  OTEL_TRACES_EXPORTER OTEL_EXPORTER_ZIPKIN_ENDPOINT KINERJA_ZIPKIN_URL
+)
+if [[ -n "${KINERJA_ENV_STACK:-}" && "$KINERJA_ENV_STACK" != "$KINERJA_STACK" ]]; then
+  unset "${_kinerja_derived_vars[@]}"
+  [[ "${KINERJA_PG_EXTERNAL:-0}" == 1 ]] || unset KINERJA_PG_ADMIN_DSN
+  unset KINERJA_PG_EXTERNAL
+fi
+
+KINERJA_STATE_DIR="$KINERJA_ROOT/.local/$KINERJA_STACK"
+KINERJA_CACHE_DIR="$KINERJA_ROOT/.local/cache"
+KINERJA_LOG_DIR="$KINERJA_STATE_DIR/logs"
+KINERJA_RUN_DIR="$KINERJA_STATE_DIR/run"
+KINERJA_VENV="$KINERJA_ROOT/.venv"
+KINERJA_ENV_FILE="$KINERJA_STATE_DIR/env"
+
+# --- ports -------------------------------------------------------------------------------
+KINERJA_PG_PORT="${KINERJA_PG_PORT:-$((55432 + _kinerja_off))}"
+KINERJA_KAFKA_PORT="${KINERJA_KAFKA_PORT:-$((59092 + _kinerja_off))}"
+KINERJA_KAFKA_CONTROLLER_PORT="${KINERJA_KAFKA_CONTROLLER_PORT:-$((59093 + _kinerja_off))}"
+KINERJA_ZIPKIN_PORT="${KINERJA_ZIPKIN_PORT:-$((59411 + _kinerja_off))}"
+PLANNING_HTTP_PORT="${PLANNING_HTTP_PORT:-$((58001 + _kinerja_off))}"
+OBSERVATION_HTTP_PORT="${OBSERVATION_HTTP_PORT:-$((58002 + _kinerja_off))}"
+ASSESSMENT_HTTP_PORT="${ASSESSMENT_HTTP_PORT:-$((58003 + _kinerja_off))}"
+PREDIKAT_HTTP_PORT="${PREDIKAT_HTTP_PORT:-$((58004 + _kinerja_off))}"
+BKN_SYNC_HTTP_PORT="${BKN_SYNC_HTTP_PORT:-$((58005 + _kinerja_off))}"
+EKINERJA_SIM_HTTP_PORT="${EKINERJA_SIM_HTTP_PORT:-$((58010 + _kinerja_off))}"
+
+# --- PostgreSQL ----------------------------------------------------------------------------
+# Superuser of the project-owned cluster (TCP, scram). A KINERJA_PG_ADMIN_DSN set by the user
+# before env.sh selects an existing server instead (postgres.sh falls back to the project
+# cluster when it does not answer).
+KINERJA_PG_SUPERUSER="${KINERJA_PG_SUPERUSER:-postgres}"
+KINERJA_PG_SUPERPASS="${KINERJA_PG_SUPERPASS:-postgres}"
+KINERJA_PG_DB=kinerja
+KINERJA_PG_LOCAL_DSN="postgresql://$KINERJA_PG_SUPERUSER:$KINERJA_PG_SUPERPASS@127.0.0.1:$KINERJA_PG_PORT/postgres"
+if [[ -z "${KINERJA_PG_EXTERNAL:-}" ]]; then
+  if [[ -n "${KINERJA_PG_ADMIN_DSN:-}" && "$KINERJA_PG_ADMIN_DSN" != "$KINERJA_PG_LOCAL_DSN" ]]; then
+    KINERJA_PG_EXTERNAL=1
+  else
+    KINERJA_PG_EXTERNAL=0
+  fi
+fi
+[[ "$KINERJA_PG_EXTERNAL" == 1 ]] || KINERJA_PG_ADMIN_DSN="$KINERJA_PG_LOCAL_DSN"
+
+# Host and port the service roles connect to: the project cluster, or those of an external
+# URL-style admin DSN (postgresql://user:pw@host:port/db).
+kinerja_derive_env() {
+  local host=127.0.0.1 port="$KINERJA_PG_PORT" svc prefix
+  if [[ "$KINERJA_PG_EXTERNAL" == 1 ]]; then
+    if [[ "$KINERJA_PG_ADMIN_DSN" =~ ^postgres(ql)?://[^@/]*@([^:/?]+)(:([0-9]+))?(/|$) ]]; then
+      host="${BASH_REMATCH[2]}"
+      port="${BASH_REMATCH[4]:-5432}"
+    fi
+  fi
+  KINERJA_PG_HOST="$host"
+  KINERJA_PG_CONNECT_PORT="$port"
+  KINERJA_KAFKA_BOOTSTRAP="127.0.0.1:$KINERJA_KAFKA_PORT"
+  KINERJA_DEV_IDP_DIR="$KINERJA_STATE_DIR/dev-idp"
+  export KINERJA_DEV_IDP_DIR
+  for svc in "${KINERJA_SERVICES[@]}"; do
+    prefix="${svc^^}"
+    printf -v "${prefix}_DATABASE_URL" '%s' "postgresql://$svc:$svc@$host:$port/$KINERJA_PG_DB"
+    printf -v "${prefix}_KAFKA_BOOTSTRAP" '%s' "$KINERJA_KAFKA_BOOTSTRAP"
+    # The services trust the stack's dev identity provider (kinerja-dev-token mints for it).
+    printf -v "${prefix}_JWT_JWKS_URL" '%s' "file://$KINERJA_DEV_IDP_DIR/jwks.json"
+    export "${prefix}_DATABASE_URL" "${prefix}_KAFKA_BOOTSTRAP" "${prefix}_HTTP_PORT" \
+      "${prefix}_JWT_JWKS_URL"
+  done
+  BKN_SYNC_EKINERJA_URL="http://127.0.0.1:$EKINERJA_SIM_HTTP_PORT"
+  OTEL_TRACES_EXPORTER=zipkin
+  KINERJA_ZIPKIN_URL="http://127.0.0.1:$KINERJA_ZIPKIN_PORT"
+  OTEL_EXPORTER_ZIPKIN_ENDPOINT="$KINERJA_ZIPKIN_URL/api/v2/spans"
+  export KINERJA_PG_ADMIN_DSN KINERJA_PG_EXTERNAL EKINERJA_SIM_HTTP_PORT BKN_SYNC_EKINERJA_URL \
+    KINERJA_KAFKA_BOOTSTRAP OTEL_TRACES_EXPORTER OTEL_EXPORTER_ZIPKIN_ENDPOINT KINERJA_ZIPKIN_URL
+}
+
+# The variables the Python side reads, in the order they are written to the env file.
+kinerja_python_vars() {
+  local svc prefix
+  echo KINERJA_STACK KINERJA_PG_ADMIN_DSN
+  for svc in "${KINERJA_SERVICES[@]}"; do
+    prefix="${svc^^}"
+    echo "${prefix}_DATABASE_URL ${prefix}_KAFKA_BOOTSTRAP ${prefix}_HTTP_PORT ${prefix}_JWT_JWKS_URL"
+  done
+  echo EKINERJA_SIM_HTTP_PORT BKN_SYNC_EKINERJA_URL KINERJA_KAFKA_BOOTSTRAP KINERJA_DEV_IDP_DIR
+  echo OTEL_TRACES_EXPORTER OTEL_EXPORTER_ZIPKIN_ENDPOINT KINERJA_ZIPKIN_URL
+}
+
+# Writes .local/$KINERJA_STACK/env (atomically; only rewritten when its content changes).
+kinerja_write_env_file() {
+  local var tmp
+  mkdir -p "$KINERJA_STATE_DIR"
+  tmp="$(mktemp "$KINERJA_STATE_DIR/.env.XXXXXX")"
+  for var in $(kinerja_python_vars); do
+    printf '%s=%s\n' "$var" "${!var}"
+  done >"$tmp"
+  if [[ -f "$KINERJA_ENV_FILE" ]] && cmp -s "$tmp" "$KINERJA_ENV_FILE"; then
+    rm -f "$tmp"
+  else
+    mv -f "$tmp" "$KINERJA_ENV_FILE"
+  fi
+}
+
+kinerja_derive_env
+export KINERJA_ROOT KINERJA_STACK KINERJA_STATE_DIR KINERJA_CACHE_DIR KINERJA_LOG_DIR \
+  KINERJA_RUN_DIR KINERJA_VENV KINERJA_PG_PORT KINERJA_KAFKA_PORT KINERJA_KAFKA_CONTROLLER_PORT \
+  KINERJA_ZIPKIN_PORT
+KINERJA_ENV_STACK="$KINERJA_STACK"
+export KINERJA_ENV_STACK
+mkdir -p "$KINERJA_LOG_DIR" "$KINERJA_RUN_DIR"
+kinerja_write_env_file
+unset _kinerja_off
+
+# --- helpers shared by the scripts --------------------------------------------------------
+kinerja_log() { printf '[%s %s] %s\n' "$KINERJA_STACK" "$(date +%H:%M:%S)" "$*" >&2; }
+kinerja_die() { printf '[%s] ERROR: %s\n' "$KINERJA_STACK" "$*" >&2; exit 1; }
+
+# pid of a pid file if that process is alive, else nothing (and the stale file is removed).
+kinerja_pid_alive() {
+  local pidfile="$1" pid
+  [[ -f "$pidfile" ]] || return 1
+  pid="$(cat "$pidfile" 2>/dev/null || true)"
+  if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+    echo "$pid"
+    return 0
+  fi
+  rm -f "$pidfile"
+  return 1
+}
+
+# Is something listening on 127.0.0.1/any address at this TCP port?
+kinerja_port_busy() {
+  local port="$1"
+  [[ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]]
+}
+
+# pids listening on a port (from ss -ltnp), space separated.
+kinerja_port_pids() {
+  ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u | tr '\n' ' '
+}
+
+# Fails with a clear message when a port is held by something else than `owner_pid` (or any of
+# its descendants). Usage: kinerja_check_port PORT ENV_VAR [OWNER_PID]
+kinerja_check_port() {
+  local port="$1" var="$2" owner="${3:-}" pids p q ok
+  kinerja_port_busy "$port" || return 0
+  pids="$(kinerja_port_pids "$port")"
+  if [[ -n "$owner" && -n "$pids" ]]; then
+    ok=1
+    for p in $pids; do
+      q="$p"
+      while [[ -n "$q" && "$q" != 0 && "$q" != 1 && "$q" != "$owner" ]]; do
+        q="$(ps -o ppid= -p "$q" 2>/dev/null | tr -d ' ' || true)"
+      done
+      [[ "$q" == "$owner" ]] || ok=0
+    done
+    [[ "$ok" == 1 ]] && return 0
+  fi
+  {
+    echo "[$KINERJA_STACK] ERROR: port $port is already in use by a process this stack did not start."
+    echo "  Set $var to another port (e.g. '$var=$((port + 100)) KINERJA_STACK=$KINERJA_STACK ...'),"
+    echo "  or stop what holds it:"
+    ss -ltnp "sport = :$port" 2>/dev/null | sed 's/^/    /'
+  } >&2
+  exit 1
+}
+
+# Sends SIGTERM, waits up to `secs` for exit, then SIGKILL. Usage: kinerja_stop_pid PID NAME SECS
+kinerja_stop_pid() {
+  local pid="$1" name="$2" secs="${3:-30}" deadline
+  kill -0 "$pid" 2>/dev/null || return 0
+  kinerja_log "stopping $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  deadline=$((SECONDS + secs))
+  while kill -0 "$pid" 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+      kinerja_log "$name did not stop within ${secs}s: SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      deadline=$((SECONDS + 10))
+      while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+      break
+    fi
+    sleep 0.2
+  done
+}
+
+# Waits until a command succeeds, at most `secs` seconds. Usage: kinerja_wait SECS WHAT CMD...
+kinerja_wait() {
+  local secs="$1" what="$2" deadline
+  shift 2
+  deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      kinerja_log "$what not ready after ${secs}s"
+      return 1
+    fi
+    sleep 0.3
+  done
+}
