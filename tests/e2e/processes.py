@@ -2,27 +2,65 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from kinerja_shared.testing.stack import REPO, Stack
+from kinerja_shared.topics import all_topics
 
 BIN = REPO / ".venv" / "bin"
-SERVICES = {  # command -> env prefix
-    "planning": "PLANNING",
-    "observation": "OBSERVATION",
-    "assessment": "ASSESSMENT",
-    "predikat": "PREDIKAT",
-    "bkn_sync": "BKN_SYNC",
+SERVICES = {  # command -> (env prefix, consumer group)
+    "planning": ("PLANNING", "planning"),
+    "observation": ("OBSERVATION", "observation"),
+    "assessment": ("ASSESSMENT", "assessment"),
+    "predikat": ("PREDIKAT", "predikat"),
+    "bkn_sync": ("BKN_SYNC", "bkn-sync"),
 }
+
+
+async def start_groups_at_end(bootstrap: str, groups: list[str]) -> None:
+    """Commit the current end of every topic for ``groups``, so a run's services consume only
+    what happens from now on: other tests' history stays behind, and two runs never share a
+    group."""
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await reader.start()
+    # aiokafka 0.14 raises CancelledError from stop() if its coordinator task never ran.
+    await asyncio.sleep(0)
+    try:
+        # The registry created the topics, so it knows their partitions.
+        partitions = [TopicPartition(t.name, p) for t in all_topics() for p in range(t.partitions)]
+        ends = await reader.end_offsets(partitions)
+    finally:
+        await reader.stop()
+    for group in groups:
+        for topic in all_topics():
+            offsets = {tp: off for tp, off in ends.items() if tp.topic == topic.name}
+            if not offsets:
+                continue
+            committer = AIOKafkaConsumer(
+                bootstrap_servers=bootstrap,
+                group_id=f"{group}:{topic.name}",
+                enable_auto_commit=False,
+            )
+            await committer.start()
+            try:
+                committer.assign(list(offsets))
+                await committer.commit(offsets)
+            finally:
+                await committer.stop()
 
 
 @dataclass
@@ -33,12 +71,25 @@ class System:
     logs: Path
 
 
-def _service_env(stack: Stack, name: str, prefix: str, jwks_url: str) -> dict[str, str]:
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _service_env(
+    stack: Stack, prefix: str, group: str, jwks_url: str, simulator: str
+) -> dict[str, str]:
     env = {**os.environ, **stack.env}
     env.pop("KINERJA_FAILPOINT", None)
     env.update(
         {
-            "OTEL_SERVICE_NAME": name.replace("_", "-"),
+            # Ports of our own, so two e2e sessions (or a running `make run`) never collide.
+            f"{prefix}_HTTP_PORT": str(free_port()),
+            f"{prefix}_CONSUMER_GROUP": group,
+            "BKN_SYNC_EKINERJA_URL": simulator,
+            "OTEL_SERVICE_NAME": group.split(".")[0],
             "OTEL_TRACES_EXPORTER": "zipkin",
             f"{prefix}_JWT_JWKS_URL": jwks_url,
             f"{prefix}_OUTBOX_POLL_SECONDS": "0.5",
@@ -72,7 +123,7 @@ def running_system(stack: Stack, jwks_url: str, logs: Path) -> Iterator[System]:
     procs: list[subprocess.Popen[bytes]] = []
     urls: dict[str, str] = {}
     try:
-        sim_port = stack.env["EKINERJA_SIM_HTTP_PORT"]
+        sim_port = str(free_port())
         sim_log = logs / "ekinerja-sim.log"
         sim_env = {
             **os.environ,
@@ -89,8 +140,15 @@ def running_system(stack: Stack, jwks_url: str, logs: Path) -> Iterator[System]:
             )
         procs.append(sim)
         simulator = f"http://127.0.0.1:{sim_port}"
-        for name, prefix in SERVICES.items():
-            env = _service_env(stack, name, prefix, jwks_url)
+        run = secrets.token_hex(3)
+        groups = {name: f"{base}.e2e-{run}" for name, (_, base) in SERVICES.items()}
+        # Its own thread and loop: the caller may be inside pytest-asyncio's session loop.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(
+                asyncio.run, start_groups_at_end(stack.kafka_bootstrap, list(groups.values()))
+            ).result()
+        for name, (prefix, _) in SERVICES.items():
+            env = _service_env(stack, prefix, groups[name], jwks_url, simulator)
             subprocess.run([BIN / name, "migrate"], env=env, check=True, capture_output=True)
             log = logs / f"{name}.log"
             with log.open("wb") as out:

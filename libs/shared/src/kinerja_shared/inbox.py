@@ -89,7 +89,9 @@ def subscribe(
 ) -> None:
     """Register ``effect`` as the idempotent handler of ``topic`` for consumer group ``group``."""
     consumer = f"{group}:{topic.name}"
-    dlq = dlq_name(group)
+    # A group may carry a ".suffix" (a test run, a blue/green deployment); the DLQ is the
+    # service's own either way.
+    dlq = dlq_name(group.split(".", 1)[0])
 
     async def to_dlq(msg: Any, code: str, reason: str) -> None:
         log.error("dead-lettered", extra={"topic": topic.name, "code": code, "reason": reason})
