@@ -19,8 +19,12 @@ TEST_ENV := .local/test/env
 install:
 	bash deploy/local/bootstrap.sh
 
+# requirements.lock: everything the workspace and its tests need; requirements-runtime.lock:
+# what the service images install (no dev tools).
+LOCK_FLAGS := --generate-hashes --no-emit-index-url --no-header -p 3.11
 lock: install
-	$(VENV)/uv pip compile requirements.in --group pyproject.toml:dev --generate-hashes --no-emit-index-url --no-header -p 3.11 -o requirements.lock
+	$(VENV)/uv pip compile requirements.in --group pyproject.toml:dev $(LOCK_FLAGS) -o requirements.lock
+	$(VENV)/uv pip compile requirements.in $(LOCK_FLAGS) -o requirements-runtime.lock
 
 run:
 	KINERJA_STACK=$(STACK) bash deploy/local/up.sh all

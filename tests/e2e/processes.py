@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from kinerja_shared.testing.groups import start_groups_at_end
 from kinerja_shared.testing.stack import REPO, Stack
-from kinerja_shared.topics import all_topics
 
 BIN = REPO / ".venv" / "bin"
 SERVICES = {  # command -> (env prefix, consumer group)
@@ -29,38 +28,6 @@ SERVICES = {  # command -> (env prefix, consumer group)
     "predikat": ("PREDIKAT", "predikat"),
     "bkn_sync": ("BKN_SYNC", "bkn-sync"),
 }
-
-
-async def start_groups_at_end(bootstrap: str, groups: list[str]) -> None:
-    """Commit the current end of every topic for ``groups``, so a run's services consume only
-    what happens from now on: other tests' history stays behind, and two runs never share a
-    group."""
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await reader.start()
-    # aiokafka 0.14 raises CancelledError from stop() if its coordinator task never ran.
-    await asyncio.sleep(0)
-    try:
-        # The registry created the topics, so it knows their partitions.
-        partitions = [TopicPartition(t.name, p) for t in all_topics() for p in range(t.partitions)]
-        ends = await reader.end_offsets(partitions)
-    finally:
-        await reader.stop()
-    for group in groups:
-        for topic in all_topics():
-            offsets = {tp: off for tp, off in ends.items() if tp.topic == topic.name}
-            if not offsets:
-                continue
-            committer = AIOKafkaConsumer(
-                bootstrap_servers=bootstrap,
-                group_id=f"{group}:{topic.name}",
-                enable_auto_commit=False,
-            )
-            await committer.start()
-            try:
-                committer.assign(list(offsets))
-                await committer.commit(offsets)
-            finally:
-                await committer.stop()
 
 
 @dataclass

@@ -99,17 +99,31 @@ def _scalar(value: object) -> str:
     raise TypeError(f"cannot emit {type(value).__name__} as YAML")
 
 
+def _printable(code: int) -> bool:
+    # YAML 1.1's printable set, less the characters it reads as line breaks (0x85, 0x2028/9)
+    # and the byte order mark, which are escaped instead.
+    return (
+        0x20 <= code <= 0x7E
+        or 0xA0 <= code <= 0xD7FF
+        or (0xE000 <= code <= 0xFFFD and code not in (0xFEFF,))
+        or 0x10000 <= code <= 0x10FFFF
+    ) and code not in (0x2028, 0x2029)
+
+
 def _quote(text: str) -> str:
     out = ['"']
     for char in text:
+        code = ord(char)
         if char in '"\\':
             out.append("\\" + char)
-        elif char == "\n":
-            out.append("\\n")
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\x{ord(char):02x}")
-        else:
+        elif _printable(code):
             out.append(char)
+        elif code <= 0xFF:
+            out.append(f"\\x{code:02x}")
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
     out.append('"')
     return "".join(out)
 
@@ -121,28 +135,36 @@ def _plain_or_quoted(text: str) -> str:
     return _quote(text)
 
 
+def _inline(value: object) -> str | None:
+    """``value`` on the line of its key or dash, or None if it needs a block of its own."""
+    if isinstance(value, Mapping):
+        return None if value else "{}"
+    if isinstance(value, list | tuple):
+        return None if value else "[]"
+    return _scalar(value)
+
+
 def _emit(value: object, indent: int, lines: list[str]) -> None:
     pad = " " * indent
     if isinstance(value, Mapping):
         for key, item in value.items():
-            if isinstance(item, Mapping | list | tuple) and item:
-                lines.append(f"{pad}{_plain_or_quoted(str(key))}:")
+            head = f"{pad}{_plain_or_quoted(str(key))}:"
+            inline = _inline(item)
+            if inline is None:
+                lines.append(head)
                 _emit(item, indent + 2, lines)
-            elif isinstance(item, Mapping):
-                lines.append(f"{pad}{_plain_or_quoted(str(key))}: {{}}")
-            elif isinstance(item, list | tuple):
-                lines.append(f"{pad}{_plain_or_quoted(str(key))}: []")
             else:
-                lines.append(f"{pad}{_plain_or_quoted(str(key))}: {_scalar(item)}")
+                lines.append(f"{head} {inline}")
     elif isinstance(value, list | tuple):
         for item in value:
-            if isinstance(item, Mapping | list | tuple) and item:
+            inline = _inline(item)
+            if inline is None:
                 nested: list[str] = []
                 _emit(item, indent + 2, nested)
                 lines.append(f"{pad}- {nested[0].lstrip()}")
                 lines.extend(nested[1:])
             else:
-                lines.append(f"{pad}- {_scalar(item)}")
+                lines.append(f"{pad}- {inline}")
     else:
         lines.append(f"{pad}{_scalar(value)}")
 
@@ -152,7 +174,11 @@ def to_yaml(documents: Sequence[Mapping[str, Any]], header: str = "") -> str:
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
     for document in documents:
         lines.append("---")
-        _emit(document, 0, lines)
+        inline = _inline(document)
+        if inline is None:
+            _emit(document, 0, lines)
+        else:
+            lines.append(inline)
     return "\n".join(lines) + "\n"
 
 

@@ -23,6 +23,7 @@ from kinerja_shared.auth import DevIdentityProvider
 from kinerja_shared.events.assessment import AssessmentRecommended
 from kinerja_shared.events.bkn_sync import DeliveryState, DeliveryStatus, RecordKind
 from kinerja_shared.events.roster import Pegawai, Sekolah, StatusKepegawaian
+from kinerja_shared.testing.groups import start_groups_at_end
 from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import (
     ASSESSMENT_RECOMMENDED,
@@ -135,6 +136,7 @@ async def env(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
     token = secrets.token_hex(4)
     schema = f"predikat_{token}"
     group = f"predikat-test-{token}"
+    await start_groups_at_end(stack.kafka_bootstrap, [group])
     await db.migrate(stack.pg_admin_dsn, schema, Path(predikat.__file__).parent / "migrations")
     admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
     await admin.start()
