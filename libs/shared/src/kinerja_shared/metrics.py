@@ -201,7 +201,7 @@ def broker_consumers(broker: Any) -> list[tuple[str, Any]]:
 
 
 async def consumer_lag(consumer: Any, timeout: float = 5.0) -> dict[tuple[str, int], int]:
-    """Lag per assigned (topic, partition): end offset minus the consumer's position.
+    """Lag per assigned (topic, partition) with a position: end offset minus position.
 
     End offsets are asked of the broker (a consumer's cached highwater stops moving while its
     handler is stuck, which is exactly when lag matters).
@@ -212,11 +212,29 @@ async def consumer_lag(consumer: Any, timeout: float = 5.0) -> dict[tuple[str, i
     ends = await asyncio.wait_for(consumer.end_offsets(partitions), timeout)
     lags: dict[tuple[str, int], int] = {}
     for tp in partitions:
-        if tp not in ends:
-            continue
-        position = await asyncio.wait_for(consumer.position(tp), timeout)
-        lags[(tp.topic, tp.partition)] = max(0, ends[tp] - position)
+        position = _position_now(consumer, tp)
+        if position is not None and tp in ends:
+            lags[(tp.topic, tp.partition)] = max(0, ends[tp] - position)
     return lags
+
+
+def _position_now(consumer: Any, tp: Any) -> int | None:
+    """The consumer's position of ``tp`` if it has one, else None (e.g. just assigned).
+
+    Read from the subscription state, not with ``AIOKafkaConsumer.position()``: while that waits
+    for a position it calls the coordinator's ``check_errors()``, which hands a pending consumer
+    error (a failed commit, a lost group) to *its* caller and clears it; the sampler must never
+    take that error away from the consume loop. aiokafka 0.14 keeps the state in
+    ``_subscription``; if that changes, lag is simply not reported (libs/shared/tests/
+    test_metrics.py notices).
+    """
+    try:
+        state = consumer._subscription.subscription.assignment.state_value(tp)
+        valid = bool(state.has_valid_position)
+        position = state.position if valid else None
+    except Exception:
+        return None
+    return int(position) if position is not None else None
 
 
 class Sampler:

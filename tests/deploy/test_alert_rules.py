@@ -1,0 +1,130 @@
+"""deploy/prometheus: the alert rules are valid, behave as their unit tests say, ask for metrics
+that exist, and each has its runbook. promtool is built from the Prometheus Go module on first
+use (deploy/prometheus/install-promtool.sh; several minutes once, then cached in .local)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client.metrics import MetricWrapperBase
+
+from kinerja_shared import metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+PROM = ROOT / "deploy" / "prometheus"
+ALERTS = PROM / "alerts.yml"
+
+# Building promtool the first time takes minutes on a small machine.
+BUILD_TIMEOUT = 1800
+pytestmark = pytest.mark.timeout(BUILD_TIMEOUT)
+
+
+@pytest.fixture(scope="session")
+def promtool() -> Path:
+    done = subprocess.run(
+        ["bash", str(PROM / "install-promtool.sh")],
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, f"building promtool failed:\n{done.stderr[-4000:]}"
+    path = Path(done.stdout.strip().splitlines()[-1])
+    assert path.is_file(), path
+    return path
+
+
+def run(promtool: Path, *args: str) -> str:
+    done = subprocess.run(
+        [str(promtool), *args], cwd=PROM, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, f"promtool {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+def rules() -> list[dict[str, Any]]:
+    doc = yaml.safe_load(ALERTS.read_text())
+    return [rule for group in doc["groups"] for rule in group["rules"]]
+
+
+def test_promtool_checks_the_rules(promtool: Path) -> None:
+    out = run(promtool, "check", "rules", "alerts.yml")
+    assert f"SUCCESS: {len(rules())} rules found" in out
+
+
+def test_promtool_unit_tests_pass(promtool: Path) -> None:
+    out = run(promtool, "test", "rules", "alerts_test.yml")
+    assert "SUCCESS" in out
+
+
+def test_promtool_checks_the_scrape_config(promtool: Path) -> None:
+    run(promtool, "check", "config", "--syntax-only", "prometheus.yml")
+
+
+def test_unit_tests_show_every_alert_firing_and_not_firing() -> None:
+    doc = yaml.safe_load((PROM / "alerts_test.yml").read_text())
+    fired: set[str] = set()
+    quiet: set[str] = set()
+    for case in doc["tests"]:
+        for check in case.get("alert_rule_test", []):
+            (fired if check["exp_alerts"] else quiet).add(check["alertname"])
+    names = {r["alert"] for r in rules()}
+    assert fired == names, names - fired
+    assert quiet == names, names - quiet
+
+
+def test_every_alert_has_summary_description_and_an_existing_runbook() -> None:
+    for rule in rules():
+        name = rule["alert"]
+        notes = rule["annotations"]
+        assert notes["summary"], name
+        assert notes["description"], name
+        assert rule["labels"]["severity"] in {"warning", "critical"}, name
+        assert notes["runbook_url"] == f"docs/runbooks/{name}.md"
+        runbook = ROOT / notes["runbook_url"]
+        assert runbook.is_file(), runbook
+        assert name in runbook.read_text(), f"{runbook} does not name its alert"
+
+
+# --- every expression asks for metrics that exist ------------------------------------------
+
+_PROMQL_WORDS = {
+    "and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right",
+    "offset", "bool", "inf", "nan",
+}  # fmt: skip
+
+
+def referenced_metrics(expr: str) -> set[str]:
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    expr = re.sub(r"\{[^}]*\}", "", expr)
+    expr = re.sub(r"\[[^\]]*\]", "", expr)
+    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
+    names = set(re.findall(r"(?<![\w.:])([a-zA-Z_:][\w:]*)(?![\w:])(?!\s*\()", expr))
+    return {n for n in names if n.lower() not in _PROMQL_WORDS}
+
+
+def known_series() -> set[str]:
+    suffixes = {
+        "counter": ("_total",),
+        "gauge": ("",),
+        "histogram": ("_bucket", "_count", "_sum"),
+    }
+    return {"up"} | {
+        m._name + s
+        for m in vars(metrics).values()
+        if isinstance(m, MetricWrapperBase)
+        for s in suffixes[m._type]
+    }
+
+
+def test_alert_expressions_use_metrics_that_metrics_py_defines() -> None:
+    known = known_series()
+    for rule in rules():
+        used = referenced_metrics(rule["expr"])
+        assert used, rule["alert"]
+        assert used <= known, (rule["alert"], used - known)
