@@ -171,3 +171,11 @@ def test_a_subject_that_is_not_18_ascii_digits_is_not_a_nip(tracer, subject: str
     attrs = dict(only(exporter).attributes or {})
     assert "kinerja.nip" not in attrs
     assert attrs["kinerja.period_id"] == "2025"
+
+
+def test_path_params_of_a_route_annotate_the_server_span(tracer) -> None:
+    t, exporter = tracer
+    with t.start_as_current_span("GET /predikat/{nip}/{period}"):
+        tracing_attrs.annotate_path_params({"nip": NIP, "period": "2025", "npsn": NPSN})
+    attrs = dict(only(exporter).attributes or {})
+    assert attrs == {"kinerja.nip": NIP, "kinerja.period_id": "2025", "kinerja.npsn": NPSN}

@@ -29,7 +29,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from . import failpoints, metrics
+from . import failpoints, metrics, tracing_attrs
 from .db import Conn
 from .envelope import Envelope
 from .topics import Topic, dlq_name
@@ -108,6 +108,7 @@ def subscribe(
         except ValidationError as exc:
             await to_dlq(msg, "POISON", str(exc))
             return metrics.DEAD_LETTERED
+        tracing_attrs.annotate_envelope(envelope)
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(_TRANSIENT),

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -24,12 +24,12 @@ from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import db, metrics, telemetry
+from . import db, metrics, telemetry, tracing_attrs
 from .auth import TokenVerifier
 from .auth.verify import install_auth_errors
 from .errors import install_error_handlers
 from .logging import setup_logging
-from .outbox import OutboxRelay
+from .outbox import OutboxRelay, purge_published
 from .settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,7 @@ def create_service_app(
         )
         relay_task = asyncio.create_task(relay.run(), name=f"{name}-outbox-relay")
         sampler = metrics.Sampler(name, runtime.pool, runtime.broker).start()
+        housekeeping = asyncio.create_task(_housekeeping(runtime.pool), name=f"{name}-housekeeping")
         if on_started is not None:
             started = on_started(runtime)
             if asyncio.iscoroutine(started):
@@ -113,6 +114,7 @@ def create_service_app(
         finally:
             # Stop consuming first (in-flight handlers finish and commit), then drain the relay.
             await sampler.stop()
+            housekeeping.cancel()
             await runtime.broker.stop()
             relay.stop()
             with contextlib.suppress(asyncio.CancelledError):
@@ -127,9 +129,35 @@ def create_service_app(
     app.add_middleware(metrics.HttpMetricsMiddleware, service=name)
     app.include_router(_ops_router(runtime))
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(_annotate_span)])
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app
+
+
+async def _annotate_span(request: Request) -> None:
+    """The teacher, school and period a request is about, on its span (from the path)."""
+    tracing_attrs.annotate_path_params(request.path_params)
+
+
+HOUSEKEEPING_SECONDS = 3600
+# Longer than any consumed topic's retention (90 days): a redelivery older than this cannot
+# happen, so its claim is no longer needed.
+INBOX_KEEP_SECONDS = 100 * 24 * 3600
+
+
+async def _housekeeping(pool: asyncpg.Pool) -> None:
+    """Keep the outbox and inbox from growing forever (a day of published events as audit)."""
+    while True:
+        try:
+            async with pool.acquire() as conn:
+                await purge_published(conn)
+                await conn.execute(
+                    "DELETE FROM inbox WHERE processed_at < now() - make_interval(secs => $1)",
+                    INBOX_KEEP_SECONDS,
+                )
+        except (asyncpg.PostgresError, OSError):
+            log.warning("housekeeping failed; next round in an hour", exc_info=True)
+        await asyncio.sleep(HOUSEKEEPING_SECONDS)
 
 
 def _ops_router(runtime: Runtime) -> APIRouter:

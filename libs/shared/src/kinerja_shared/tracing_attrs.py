@@ -40,6 +40,7 @@ __all__ = [
     "PREFIX",
     "annotate",
     "annotate_envelope",
+    "annotate_path_params",
 ]
 
 PREFIX = "kinerja."
@@ -159,3 +160,23 @@ def annotate_envelope(envelope: Any) -> None:
         )
     except Exception:  # pragma: no cover - tracing must never break a handler
         return
+
+
+def annotate_path_params(path_params: Mapping[str, Any]) -> None:
+    """Annotate the current (HTTP server) span from a route's path parameters: ``{nip}``,
+    ``{period_id}`` or ``{period}``, ``{npsn}``, ``{plan_id}``, ``{delivery_id}``.
+
+    Meant as one router-level FastAPI dependency, so no route needs its own line::
+
+        async def _annotate(request: Request) -> None:
+            tracing_attrs.annotate_path_params(request.path_params)
+
+        app.include_router(router, dependencies=[Depends(_annotate)])
+    """
+    annotate(
+        nip=path_params.get("nip"),
+        period_id=path_params.get("period_id") or path_params.get("period"),
+        delivery_id=path_params.get("delivery_id"),
+        npsn=path_params.get("npsn"),
+        plan_id=path_params.get("plan_id"),
+    )
