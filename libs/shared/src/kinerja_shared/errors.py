@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -54,10 +55,29 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's "error parsing the body": the same refusal as any other bad input.
+            return JSONResponse(
+                _body("VALIDATION_ERROR", "Isi permintaan bukan JSON yang valid.", errors=[]),
+                status_code=422,
+            )
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
         return JSONResponse(
             _body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
         )
+
+    async def _unstorable(_: Request, exc: Exception) -> JSONResponse:
+        # PostgreSQL text cannot hold NUL (U+0000): refuse such input instead of failing on it.
+        return JSONResponse(
+            _body("VALIDATION_ERROR", "Data mengandung karakter yang tidak diizinkan.", errors=[]),
+            status_code=422,
+        )
+
+    for unstorable in (
+        asyncpg.exceptions.CharacterNotInRepertoireError,
+        asyncpg.exceptions.UntranslatableCharacterError,
+    ):
+        app.add_exception_handler(unstorable, _unstorable)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -48,5 +48,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "description": described.get(s, "Error"),
             "content": {"application/json": {"schema": ERROR_SCHEMA}},
         }
-        for s in (401, *statuses)
+        # Every route can refuse its input (parameters or body) with our 422 shape, so it is
+        # always listed: FastAPI's default 422 schema would document a body we never send.
+        for s in sorted({401, 422, *statuses})
     }
