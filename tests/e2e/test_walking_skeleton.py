@@ -25,13 +25,13 @@ from kinerja_shared.testing.stack import Stack
 pytestmark = [pytest.mark.infra, pytest.mark.e2e]
 
 BEHAVIOURS = (
-    "Berorientasi Pelayanan",
-    "Akuntabel",
-    "Kompeten",
-    "Harmonis",
-    "Loyal",
-    "Adaptif",
-    "Kolaboratif",
+    "BERORIENTASI_PELAYANAN",
+    "AKUNTABEL",
+    "KOMPETEN",
+    "HARMONIS",
+    "LOYAL",
+    "ADAPTIF",
+    "KOLABORATIF",
 )
 
 

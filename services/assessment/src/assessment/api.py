@@ -21,7 +21,7 @@ from .domain.rating_rules import (
     RatingRefused,
     rate,
 )
-from .domain.ratings import BERAKHLAK, Rating
+from .domain.ratings import BERAKHLAK, BERAKHLAK_LABELS, Rating
 from .views import AssessmentView, assessment_view
 
 router = APIRouter(prefix="/assessments", tags=["assessment"])
@@ -38,7 +38,10 @@ class HkAdjustment(BaseModel):
 
 class RatingRequest(BaseModel):
     behaviours: dict[str, Rating] = Field(
-        description=f"All seven BerAKHLAK behaviours: {', '.join(BERAKHLAK)}."
+        description="Exactly the seven BerAKHLAK behaviour codes as keys: "
+        + ", ".join(f"{code} ({label})" for code, label in BERAKHLAK_LABELS.items())
+        + ".",
+        examples=[dict.fromkeys(BERAKHLAK, Rating.SESUAI_EKSPEKTASI.value)],
     )
     reflection_quality: Rating = Field(
         default=Rating.SESUAI_EKSPEKTASI,

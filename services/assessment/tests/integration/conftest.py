@@ -15,19 +15,18 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import BaseModel
 
 import assessment
 from assessment.app import create_app
 from assessment.config import Settings
-from kinerja_shared import db
 from kinerja_shared.auth import DevIdentityProvider
 from kinerja_shared.envelope import Envelope
 from kinerja_shared.events.observation import FollowupReflected, ObservationConducted
 from kinerja_shared.events.planning import PlanAgreed
 from kinerja_shared.events.roster import Pegawai, Sekolah, StatusKepegawaian
 from kinerja_shared.testing import wait_for
+from kinerja_shared.testing.service import running_service
 from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import (
     FOLLOWUP_REFLECTED,
@@ -36,7 +35,6 @@ from kinerja_shared.topics import (
     ROSTER_PEGAWAI,
     ROSTER_SEKOLAH,
     Topic,
-    dlq_name,
 )
 
 PERIOD = "2025"
@@ -150,7 +148,7 @@ class School:
                 indikator_kompetensi="KP.1",
                 tugas_pokok=["Mengajar"],
                 tugas_tambahan=[],
-                perilaku_fokus=["Kolaboratif"],
+                perilaku_fokus=["KOLABORATIF"],
                 agreed_at=NOW,
             ),
         )
@@ -189,41 +187,27 @@ class School:
 
 @pytest.fixture(scope="session")
 async def env(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
-    token = secrets.token_hex(4)
-    schema = f"assessment_{token}"
-    group = f"assessment-test-{token}"
-    await db.migrate(stack.pg_admin_dsn, schema, Path(assessment.__file__).parent / "migrations")
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(dlq_name(group), 1, 1)])
-    finally:
-        await admin.close()
-    idp = DevIdentityProvider(tmp_path_factory.mktemp("idp"))
-    settings = Settings(
-        database_url=stack.pg_admin_dsn,
-        db_schema=schema,
-        kafka_bootstrap=stack.kafka_bootstrap,
-        consumer_group=group,
-        jwt_jwks_url=idp.jwks_url,
-        outbox_poll_seconds=0.2,
-    )
-    app = create_app(settings)
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
     await producer.start()
     try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as c,
-        ):
-            yield Env(c, producer, idp, schema, stack.pg_admin_dsn, stack.kafka_bootstrap)
+        async with running_service(
+            stack,
+            "assessment",
+            create_app,
+            Settings,
+            Path(assessment.__file__).parent / "migrations",
+            tmp_path_factory.mktemp("idp"),
+        ) as svc:
+            yield Env(
+                svc.client,
+                producer,
+                svc.idp,
+                svc.schema,
+                stack.pg_admin_dsn,
+                stack.kafka_bootstrap,
+            )
     finally:
         await producer.stop()
-        conn = await asyncpg.connect(stack.pg_admin_dsn)
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            await conn.close()
 
 
 async def make_school(env: Env, n_teachers: int) -> School:
@@ -268,5 +252,7 @@ async def make_school(env: Env, n_teachers: int) -> School:
     async def on_roster() -> bool:
         return bool(await env.fetchval("SELECT true FROM roster_pegawai WHERE nip = $1", last))
 
-    await wait_for(on_roster, what="roster reached assessment")
+    # A fresh consumer group reads the whole compacted roster topic first; on a busy shared
+    # stack that alone can take longer than the default deadline.
+    await wait_for(on_roster, timeout=120, what="roster reached assessment")
     return school

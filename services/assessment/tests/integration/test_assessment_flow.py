@@ -20,13 +20,13 @@ from .conftest import PERIOD, Env, School, make_school
 pytestmark = pytest.mark.infra
 
 BERAKHLAK = [
-    "Berorientasi Pelayanan",
-    "Akuntabel",
-    "Kompeten",
-    "Harmonis",
-    "Loyal",
-    "Adaptif",
-    "Kolaboratif",
+    "BERORIENTASI_PELAYANAN",
+    "AKUNTABEL",
+    "KOMPETEN",
+    "HARMONIS",
+    "LOYAL",
+    "ADAPTIF",
+    "KOLABORATIF",
 ]
 ALL_SESUAI = dict.fromkeys(BERAKHLAK, "SESUAI_EKSPEKTASI")
 
@@ -48,7 +48,7 @@ async def opened(school: School, nip: str, *, actions: int | None = 2) -> dict[s
             return None
         return view
 
-    return await wait_for(ready, what="assessment opened")
+    return await wait_for(ready, timeout=90, what="assessment opened")
 
 
 async def rate(school: School, nip: str, **body: Any) -> Any:
@@ -59,6 +59,8 @@ async def rate(school: School, nip: str, **body: Any) -> Any:
     )
 
 
+# Fresh consumer groups read each input topic from the start: slow on a busy shared stack.
+@pytest.mark.timeout(400)
 async def test_evidence_before_its_plan_waits_then_applies(env: Env) -> None:
     school = await make_school(env, 1)
     nip = school.teachers[0]
@@ -66,10 +68,14 @@ async def test_evidence_before_its_plan_waits_then_applies(env: Env) -> None:
     await env.send(OBSERVATION_CONDUCTED, nip, early[0])
     await env.send(FOLLOWUP_REFLECTED, nip, early[1])
     await wait_for(
-        lambda: env.consumed(FOLLOWUP_REFLECTED, early[1].event_id), what="followup consumed"
+        lambda: env.consumed(FOLLOWUP_REFLECTED, early[1].event_id),
+        timeout=90,
+        what="followup consumed",
     )
     await wait_for(
-        lambda: env.consumed(OBSERVATION_CONDUCTED, early[0].event_id), what="obs consumed"
+        lambda: env.consumed(OBSERVATION_CONDUCTED, early[0].event_id),
+        timeout=90,
+        what="obs consumed",
     )
     r = await env.client.get(f"/assessments/{nip}/{PERIOD}", headers=school.ks_auth)
     assert (r.status_code, r.json()["code"]) == (404, "ASSESSMENT_NOT_OPEN")
@@ -84,7 +90,7 @@ async def test_evidence_before_its_plan_waits_then_applies(env: Env) -> None:
         r = await env.client.get(f"/assessments/{nip}/{PERIOD}", headers=school.ks_auth)
         return r.json() if r.status_code == 200 else None
 
-    v = await wait_for(view, what="assessment opened by the late plan")
+    v = await wait_for(view, timeout=90, what="assessment opened by the late plan")
     assert v["practice_rating"] == "DI_ATAS_EKSPEKTASI"
     assert v["follow_up_effort"] == "DI_ATAS_EKSPEKTASI"
     assert v["missing_for_hk"] == []

@@ -8,6 +8,7 @@ import pytest
 
 from assessment.domain.ratings import (
     BERAKHLAK,
+    BERAKHLAK_LABELS,
     InvalidBehaviourRatings,
     Predikat,
     Rating,
@@ -171,8 +172,21 @@ def _behaviours(*ratings: Rating) -> dict[str, Rating]:
     return dict(zip(BERAKHLAK, ratings, strict=True))
 
 
-def test_berakhlak_lists_the_seven_behaviours_in_order() -> None:
+def test_berakhlak_lists_the_seven_behaviour_codes_in_order() -> None:
     assert BERAKHLAK == (
+        "BERORIENTASI_PELAYANAN",
+        "AKUNTABEL",
+        "KOMPETEN",
+        "HARMONIS",
+        "LOYAL",
+        "ADAPTIF",
+        "KOLABORATIF",
+    )
+
+
+def test_each_code_keeps_its_display_name_as_label() -> None:
+    assert BERAKHLAK_LABELS["BERORIENTASI_PELAYANAN"] == "Berorientasi Pelayanan"
+    assert list(BERAKHLAK_LABELS.values()) == [
         "Berorientasi Pelayanan",
         "Akuntabel",
         "Kompeten",
@@ -180,7 +194,25 @@ def test_berakhlak_lists_the_seven_behaviours_in_order() -> None:
         "Loyal",
         "Adaptif",
         "Kolaboratif",
-    )
+    ]
+
+
+def test_codes_match_the_planning_catalog_vocabulary() -> None:
+    # planning's catalog.json names perilaku_fokus by these codes; one vocabulary end to end.
+    assert set(BERAKHLAK) == {
+        "BERORIENTASI_PELAYANAN", "AKUNTABEL", "KOMPETEN", "HARMONIS", "LOYAL", "ADAPTIF",
+        "KOLABORATIF",
+    }  # fmt: skip
+
+
+def test_display_names_are_not_accepted_as_keys() -> None:
+    by_name = dict.fromkeys(BERAKHLAK_LABELS.values(), SESUAI)
+
+    with pytest.raises(InvalidBehaviourRatings) as caught:
+        derive_pk(by_name)
+
+    assert caught.value.missing == BERAKHLAK
+    assert "Berorientasi Pelayanan" in caught.value.unknown
 
 
 def test_all_sesuai_behaviours_give_pk_sesuai() -> None:
@@ -213,19 +245,19 @@ def test_pk_rule_holds_for_all_2187_combinations() -> None:
 
 def test_pk_with_a_missing_behaviour_is_refused() -> None:
     behaviours = _behaviours(*[SESUAI] * 7)
-    del behaviours["Loyal"]
+    del behaviours["LOYAL"]
 
     with pytest.raises(InvalidBehaviourRatings) as caught:
         derive_pk(behaviours)
 
-    assert caught.value.missing == ("Loyal",)
+    assert caught.value.missing == ("LOYAL",)
 
 
 def test_pk_with_an_unknown_behaviour_is_refused() -> None:
     behaviours = _behaviours(*[SESUAI] * 7)
-    behaviours["Loyalitas"] = ATAS
+    behaviours["LOYALITAS"] = ATAS
 
     with pytest.raises(InvalidBehaviourRatings) as caught:
         derive_pk(behaviours)
 
-    assert caught.value.unknown == ("Loyalitas",)
+    assert caught.value.unknown == ("LOYALITAS",)

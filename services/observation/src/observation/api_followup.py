@@ -115,7 +115,7 @@ async def get_followup(
     return _view(f)
 
 
-@router.post("/{nip}/{period_id}/followup/actions", responses=error_responses(403, 409, 422))
+@router.post("/{nip}/{period_id}/followup/actions", responses=error_responses(403, 404, 409, 422))
 async def log_action(
     nip: str,
     period_id: str,
@@ -134,7 +134,9 @@ async def log_action(
     return _view(f)
 
 
-@router.post("/{nip}/{period_id}/followup/reflection", responses=error_responses(403, 409, 422))
+@router.post(
+    "/{nip}/{period_id}/followup/reflection", responses=error_responses(403, 404, 409, 422)
+)
 async def submit_reflection(
     nip: str,
     period_id: str,
@@ -162,7 +164,7 @@ async def submit_reflection(
     return _view(f)
 
 
-@router.post("/{nip}/{period_id}/followup/review", responses=error_responses(403, 409, 422))
+@router.post("/{nip}/{period_id}/followup/review", responses=error_responses(403, 404, 409, 422))
 async def review(
     nip: str,
     period_id: str,

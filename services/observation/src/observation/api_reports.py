@@ -186,7 +186,7 @@ async def put_duties(
     return _duties_view(report)
 
 
-@router.post("/{nip}/{period_id}/competency/verify", responses=error_responses(403, 409, 422))
+@router.post("/{nip}/{period_id}/competency/verify", responses=error_responses(403, 404, 409, 422))
 async def verify_competency(
     nip: str, period_id: str, principal: CurrentPrincipal, pool: Db, request: Request
 ) -> CompetencyView:
@@ -201,7 +201,7 @@ async def verify_competency(
     return _competency_view(report)
 
 
-@router.post("/{nip}/{period_id}/duties/verify", responses=error_responses(403, 409, 422))
+@router.post("/{nip}/{period_id}/duties/verify", responses=error_responses(403, 404, 409, 422))
 async def verify_duties(
     nip: str, period_id: str, principal: CurrentPrincipal, pool: Db, request: Request
 ) -> DutiesView:

@@ -4,10 +4,11 @@ from kinerja_shared.service import Runtime, create_service_app
 
 from . import api, api_followup, api_reports, handlers
 from .config import Settings
-from .domain.calendar import Clock, system_clock
+from .domain.calendar import Clock, periods, system_clock
 
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
+    periods()  # a broken period calendar stops start-up, not the first request
     app = create_service_app(
         "observation",
         settings,

@@ -15,15 +15,14 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from kinerja_shared import db
 from kinerja_shared.auth import DevIdentityProvider
 from kinerja_shared.events.planning import PlanAgreed
 from kinerja_shared.events.roster import Pegawai, Sekolah, StatusKepegawaian
 from kinerja_shared.testing import wait_for
+from kinerja_shared.testing.service import running_service
 from kinerja_shared.testing.stack import Stack
-from kinerja_shared.topics import PLAN_AGREED, ROSTER_PEGAWAI, ROSTER_SEKOLAH, Topic, dlq_name
+from kinerja_shared.topics import PLAN_AGREED, ROSTER_PEGAWAI, ROSTER_SEKOLAH, Topic
 from observation.app import create_app
 from observation.config import Settings
 
@@ -192,45 +191,21 @@ async def events_for(
     return found
 
 
-async def create_topic(bootstrap: str, name: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, 1, 1)])
-    finally:
-        await admin.close()
-
-
 @pytest.fixture(scope="session")
 async def env(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
     tmp = tmp_path_factory.mktemp("observation")
-    schema = f"observation_{secrets.token_hex(4)}"
-    await db.migrate(stack.pg_admin_dsn, schema, MIGRATIONS)
-    idp = DevIdentityProvider(tmp / "idp")
-    group = f"observation-test-{secrets.token_hex(4)}"
-    # Other suites leave plan.agreed records for periods we do not know; they go to our DLQ.
-    await create_topic(stack.kafka_bootstrap, dlq_name(group))
-    settings = Settings(
-        database_url=stack.pg_admin_dsn,
-        db_schema=schema,
-        kafka_bootstrap=stack.kafka_bootstrap,
-        consumer_group=group,
-        jwt_jwks_url=idp.jwks_url,
-        outbox_poll_seconds=0.2,
-    )
     clock = Clock()
-    app = create_app(settings, clock=clock)
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
     await producer.start()
     try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://observation") as c:
-                yield Env(c, idp, producer, stack, schema, clock, group)
+        async with running_service(
+            stack,
+            "observation",
+            lambda settings: create_app(settings, clock=clock),
+            Settings,
+            MIGRATIONS,
+            tmp / "idp",
+        ) as svc:
+            yield Env(svc.client, svc.idp, producer, stack, svc.schema, clock, "observation")
     finally:
         await producer.stop()
-        conn = await asyncpg.connect(stack.pg_admin_dsn)
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            await conn.close()

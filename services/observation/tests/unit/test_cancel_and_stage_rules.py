@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from observation.domain.calendar import check_pelaksanaan_open, find_period, parse_periods
+from kinerja_shared.periods import PeriodCalendar, Stage
+from observation.domain.calendar import check_pelaksanaan_open, find_period
 from observation.domain.errors import Refusal
 from observation.domain.followup import (
     Followup,
@@ -98,19 +99,23 @@ def test_reviewed_followup_stays_reviewed() -> None:
 
 
 def test_pelaksanaan_closes_sixty_days_after_the_period_by_default() -> None:
-    raw = {"periods": [{"period_id": "X", "start": "2026-01-01", "end": "2026-12-31"}]}
-    period = parse_periods(raw)["X"]
-    assert (period.rules_version, period.pelaksanaan_closes) == (2025, date(2027, 3, 1))
+    raw = {"periods": [{"period_id": "X", "start": "2026-01-01", "end": "2026-12-31",
+                        "rules_version": 2025}]}  # fmt: skip
+    period = PeriodCalendar.from_config(raw).period("X")
+    assert period is not None
+    assert period.pelaksanaan.hard_end == date(2027, 3, 1)
     # WIB calendar days: 1 March 23:30 WIB is still open, 2 March 00:30 WIB is closed.
-    assert not period.pelaksanaan_closed(datetime(2027, 3, 1, 16, 30, tzinfo=UTC))
-    assert period.pelaksanaan_closed(datetime(2027, 3, 1, 17, 30, tzinfo=UTC))
+    assert not period.has_closed(Stage.PELAKSANAAN, datetime(2027, 3, 1, 16, 30, tzinfo=UTC))
+    assert period.has_closed(Stage.PELAKSANAAN, datetime(2027, 3, 1, 17, 30, tzinfo=UTC))
 
 
 def test_hard_end_can_be_extended_per_period() -> None:
     raw = {"periods": [{"period_id": "X", "start": "2024-01-01", "end": "2024-06-30",
                         "rules_version": 2024,
                         "stage_windows": {"pelaksanaan": {"hard_end": "2024-12-31"}}}]}  # fmt: skip
-    assert parse_periods(raw)["X"].pelaksanaan_closes == date(2024, 12, 31)
+    period = PeriodCalendar.from_config(raw).period("X")
+    assert period is not None
+    assert period.pelaksanaan.hard_end == date(2024, 12, 31)
 
 
 def test_writes_after_hard_end_are_v28() -> None:
@@ -125,8 +130,9 @@ def test_writes_after_hard_end_are_v28() -> None:
 
 
 def test_shipped_periods_know_their_rules() -> None:
-    versions = {p: find_period(p).rules_version for p in ("2024-S1", "2024-S2", "2025", "2026")}  # type: ignore[union-attr]
-    assert versions == {"2024-S1": 2024, "2024-S2": 2024, "2025": 2025, "2026": 2025}
+    ids = ("2024-S1", "2024-S2", "2025", "2026", "2027")
+    versions = {p: find_period(p).rules_version for p in ids}  # type: ignore[union-attr]
+    assert versions == {"2024-S1": 2024, "2024-S2": 2024, "2025": 2025, "2026": 2025, "2027": 2025}
     period = find_period("2024-S1")
     assert period is not None
-    assert period.pelaksanaan_closes == period.end + timedelta(days=60)
+    assert period.pelaksanaan.hard_end == period.end + timedelta(days=60)

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 import asyncpg
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
@@ -20,19 +19,31 @@ from kinerja_shared import access
 from kinerja_shared.auth import Principal, Role
 from kinerja_shared.errors import DomainError
 from kinerja_shared.http import CurrentPrincipal, Db, error_responses
+from kinerja_shared.periods import WIB, Stage
 
 from . import repository
 from .domain.eligibility import require_eligible
 from .domain.errors import RuleViolation
-from .domain.periods import LATE_PLANNING_WARNING
-from .domain.plan import Atasan, Plan, PlanContent, Transition, TugasTambahan, new_plan
+from .domain.periods import (
+    LATE_PLANNING_WARNING,
+    planning_is_late,
+    require_open_for_planning,
+    require_plan_stage_open,
+)
+from .domain.plan import (
+    EDITABLE,
+    Atasan,
+    Plan,
+    PlanContent,
+    PlanState,
+    Transition,
+    TugasTambahan,
+    new_plan,
+)
 from .rules import PlanningRules
 
 router = APIRouter(prefix="/plans", tags=["plans"])
 catalog_router = APIRouter(tags=["catalog"])
-
-# Period windows are civil dates in Indonesia; WIB is where most schools are.
-WIB = ZoneInfo("Asia/Jakarta")
 
 NOT_FOUND = DomainError("PLAN_NOT_FOUND", "Perencanaan kinerja tidak ditemukan.", 404)
 STALE = DomainError("V-15", "Data telah berubah. Muat ulang halaman lalu coba lagi.", 409)
@@ -125,6 +136,10 @@ class ReturnPlan(Command):
     note: str = Field(description="What to revise; at least 20 characters (V-11).")
 
 
+class RevisePlan(Command):
+    reason: str = Field(description="Why the agreed SKP changes; at least 20 characters.")
+
+
 class PlanView(BaseModel):
     plan_id: str
     nip: str
@@ -133,6 +148,8 @@ class PlanView(BaseModel):
     rules_version: int
     state: str
     version: int
+    revision: int = Field(description="1 for the first SKP, +1 each time it is reopened.")
+    revision_reason: str | None
     content: dict[str, Any]
     atasan_nip: str | None
     return_note: str | None
@@ -144,11 +161,9 @@ class PlanView(BaseModel):
 
 
 def _view(plan: Plan, rules: PlanningRules, response: Response | None = None) -> PlanView:
-    period = rules.calendar.get(plan.period_id)
+    period = rules.calendar.period(plan.period_id)
     late = (
-        period is not None
-        and plan.state.value in ("DRAF", "DIKEMBALIKAN")
-        and period.planning_is_late(_today(_now()))
+        period is not None and plan.state in EDITABLE and planning_is_late(period, _today(_now()))
     )
     if response is not None:
         response.headers["ETag"] = f'"{plan.version}"'
@@ -160,6 +175,8 @@ def _view(plan: Plan, rules: PlanningRules, response: Response | None = None) ->
         rules_version=plan.rules_version,
         state=plan.state.value,
         version=plan.version,
+        revision=plan.revision,
+        revision_reason=plan.revision_reason,
         content=plan.content.to_dict(),
         atasan_nip=plan.atasan_nip,
         return_note=plan.return_note,
@@ -200,6 +217,14 @@ async def _atasan(conn: repository.Conn, principal: Principal, plan: Plan) -> No
     await access.authorize_atasan(conn, principal, plan.nip)
 
 
+async def _owner_or_atasan(conn: repository.Conn, principal: Principal, plan: Plan) -> None:
+    # DOMAIN §2.2: a revision is entered by "KS + Guru", so either side may reopen the SKP.
+    if principal.role is Role.KEPALA_SEKOLAH and principal.nip != plan.nip:
+        await _atasan(conn, principal, plan)
+    else:
+        await _owner(conn, principal, plan)
+
+
 async def _command(
     pool: asyncpg.Pool,
     plan_id: str,
@@ -228,12 +253,20 @@ async def _command(
 # --- routes -------------------------------------------------------------------------------
 
 
-@catalog_router.get("/catalog", summary="Sub indikator D1 with rubrics, competencies, BerAKHLAK")
+@catalog_router.get(
+    "/catalog",
+    summary="Sub indikator D1 with rubrics, competencies, BerAKHLAK",
+    responses=error_responses(),
+)
 async def get_catalog(_: CurrentPrincipal, rules: Rules) -> dict[str, Any]:
     return {k: v for k, v in rules.catalog.raw.items() if not k.startswith("_")}
 
 
-@catalog_router.get("/periods", summary="Configured periods and whether planning is open today")
+@catalog_router.get(
+    "/periods",
+    summary="Configured periods and whether planning is open today",
+    responses=error_responses(),
+)
 async def get_periods(_: CurrentPrincipal, rules: Rules) -> list[dict[str, Any]]:
     today = _today(_now())
     return [
@@ -243,12 +276,9 @@ async def get_periods(_: CurrentPrincipal, rules: Rules) -> list[dict[str, Any]]
             "start": p.start,
             "end": p.end,
             "rules_version": p.rules_version,
-            "plan": {
-                "opens": p.plan.opens,
-                "soft_end": p.plan.soft_end,
-                "hard_end": p.plan.hard_end,
-            },
-            "open_for_planning": p.is_open_for_planning(today),
+            "plan": p.plan.model_dump(),
+            "stage_windows": {s.value: p.window(s).model_dump() for s in Stage},
+            "open_for_planning": p.is_open(Stage.PLAN, today),
         }
         for p in rules.calendar
     ]
@@ -265,7 +295,7 @@ async def create_plan(
         teacher = await access.teacher_on_roster(conn, principal.nip)
         with _enforced():
             require_eligible(teacher["jenis_ptk"], teacher["naungan"])
-            period = rules.calendar.require_open_for_planning(body.period_id, _today(_now()))
+            period = require_open_for_planning(rules.calendar, body.period_id, _today(_now()))
             plan = new_plan(
                 plan_id=str(UUID(str(uuid7()))),
                 nip=principal.nip,
@@ -326,7 +356,7 @@ async def edit_plan(
     """Guru rewrites a DRAF or DIKEMBALIKAN plan."""
 
     async def decide(_: repository.Conn, plan: Plan) -> Transition:
-        rules.calendar.require_plan_stage_open(plan.period_id, _today(_now()))
+        require_plan_stage_open(rules.calendar, plan.period_id, _today(_now()))
         return plan.edit(body.to_domain(), rules.catalog)
 
     plan = await _command(
@@ -348,7 +378,7 @@ async def submit_plan(
     """Guru submits to the atasan on the roster; with a Plt. atasan it is approved at once."""
 
     async def decide(conn: repository.Conn, plan: Plan) -> Transition:
-        rules.calendar.require_plan_stage_open(plan.period_id, _today(_now()))
+        require_plan_stage_open(rules.calendar, plan.period_id, _today(_now()))
         teacher = await access.teacher_on_roster(conn, plan.nip)
         atasan = Atasan(nip=teacher["atasan_nip"], plt=teacher["atasan_plt"])
         return plan.submit(atasan, rules.catalog, _now())
@@ -438,3 +468,102 @@ async def return_plan(
         pool, plan_id, principal, expected, _atasan, decide, note=body.note.strip()
     )
     return _view(plan, rules, response)
+
+
+@router.post("/{plan_id}/revise", responses=error_responses(403, 404, 409, 422))
+async def revise_plan(
+    plan_id: str,
+    body: RevisePlan,
+    principal: CurrentPrincipal,
+    pool: Db,
+    rules: Rules,
+    response: Response,
+    if_match: IfMatch = None,
+) -> PlanView:
+    """Guru (or the teacher's Kepala Sekolah) reopens an agreed SKP while the plan stage is
+    open: the next revision, DIREVISI, is edited like a draft and needs approval and agreement
+    again. The agreed revision stays in the history."""
+
+    async def decide(_: repository.Conn, plan: Plan) -> Transition:
+        require_plan_stage_open(rules.calendar, plan.period_id, _today(_now()))
+        return plan.revise(body.reason)
+
+    expected = _expected(if_match, body.expected_version)
+    plan = await _command(
+        pool, plan_id, principal, expected, _owner_or_atasan, decide, note=body.reason.strip()
+    )
+    return _view(plan, rules, response)
+
+
+class VersionView(BaseModel):
+    version: int
+    state: str
+    actor: str
+    note: str | None
+    at: datetime
+    content: dict[str, Any] | None = Field(
+        description="The content at this version; null for versions recorded before history."
+    )
+
+
+class RevisionView(BaseModel):
+    revision: int
+    reason: str | None = Field(description="Why this revision was opened; null for the first.")
+    agreed: bool
+    agreed_at: datetime | None
+    content: dict[str, Any] | None = Field(
+        description="The agreed content if agreed, else the latest content of this revision."
+    )
+    versions: list[VersionView]
+
+
+class HistoryView(BaseModel):
+    plan_id: str
+    nip: str
+    period_id: str
+    revision: int
+    state: str
+    revisions: list[RevisionView]
+
+
+@router.get("/{plan_id}/history", responses=error_responses(403, 404))
+async def plan_history(plan_id: str, principal: CurrentPrincipal, pool: Db) -> HistoryView:
+    """Every revision of the SKP with its content, and every version: state, who, when, note."""
+    plan = await repository.get(pool, plan_id)
+    if plan is None:
+        raise NOT_FOUND
+    await access.authorize_read(pool, principal, plan.nip)
+    by_revision: dict[int, list[VersionView]] = {}
+    for row in await repository.history(pool, plan_id):
+        by_revision.setdefault(row["revision"], []).append(
+            VersionView(
+                version=row["version"],
+                state=row["state"],
+                actor=row["actor"],
+                note=row["note"],
+                at=row["at"],
+                content=row["content"],
+            )
+        )
+    return HistoryView(
+        plan_id=plan.plan_id,
+        nip=plan.nip,
+        period_id=plan.period_id,
+        revision=plan.revision,
+        state=plan.state.value,
+        revisions=[_revision(n, versions) for n, versions in sorted(by_revision.items())],
+    )
+
+
+def _revision(number: int, versions: list[VersionView]) -> RevisionView:
+    agreed = next((v for v in versions if v.state == PlanState.DISEPAKATI.value), None)
+    opened = next((v for v in versions if v.state == PlanState.DIREVISI.value), None)
+    latest = next((v.content for v in reversed(versions) if v.content is not None), None)
+    return RevisionView(
+        revision=number,
+        reason=opened.note if opened is not None and number > 1 else None,
+        agreed=agreed is not None,
+        agreed_at=agreed.at if agreed is not None else None,
+        content=agreed.content if agreed is not None else latest,
+        versions=versions,
+    )

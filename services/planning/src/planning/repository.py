@@ -15,12 +15,14 @@ from kinerja_shared.events.planning import (
     PlanAgreed,
     PlanApproved,
     PlanReturned,
+    PlanRevised,
     PlanSubmitted,
 )
 from kinerja_shared.topics import (
     PLAN_AGREED,
     PLAN_APPROVED,
     PLAN_RETURNED,
+    PLAN_REVISED,
     PLAN_SUBMITTED,
     Topic,
 )
@@ -29,7 +31,7 @@ from .domain.plan import Plan, PlanContent, PlanState, Transition
 
 _COLUMNS = (
     "plan_id, nip, npsn, period_id, rules_version, state, version, content, atasan_nip, "
-    "return_note, approved_by, submitted_at, approved_at, agreed_at"
+    "return_note, approved_by, submitted_at, approved_at, agreed_at, revision, revision_reason"
 )
 
 
@@ -60,6 +62,8 @@ def to_plan(row: asyncpg.Record) -> Plan:
         submitted_at=row["submitted_at"],
         approved_at=row["approved_at"],
         agreed_at=row["agreed_at"],
+        revision=row["revision"],
+        revision_reason=row["revision_reason"],
     )
 
 
@@ -79,6 +83,8 @@ def _values(p: Plan) -> tuple[Any, ...]:
         p.submitted_at,
         p.approved_at,
         p.agreed_at,
+        p.revision,
+        p.revision_reason,
     )
 
 
@@ -87,7 +93,7 @@ async def insert(conn: Conn, plan: Plan, actor: str) -> None:
         async with conn.transaction():
             await conn.execute(
                 f"INSERT INTO plans ({_COLUMNS}) "
-                "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+                "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
                 *_values(plan),
             )
     except asyncpg.UniqueViolationError as exc:
@@ -108,8 +114,8 @@ async def update(
     done = await conn.fetchval(
         """UPDATE plans SET state = $2, version = $3, content = $4, atasan_nip = $5,
                return_note = $6, approved_by = $7, submitted_at = $8, approved_at = $9,
-               agreed_at = $10, updated_at = now()
-           WHERE plan_id = $1 AND version = $11
+               agreed_at = $10, revision = $11, revision_reason = $12, updated_at = now()
+           WHERE plan_id = $1 AND version = $13
            RETURNING true""",
         plan.plan_id,
         *v[5:],
@@ -122,14 +128,26 @@ async def update(
 
 async def _audit(conn: Conn, plan: Plan, actor: str, note: str | None) -> None:
     await conn.execute(
-        "INSERT INTO plan_transitions (plan_id, version, state, actor, note) "
-        "VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO plan_transitions (plan_id, version, state, actor, note, revision, content) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
         plan.plan_id,
         plan.version,
         plan.state.value,
         actor,
         note,
+        plan.revision,
+        plan.content.to_dict(),
     )
+
+
+async def history(conn: Conn | asyncpg.Pool, plan_id: str) -> list[asyncpg.Record]:
+    """Every version of the plan, oldest first."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT version, revision, state, actor, note, content, at FROM plan_transitions "
+        "WHERE plan_id = $1 ORDER BY version",
+        plan_id,
+    )
+    return rows
 
 
 async def get(conn: Conn | asyncpg.Pool, plan_id: str) -> Plan | None:
@@ -192,6 +210,7 @@ _TOPICS: dict[type[Payload], Topic[Any]] = {
     PlanReturned: PLAN_RETURNED,
     PlanApproved: PLAN_APPROVED,
     PlanAgreed: PLAN_AGREED,
+    PlanRevised: PLAN_REVISED,
 }
 
 

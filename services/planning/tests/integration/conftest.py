@@ -16,10 +16,10 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from kinerja_shared import db
 from kinerja_shared.auth import DevIdentityProvider
 from kinerja_shared.events.roster import Pegawai, Sekolah, StatusKepegawaian
 from kinerja_shared.testing import wait_for
+from kinerja_shared.testing.service import running_service
 from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import ROSTER_PEGAWAI, ROSTER_SEKOLAH, Topic
 from planning.app import create_app
@@ -176,7 +176,7 @@ def _periods_file(directory: Path) -> tuple[Path, str, str]:
             "start": str(start),
             "end": str(end),
             "rules_version": 2025,
-            "stages": {
+            "stage_windows": {
                 "plan": {
                     "opens": str(start),
                     "soft_end": str(start + timedelta(days=30)),
@@ -211,31 +211,13 @@ async def planning(
     stack: Stack, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Planning]:
     tmp = tmp_path_factory.mktemp("planning")
-    schema = f"planning_{secrets.token_hex(4)}"
-    await db.migrate(stack.pg_admin_dsn, schema, MIGRATIONS)
-    idp = DevIdentityProvider(tmp / "idp")
     periods, open_id, closed_id = _periods_file(tmp)
-    settings = Settings(
-        database_url=stack.pg_admin_dsn,
-        db_schema=schema,
-        kafka_bootstrap=stack.kafka_bootstrap,
-        consumer_group=f"planning-test-{secrets.token_hex(4)}",
-        jwt_jwks_url=idp.jwks_url,
-        periods_file=periods,
-        outbox_poll_seconds=0.2,
-    )
-    app = create_app(settings)
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
     await producer.start()
     try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://planning") as c:
-                yield Planning(c, idp, producer, stack, schema, open_id, closed_id)
+        async with running_service(
+            stack, "planning", create_app, Settings, MIGRATIONS, tmp / "idp", periods_file=periods
+        ) as svc:
+            yield Planning(svc.client, svc.idp, producer, stack, svc.schema, open_id, closed_id)
     finally:
         await producer.stop()
-        conn = await asyncpg.connect(stack.pg_admin_dsn)
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            await conn.close()

@@ -5,11 +5,31 @@ from __future__ import annotations
 import pytest
 
 from kinerja_shared.testing import wait_for
-from kinerja_shared.topics import PLAN_AGREED, PLAN_APPROVED, PLAN_RETURNED, PLAN_SUBMITTED
+from kinerja_shared.topics import (
+    PLAN_AGREED,
+    PLAN_APPROVED,
+    PLAN_RETURNED,
+    PLAN_REVISED,
+    PLAN_SUBMITTED,
+)
 
 from .conftest import Planning, events_for, random_nip
 
 pytestmark = pytest.mark.infra
+
+CONTENT = {
+    "sub_indikator": "D1.4",
+    "indikator_kompetensi": "KP.3",
+    "tugas_pokok": ["Mengajar IPA kelas VIII"],
+    "tugas_tambahan": [{"nama": "Wali kelas", "deskripsi": "Wali kelas VIII-B"}],
+    "perilaku_fokus": ["KOLABORATIF", "AKUNTABEL"],
+}
+REVISED = {
+    **CONTENT,
+    "sub_indikator": "D1.2",
+    "tugas_pokok": ["Mengajar IPA kelas IX"],
+    "perilaku_fokus": ["ADAPTIF"],
+}
 
 
 async def test_agreed_plan_is_published_as_the_skp(planning: Planning) -> None:
@@ -164,6 +184,11 @@ async def test_returned_plan_carries_the_note_and_can_be_resubmitted(planning: P
     assert (r.json()["state"], r.json()["return_note"]) == ("DIKEMBALIKAN", note)
     (returned,) = await events_for(planning.stack, PLAN_RETURNED, nip)
     assert returned.payload.note == note
+    # DIKEMBALIKAN → DRAF is explicit: the teacher edits before resubmitting.
+    r = await c.post(f"/plans/{pid}/submit", headers=planning.guru(nip, school))
+    assert (r.status_code, r.json()["code"]) == (409, "PLAN_STATE_CONFLICT")
+    r = await c.put(f"/plans/{pid}", json=CONTENT, headers=planning.guru(nip, school))
+    assert (r.json()["state"], r.json()["return_note"]) == ("DRAF", note)
     r = await c.post(f"/plans/{pid}/submit", headers=planning.guru(nip, school))
     assert r.json()["state"] == "DIAJUKAN"
 
@@ -208,3 +233,89 @@ async def test_catalog_serves_the_eight_sub_indicators(planning: Planning) -> No
     body = r.json()
     assert len(body["sub_indikator"]) == 8
     assert len(body["perilaku_berakhlak"]) == 7
+
+
+async def test_revision_after_agreement_is_agreed_again_and_keeps_history(
+    planning: Planning,
+) -> None:
+    school = await planning.school()
+    ks = random_nip()
+    nip = await planning.teacher(school, atasan=ks)
+    pid, c = (await planning.draft(nip, school))["plan_id"], planning.client
+    guru, kepala = planning.guru(nip, school), planning.ks(ks, school)
+
+    async def step(path: str, headers: dict[str, str], state: str, **body: object) -> int:
+        r = await c.post(f"/plans/{pid}/{path}", json=body or None, headers=headers)
+        assert (r.status_code, r.json()["state"]) == (200, state), r.text
+        version: int = r.json()["version"]
+        return version
+
+    await step("submit", guru, "DIAJUKAN")
+    await step("approve", kepala, "DISETUJUI")
+    v1 = await step("agree", guru, "DISEPAKATI")
+
+    short = await c.post(f"/plans/{pid}/revise", json={"reason": "ganti"}, headers=guru)
+    assert (short.status_code, short.json()["code"]) == (422, "PLAN_REVISION_REASON")
+    reason = "Mendapat tugas mengajar kelas IX mulai semester dua."
+    r = await c.post(f"/plans/{pid}/revise", json={"reason": reason}, headers=guru)
+    assert r.status_code == 200, r.text
+    assert (r.json()["state"], r.json()["revision"]) == ("DIREVISI", 2)
+    (revised,) = await events_for(planning.stack, PLAN_REVISED, nip)
+    assert (revised.payload.reason, revised.payload.version) == (reason, r.json()["version"])
+
+    r = await c.put(f"/plans/{pid}", json=REVISED, headers=guru)
+    assert r.json()["state"] == "DIREVISI", r.text
+    await step("submit", guru, "DIAJUKAN")
+    await step("approve", kepala, "DISETUJUI")
+    v2 = await step("agree", guru, "DISEPAKATI")
+
+    agreed = await events_for(planning.stack, PLAN_AGREED, nip, at_least=2)
+    assert [e.payload.version for e in agreed] == [v1, v2]
+    assert v2 > v1
+    assert (agreed[1].payload.sub_indikator, agreed[1].payload.tugas_pokok) == (
+        "D1.2",
+        ["Mengajar IPA kelas IX"],
+    )
+    approved = await events_for(planning.stack, PLAN_APPROVED, nip, at_least=2)
+    assert approved[-1].payload.version == v2 - 1
+
+    r = await c.get(f"/plans/{pid}/history", headers=kepala)
+    assert r.status_code == 200, r.text
+    history = r.json()
+    assert (history["revision"], history["state"]) == (2, "DISEPAKATI")
+    first, second = history["revisions"]
+    assert (first["revision"], first["agreed"], first["reason"]) == (1, True, None)
+    assert first["content"]["sub_indikator"] == ["D1.4"]
+    assert first["content"]["tugas_pokok"] == ["Mengajar IPA kelas VIII"]
+    assert (second["revision"], second["agreed"], second["reason"]) == (2, True, reason)
+    assert second["content"]["sub_indikator"] == ["D1.2"]
+    assert [v["state"] for v in first["versions"]] == [
+        "DRAF",
+        "DIAJUKAN",
+        "DISETUJUI",
+        "DISEPAKATI",
+    ]
+    assert [v["state"] for v in second["versions"]] == [
+        "DIREVISI",
+        "DIREVISI",
+        "DIAJUKAN",
+        "DISETUJUI",
+        "DISEPAKATI",
+    ]
+    assert {v["actor"] for v in second["versions"]} == {nip, ks}
+
+
+async def test_only_an_agreed_plan_is_revised_and_strangers_cannot(planning: Planning) -> None:
+    school = await planning.school()
+    ks = random_nip()
+    nip = await planning.teacher(school, atasan=ks)
+    pid, c = (await planning.draft(nip, school))["plan_id"], planning.client
+    reason = {"reason": "Perubahan tugas tambahan di sekolah."}
+
+    r = await c.post(f"/plans/{pid}/revise", json=reason, headers=planning.guru(nip, school))
+    assert (r.status_code, r.json()["code"]) == (409, "PLAN_STATE_CONFLICT")
+    other = planning.ks(random_nip(), school)
+    r = await c.post(f"/plans/{pid}/revise", json=reason, headers=other)
+    assert (r.status_code, r.json()["code"]) == (403, "V-10")
+    r = await c.get(f"/plans/{pid}/history", headers=planning.guru(random_nip(), school))
+    assert r.status_code == 403

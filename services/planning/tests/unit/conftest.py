@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import json
 from importlib import resources
+from pathlib import Path
 
 import pytest
 
+import kinerja_shared
+from kinerja_shared.periods import PeriodCalendar, load_calendar
 from planning.domain.catalog import Catalog
-from planning.domain.periods import PeriodCalendar
 
 
 @pytest.fixture(scope="session")
@@ -17,5 +19,6 @@ def catalog() -> Catalog:
 
 @pytest.fixture(scope="session")
 def calendar() -> PeriodCalendar:
-    raw = json.loads(resources.files("planning").joinpath("data", "periods.json").read_text())
-    return PeriodCalendar.from_config(raw)
+    # The shipped calendar, explicitly: a KINERJA_PERIODS_FILE in the environment must not
+    # change what these tests see.
+    return load_calendar(Path(kinerja_shared.__file__).parent / "data" / "periods.json")

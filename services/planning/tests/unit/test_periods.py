@@ -4,29 +4,37 @@ from datetime import date
 
 import pytest
 
+from kinerja_shared.periods import PeriodCalendar
 from planning.domain.errors import RuleViolation
-from planning.domain.periods import PERIOD_NOT_OPEN, PeriodCalendar
+from planning.domain.periods import (
+    PERIOD_NOT_OPEN,
+    open_for_planning,
+    planning_is_late,
+    require_open_for_planning,
+    require_plan_stage_open,
+)
 
 
-def test_ships_the_four_periods_with_their_rules_versions(calendar: PeriodCalendar) -> None:
+def test_ships_the_shared_periods_with_their_rules_versions(calendar: PeriodCalendar) -> None:
     got = {p.period_id: (p.start, p.end, p.rules_version) for p in calendar}
     assert got == {
         "2024-S1": (date(2024, 1, 1), date(2024, 6, 30), 2024),
         "2024-S2": (date(2024, 7, 1), date(2024, 12, 31), 2024),
         "2025": (date(2025, 1, 1), date(2025, 12, 31), 2025),
         "2026": (date(2026, 1, 1), date(2026, 12, 31), 2025),
+        "2027": (date(2027, 1, 1), date(2027, 12, 31), 2025),
     }
 
 
 def test_first_semester_stays_open_while_the_second_runs(calendar: PeriodCalendar) -> None:
-    open_ids = [p.period_id for p in calendar.open_for_planning(date(2024, 7, 15))]
+    open_ids = [p.period_id for p in open_for_planning(calendar, date(2024, 7, 15))]
     assert open_ids == ["2024-S1", "2024-S2"]
 
 
 def test_planning_after_the_first_month_only_warns(calendar: PeriodCalendar) -> None:
-    period = calendar.require_open_for_planning("2025", date(2025, 3, 1))
-    assert period.planning_is_late(date(2025, 3, 1))
-    assert not period.planning_is_late(date(2025, 1, 15))
+    period = require_open_for_planning(calendar, "2025", date(2025, 3, 1))
+    assert planning_is_late(period, date(2025, 3, 1))
+    assert not planning_is_late(period, date(2025, 1, 15))
 
 
 @pytest.mark.parametrize(
@@ -41,7 +49,7 @@ def test_closed_or_unknown_period_is_refused_with_v04(
     calendar: PeriodCalendar, period_id: str, day: date
 ) -> None:
     with pytest.raises(RuleViolation) as caught:
-        calendar.require_open_for_planning(period_id, day)
+        require_open_for_planning(calendar, period_id, day)
     assert (caught.value.code, caught.value.message, caught.value.status) == (
         "V-04",
         PERIOD_NOT_OPEN,
@@ -51,7 +59,7 @@ def test_closed_or_unknown_period_is_refused_with_v04(
 
 def test_changing_a_plan_after_hard_end_is_v28(calendar: PeriodCalendar) -> None:
     with pytest.raises(RuleViolation) as caught:
-        calendar.require_plan_stage_open("2024-S1", date(2024, 8, 1))
+        require_plan_stage_open(calendar, "2024-S1", date(2024, 8, 1))
     assert caught.value.code == "V-28"
 
 
@@ -65,7 +73,7 @@ def test_a_period_configured_twice_is_rejected() -> None:
                 "start": "2025-01-01",
                 "end": "2025-12-31",
                 "rules_version": 2025,
-                "stages": {
+                "stage_windows": {
                     "plan": {
                         "opens": "2025-01-01",
                         "soft_end": "2025-01-31",

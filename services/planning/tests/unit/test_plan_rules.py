@@ -9,6 +9,7 @@ from kinerja_shared.events.planning import (
     PlanAgreed,
     PlanApproved,
     PlanReturned,
+    PlanRevised,
     PlanSubmitted,
 )
 from planning.domain.catalog import Catalog
@@ -157,8 +158,82 @@ def test_returned_plan_is_edited_and_resubmitted(catalog: Catalog) -> None:
     assert returned.plan.state is PlanState.DIKEMBALIKAN
     assert [type(e) for e in returned.events] == [PlanReturned]
     edited = returned.plan.edit(VALID, catalog).plan
+    assert (edited.state, edited.return_note) == (PlanState.DRAF, note)
     again = edited.submit(Atasan(KS), catalog, NOW)
-    assert again.plan.state is PlanState.DIAJUKAN
+    assert (again.plan.state, again.plan.return_note) == (PlanState.DIAJUKAN, None)
+
+
+def test_a_returned_plan_is_edited_before_it_is_resubmitted(catalog: Catalog) -> None:
+    returned = submitted(catalog).return_for_revision(KS, "Tugas pokok belum lengkap ya.").plan
+    with pytest.raises(RuleViolation) as caught:
+        returned.submit(Atasan(KS), catalog, NOW)
+    assert (caught.value.code, caught.value.status) == ("PLAN_STATE_CONFLICT", 409)
+
+
+REASON = "Mendapat tugas tambahan baru sebagai pembina OSIS."
+REVISED = PlanContent(
+    sub_indikator=("D1.2",),
+    indikator_kompetensi=("KP.3",),
+    tugas_pokok=("Mengajar Matematika kelas IX",),
+    perilaku_fokus=("HARMONIS",),
+)
+
+
+def agreed(catalog: Catalog) -> Plan:
+    return submitted(catalog).approve(KS, NOW).plan.agree(GURU, NOW).plan
+
+
+def test_an_agreed_plan_is_reopened_as_the_next_revision(catalog: Catalog) -> None:
+    before = agreed(catalog)
+    t = before.revise(f"  {REASON}  ")
+    assert (t.plan.state, t.plan.revision, t.plan.revision_reason) == (
+        PlanState.DIREVISI,
+        2,
+        REASON,
+    )
+    assert t.plan.version == before.version + 1
+    assert (t.plan.approved_by, t.plan.agreed_at) == (None, None)
+    (event,) = t.events
+    assert isinstance(event, PlanRevised)
+    assert (event.version, event.reason) == (t.plan.version, REASON)
+
+
+def test_a_revision_is_edited_then_approved_and_agreed_again(catalog: Catalog) -> None:
+    first = agreed(catalog)
+    revising = first.revise(REASON).plan.edit(REVISED, catalog).plan
+    assert revising.state is PlanState.DIREVISI
+    approved = revising.submit(Atasan(KS), catalog, NOW).plan.approve(KS, NOW)
+    (ok,) = approved.events
+    assert isinstance(ok, PlanApproved)
+    t = approved.plan.agree(GURU, NOW)
+    (skp,) = t.events
+    assert isinstance(skp, PlanAgreed)
+    assert (t.plan.revision, skp.sub_indikator) == (2, "D1.2")
+    assert skp.version > first.version
+
+
+def test_a_revision_with_a_plt_atasan_is_approved_at_once(catalog: Catalog) -> None:
+    t = agreed(catalog).revise(REASON).plan.submit(Atasan(KS, plt=True), catalog, NOW)
+    assert t.plan.state is PlanState.DISETUJUI
+    assert t.plan.approved_by is ApprovedBy.SYSTEM_PLT
+
+
+def test_a_revision_needs_a_reason(catalog: Catalog) -> None:
+    with pytest.raises(RuleViolation) as caught:
+        agreed(catalog).revise("ganti")
+    assert (caught.value.code, caught.value.status) == ("PLAN_REVISION_REASON", 422)
+
+
+@pytest.mark.parametrize("state", ["draft", "submitted", "approved"])
+def test_only_an_agreed_plan_can_be_revised(catalog: Catalog, state: str) -> None:
+    plan = {
+        "draft": lambda: draft(catalog),
+        "submitted": lambda: submitted(catalog),
+        "approved": lambda: submitted(catalog).approve(KS, NOW).plan,
+    }[state]()
+    with pytest.raises(RuleViolation) as caught:
+        plan.revise(REASON)
+    assert (caught.value.code, caught.value.status) == ("PLAN_STATE_CONFLICT", 409)
 
 
 def test_only_the_atasan_on_the_plan_may_approve(catalog: Catalog) -> None:

@@ -27,6 +27,7 @@ commands = st.one_of(
     st.tuples(st.just("return"), st.sampled_from(KS), st.sampled_from(["", "x" * 25])),
     st.tuples(st.just("agree"), st.sampled_from([GURU, KS[0]])),
     st.tuples(st.just("roster"), st.sampled_from([None, *KS]), st.booleans()),
+    st.tuples(st.just("revise"), st.sampled_from(["", "Tugas tambahan berubah sejak Juli."])),
 )
 
 
@@ -44,6 +45,8 @@ def run(plan: Plan, cmd: tuple[object, ...], catalog: Catalog) -> Transition:
             return plan.return_for_revision(nip, note)
         case ("agree", str(nip)):
             return plan.agree(nip, NOW)
+        case ("revise", str(reason)):
+            return plan.revise(reason)
         case ("roster", nip, bool(plt)):
             return plan.reassign_atasan(Atasan(nip if isinstance(nip, str) else None, plt), NOW)
     raise AssertionError(cmd)
@@ -64,14 +67,28 @@ def test_random_command_sequences_keep_the_invariants(
         catalog=catalog,
     )
     seen = [plan.state]
+    agreed: dict[int, PlanContent] = {}
+    reopened = 0
     for cmd in sequence:
         try:
             t = run(plan, cmd, catalog)
         except RuleViolation:
             continue
         assert isinstance(t.plan.state, PlanState)
+        # Every accepted command that changes the plan raises the version; none lowers it.
         assert t.plan.version >= plan.version
         assert (t.plan.version > plan.version) == (t.plan != plan)
+        # The revision only moves forward, by one, and only by reopening an agreed plan.
+        assert t.plan.revision in (plan.revision, plan.revision + 1)
+        if t.plan.revision > plan.revision:
+            assert (plan.state, t.plan.state) == (PlanState.DISEPAKATI, PlanState.DIREVISI)
+            assert t.plan.revision_reason
+            reopened += 1
+        # An agreed revision's content never changes afterwards.
+        if t.plan.state is PlanState.DISEPAKATI:
+            agreed.setdefault(t.plan.revision, t.plan.content)
+        if t.plan.revision in agreed:
+            assert t.plan.content == agreed[t.plan.revision]
         assert all(getattr(e, "version", t.plan.version) == t.plan.version for e in t.events)
         if t.plan.state is PlanState.DISEPAKATI and plan.state is not PlanState.DISEPAKATI:
             assert plan.state is PlanState.DISETUJUI
@@ -84,3 +101,6 @@ def test_random_command_sequences_keep_the_invariants(
         seen.append(plan.state)
     if PlanState.DISEPAKATI in seen:
         assert PlanState.DISETUJUI in seen[: seen.index(PlanState.DISEPAKATI)]
+    if PlanState.DIREVISI in seen:
+        assert PlanState.DISEPAKATI in seen[: seen.index(PlanState.DIREVISI)]
+    assert plan.revision == 1 + reopened

@@ -15,7 +15,7 @@ def _settings(**overrides: object) -> Settings:
 
 def test_packaged_periods_and_catalog_load_by_default() -> None:
     rules = PlanningRules.load(_settings())
-    assert [p.period_id for p in rules.calendar] == ["2024-S1", "2024-S2", "2025", "2026"]
+    assert [p.period_id for p in rules.calendar] == ["2024-S1", "2024-S2", "2025", "2026", "2027"]
     assert len(rules.catalog.sub_indikator) == 8
 
 
@@ -26,17 +26,17 @@ def test_periods_file_setting_replaces_the_packaged_periods(tmp_path: Path) -> N
             {
                 "periods": [
                     {
-                        "period_id": "2027",
-                        "label": "Januari – Desember 2027",
-                        "year": 2027,
-                        "start": "2027-01-01",
-                        "end": "2027-12-31",
+                        "period_id": "2099",
+                        "label": "Januari – Desember 2099",
+                        "year": 2099,
+                        "start": "2099-01-01",
+                        "end": "2099-12-31",
                         "rules_version": 2025,
-                        "stages": {
+                        "stage_windows": {
                             "plan": {
-                                "opens": "2026-12-10",
-                                "soft_end": "2027-01-31",
-                                "hard_end": "2028-01-31",
+                                "opens": "2098-12-10",
+                                "soft_end": "2099-01-31",
+                                "hard_end": "2100-01-31",
                             }
                         },
                     }
@@ -45,4 +45,4 @@ def test_periods_file_setting_replaces_the_packaged_periods(tmp_path: Path) -> N
         )
     )
     rules = PlanningRules.load(_settings(periods_file=path))
-    assert [p.period_id for p in rules.calendar] == ["2027"]
+    assert [p.period_id for p in rules.calendar] == ["2099"]

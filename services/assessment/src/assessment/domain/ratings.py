@@ -16,6 +16,7 @@ from types import MappingProxyType
 
 __all__ = [
     "BERAKHLAK",
+    "BERAKHLAK_LABELS",
     "HK_ADJUSTMENT_MIN_REASON_CHARS",
     "HK_ADJUSTMENT_VIOLATION_CODE",
     "HK_ADJUSTMENT_VIOLATION_MESSAGE",
@@ -36,15 +37,20 @@ HK_ADJUSTMENT_VIOLATION_MESSAGE = (
     "Perubahan rating wajib disertai alasan dan maksimal satu tingkat."
 )
 
-BERAKHLAK: tuple[str, ...] = (
-    "Berorientasi Pelayanan",
-    "Akuntabel",
-    "Kompeten",
-    "Harmonis",
-    "Loyal",
-    "Adaptif",
-    "Kolaboratif",
+# The API speaks codes, the same ones planning's catalog uses for ``perilaku_fokus``, so one
+# behaviour has one name across services; the Indonesian display names are labels only.
+BERAKHLAK_LABELS: Mapping[str, str] = MappingProxyType(
+    {
+        "BERORIENTASI_PELAYANAN": "Berorientasi Pelayanan",
+        "AKUNTABEL": "Akuntabel",
+        "KOMPETEN": "Kompeten",
+        "HARMONIS": "Harmonis",
+        "LOYAL": "Loyal",
+        "ADAPTIF": "Adaptif",
+        "KOLABORATIF": "Kolaboratif",
+    }
 )
+BERAKHLAK: tuple[str, ...] = tuple(BERAKHLAK_LABELS)
 
 # A strict majority of the 7 behaviours [D].
 PK_DI_ATAS_MIN_BEHAVIOURS = 4
@@ -211,8 +217,9 @@ def derive_pk(behaviours: Mapping[str, Rating]) -> Rating:
     - otherwise, a majority (≥ 4 of 7) Di Atas Ekspektasi → PK Di Atas Ekspektasi;
     - otherwise Sesuai Ekspektasi.
 
-    All 7 behaviours are required and no other key is accepted (names as in ``BERAKHLAK``);
-    otherwise ``InvalidBehaviourRatings`` is raised, so a typo cannot drop a behaviour silently.
+    All 7 behaviours are required, keyed by the codes in ``BERAKHLAK``, and no other key is
+    accepted (a display name is not a code); otherwise ``InvalidBehaviourRatings`` is raised, so
+    a typo cannot drop a behaviour silently.
     """
     missing = tuple(name for name in BERAKHLAK if name not in behaviours)
     unknown = tuple(sorted(name for name in behaviours if name not in BERAKHLAK))

@@ -1,9 +1,17 @@
 """The plan (SKP) aggregate and its state machine (DOMAIN.md §2.2, §5 V-03..V-11).
 
-DRAF → DIAJUKAN → (DIKEMBALIKAN → DIAJUKAN)* → DISETUJUI → DISEPAKATI; a submitted plan may be
-withdrawn to DRAF. Every command returns the new plan and the events it causes, so the caller
-stores both in one transaction. A plan is immutable: a refused command leaves it as it was.
-Each accepted command raises ``version`` by one (optimistic concurrency, V-15).
+DRAF → DIAJUKAN → (DIKEMBALIKAN → DRAF → DIAJUKAN)* → DISETUJUI → DISEPAKATI, and after
+agreement DISEPAKATI → DIREVISI → DIAJUKAN → … → DISEPAKATI again; a submitted plan may be
+withdrawn to DRAF. A returned plan becomes a DRAF again by being edited, so the atasan only ever
+sees a resubmission the teacher has touched.
+
+Two counters: ``version`` rises by one on every accepted command (optimistic concurrency, V-15;
+events carry it, so consumers can tell a newer SKP from an older one), ``revision`` numbers the
+SKP itself: 1 for the first agreement, +1 each time an agreed plan is reopened. Once a revision
+is agreed its content never changes; a change is the next revision.
+
+Every command returns the new plan and the events it causes, so the caller stores both in one
+transaction. A plan is immutable: a refused command leaves it as it was.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from kinerja_shared.events.planning import (
     PlanAgreed,
     PlanApproved,
     PlanReturned,
+    PlanRevised,
     PlanSubmitted,
 )
 
@@ -27,6 +36,8 @@ from .catalog import Catalog
 from .errors import RuleViolation
 
 RETURN_NOTE_MIN_CHARS = 20
+REVISION_REASON_MIN_CHARS = 20
+REVISION_REASON_MESSAGE = "Tuliskan alasan perubahan perencanaan kinerja."
 
 NO_ATASAN_MESSAGE = "Data atasan Anda tidak ditemukan"
 NO_ATASAN_REMEDY = (
@@ -43,9 +54,11 @@ class PlanState(StrEnum):
     DIKEMBALIKAN = "DIKEMBALIKAN"
     DISETUJUI = "DISETUJUI"
     DISEPAKATI = "DISEPAKATI"
+    DIREVISI = "DIREVISI"
 
 
-EDITABLE = frozenset({PlanState.DRAF, PlanState.DIKEMBALIKAN})
+EDITABLE = frozenset({PlanState.DRAF, PlanState.DIKEMBALIKAN, PlanState.DIREVISI})
+SUBMITTABLE = frozenset({PlanState.DRAF, PlanState.DIREVISI})
 
 
 @dataclass(frozen=True)
@@ -151,6 +164,8 @@ class Plan:
     rules_version: int
     state: PlanState = PlanState.DRAF
     version: int = 1
+    revision: int = 1
+    revision_reason: str | None = None
     content: PlanContent = field(default_factory=PlanContent)
     atasan_nip: str | None = None
     return_note: str | None = None
@@ -162,18 +177,25 @@ class Plan:
     # --- commands -------------------------------------------------------------------------
 
     def edit(self, content: PlanContent, catalog: Catalog) -> Transition:
+        """Rewrite the content; a returned plan becomes a draft again (DIKEMBALIKAN → DRAF).
+
+        The return note stays until the next submission, so the teacher still sees it.
+        """
         self._require(EDITABLE, "diubah")
         _reject_unknown_codes(content, catalog)
-        return Transition(self._next(content=content))
+        state = PlanState.DRAF if self.state is PlanState.DIKEMBALIKAN else self.state
+        return Transition(self._next(content=content, state=state))
 
     def submit(self, atasan: Atasan, catalog: Catalog, now: datetime) -> Transition:
-        self._require(EDITABLE, "diajukan")
+        self._require(SUBMITTABLE, "diajukan")
         validate_content(self.content, catalog, self.rules_version)
         if atasan.nip is None:
             raise RuleViolation(
                 "V-03", NO_ATASAN_MESSAGE, 422, remedy=NO_ATASAN_REMEDY, nip=self.nip
             )
-        submitted = self._next(state=PlanState.DIAJUKAN, atasan_nip=atasan.nip, submitted_at=now)
+        submitted = self._next(
+            state=PlanState.DIAJUKAN, atasan_nip=atasan.nip, submitted_at=now, return_note=None
+        )
         events: tuple[Payload, ...] = (PlanSubmitted(**submitted._facts()),)
         if atasan.plt:
             # A school led by a Plt. only: the system approves at once (DOMAIN.md §1.1).
@@ -217,6 +239,33 @@ class Plan:
             agreed_at=now,
         )
         return Transition(agreed, (skp,))
+
+    def revise(self, reason: str) -> Transition:
+        """Reopen the agreed SKP as the next revision (DIREVISI), editable like a draft.
+
+        The agreed content of this revision stays as it was (the caller's history keeps it);
+        the new revision needs submission, approval and agreement again.
+        """
+        self._require({PlanState.DISEPAKATI}, "direvisi")
+        reason = reason.strip()
+        if len(reason) < REVISION_REASON_MIN_CHARS:
+            raise RuleViolation(
+                "PLAN_REVISION_REASON",
+                REVISION_REASON_MESSAGE,
+                422,
+                min_chars=REVISION_REASON_MIN_CHARS,
+            )
+        reopened = self._next(
+            state=PlanState.DIREVISI,
+            revision=self.revision + 1,
+            revision_reason=reason,
+            return_note=None,
+            approved_by=None,
+            submitted_at=None,
+            approved_at=None,
+            agreed_at=None,
+        )
+        return Transition(reopened, (PlanRevised(**reopened._facts(), reason=reason),))
 
     def reassign_atasan(self, atasan: Atasan, now: datetime) -> Transition:
         """The roster moved the teacher to another atasan: a pending plan follows them."""
