@@ -20,7 +20,6 @@ from fastapi import APIRouter, FastAPI
 from kafka_support import create_topic
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
-from prometheus_client.parser import text_string_to_metric_families
 
 from kinerja_shared import inbox, metrics, outbox
 from kinerja_shared.auth.devtoken import DevIdentityProvider
@@ -28,6 +27,7 @@ from kinerja_shared.envelope import Envelope
 from kinerja_shared.service import Runtime, create_service_app
 from kinerja_shared.settings import ServiceSettings
 from kinerja_shared.testing import wait_for
+from kinerja_shared.testing.scrape import parse, values
 from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import Topic, dlq_name
 
@@ -36,22 +36,6 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "delivery-pipeline.json"
 
 
 # --- reading /metrics -----------------------------------------------------------------------
-
-
-def parse(text: str) -> list[tuple[str, dict[str, str], float]]:
-    return [
-        (s.name, s.labels, s.value)
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    ]
-
-
-def values(text: str, name: str, **labels: str) -> list[float]:
-    return [
-        v
-        for n, ls, v in parse(text)
-        if n == name and all(ls.get(k) == want for k, want in labels.items())
-    ]
 
 
 # --- unit: the module and the dashboard -----------------------------------------------------

@@ -111,6 +111,10 @@ BKN_SYNC_BREAKER_STATE = Gauge(
     "kinerja_bkn_sync_breaker_state",
     "The e-Kinerja circuit breaker of this instance: 0 closed, 1 half-open, 2 open.",
 )
+BKN_SYNC_BREAKER_HOLDS = Counter(
+    "kinerja_bkn_sync_breaker_holds_total",
+    "Deliveries held back by an open or probing breaker (each hold counted once).",
+)
 BKN_SYNC_EKINERJA_SECONDS = Histogram(
     "kinerja_bkn_sync_ekinerja_request_seconds",
     "Duration of one call to e-Kinerja, by record kind (skp, predikat, penilaian-periodik) and "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from kinerja_shared import access
@@ -14,7 +14,9 @@ from kinerja_shared.events.bkn_sync import DeliveryState, RecordKind
 from kinerja_shared.http import CurrentPrincipal, Db, error_responses
 
 from . import pipeline, repository
+from .breaker import BreakerView
 from .domain.classify import DROPPED
+from .sender import Sender
 
 router = APIRouter(tags=["bkn-sync"])
 
@@ -54,6 +56,19 @@ class Count(BaseModel):
     count: int
 
 
+class Counts(BaseModel):
+    counts: list[Count]
+    breaker: BreakerView = Field(
+        description="Whether deliveries are flowing: while OPEN they wait without spending "
+        "their attempts (BKN-T04)."
+    )
+
+
+def _breaker(request: Request) -> BreakerView:
+    sender: Sender = request.app.state.runtime.extras["sender"]
+    return sender.gate.view()
+
+
 class Filters(BaseModel):
     nip: str | None = Field(default=None, pattern=r"^\d{18}$")
     npsn: str | None = None
@@ -90,11 +105,22 @@ def _scope(principal: Principal) -> dict[str, Any]:
 async def delivery_counts(
     principal: CurrentPrincipal,
     pool: Db,
+    request: Request,
     npsn: str | None = None,
     period_id: str | None = None,
-) -> list[Count]:
+) -> Counts:
     rows = await repository.counts(pool, npsn=npsn, period_id=period_id, **_scope(principal))
-    return [Count(state=r["state"], reason_code=r["reason_code"], count=r["n"]) for r in rows]
+    return Counts(
+        counts=[Count(state=r["state"], reason_code=r["reason_code"], count=r["n"]) for r in rows],
+        breaker=_breaker(request),
+    )
+
+
+@router.get("/breaker", responses=error_responses(403))
+async def breaker_state(principal: CurrentPrincipal, request: Request) -> BreakerView:
+    """The e-Kinerja circuit breaker of this instance."""
+    access.require_role(principal, Role.OPERATOR, Role.DINAS)
+    return _breaker(request)
 
 
 @router.get("/deliveries", responses=error_responses(403))
@@ -102,6 +128,7 @@ async def list_deliveries(
     principal: CurrentPrincipal,
     pool: Db,
     state: DeliveryState | None = None,
+    nip: Annotated[str | None, Query(pattern=r"^\d{18}$")] = None,
     npsn: str | None = None,
     period_id: str | None = None,
     kind: RecordKind | None = None,
@@ -111,6 +138,7 @@ async def list_deliveries(
     rows = await repository.find(
         pool,
         limit=limit,
+        nip=nip,
         states=[state.value] if state else None,
         reason_codes=[reason_code] if reason_code else None,
         npsn=npsn,

@@ -1,13 +1,19 @@
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from kinerja_shared import metrics
 from kinerja_shared.service import Runtime, create_service_app
 
 from . import api, handlers
 from .config import Settings
 from .sender import Sender
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -24,7 +30,13 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(a: FastAPI) -> AsyncIterator[None]:
         async with service_lifespan(a):
-            yield
+            sampling = asyncio.create_task(_sample_parked(runtime), name="bkn-sync-parked")
+            try:
+                yield
+            finally:
+                sampling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sampling
         # After the consumers stopped: no attempt can still be using the client.
         sender: Sender | None = runtime.extras.pop("sender", None)
         if sender is not None:
@@ -32,6 +44,22 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.router.lifespan_context = lifespan
     return app
+
+
+async def _sample_parked(runtime: Runtime) -> None:
+    """The PARKED depth per reason, from the table every instance shares (alerts take the max
+    over instances, so each reporting the same total is what they expect)."""
+    while True:
+        try:
+            rows = await runtime.db.fetch(
+                "SELECT reason_code, count(*) AS n FROM deliveries WHERE state = 'PARKED' "
+                "GROUP BY reason_code",
+                timeout=10,
+            )
+            metrics.set_parked({r["reason_code"] or "": r["n"] for r in rows})
+        except Exception:
+            log.warning("parked deliveries not sampled", exc_info=True)
+        await asyncio.sleep(metrics.SAMPLE_SECONDS)
 
 
 __all__ = ["Runtime", "create_app"]

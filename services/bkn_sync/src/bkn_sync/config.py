@@ -2,7 +2,9 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from kinerja_shared.settings import ServiceSettings
-from kinerja_shared.topics import dlq_name
+from kinerja_shared.topics import BKN_RETRY_TIERS, PLAN_AGREED, PREDIKAT_DITETAPKAN, dlq_name
+
+from .domain.breaker import BreakerConfig
 
 
 class Settings(ServiceSettings):
@@ -24,7 +26,10 @@ class Settings(ServiceSettings):
         description="Longest Retry-After honoured in process; longer waits go to a retry tier.",
     )
     retry_delays_seconds: tuple[float, ...] = Field(
-        default=(30.0, 300.0, 3600.0), description="Wait before the attempt of tier 1, 2, 3."
+        default=(30.0, 300.0, 3600.0),
+        min_length=1,
+        max_length=len(BKN_RETRY_TIERS),  # one delay per retry-tier topic
+        description="Wait before the attempt of tier 1, 2, 3.",
     )
     retry_hold_max_seconds: float = Field(
         default=30.0,
@@ -40,3 +45,29 @@ class Settings(ServiceSettings):
     dlq_topic: str = Field(
         default=dlq_name("bkn-sync"), description="Where dead deliveries and poison records go."
     )
+    skp_topic: str = Field(
+        default=PLAN_AGREED.name,
+        description="Where agreed plans are read. Only load tests point it elsewhere, to keep "
+        "their volume off the shared topic.",
+    )
+    predikat_topic: str = Field(default=PREDIKAT_DITETAPKAN.name)
+    breaker_window_seconds: float = Field(
+        default=10.0, gt=0, description="Sliding window in which e-Kinerja's failures count."
+    )
+    breaker_min_failures: int = Field(
+        default=5, ge=1, description="Transient failures in the window needed to open."
+    )
+    breaker_failure_ratio: float = Field(
+        default=0.5, gt=0, le=1, description="Share of failed calls in the window needed to open."
+    )
+    breaker_cool_down_seconds: float = Field(
+        default=5.0, gt=0, description="Open this long before one probe is let through."
+    )
+
+    def breaker_config(self) -> BreakerConfig:
+        return BreakerConfig(
+            window_seconds=self.breaker_window_seconds,
+            min_failures=self.breaker_min_failures,
+            failure_ratio=self.breaker_failure_ratio,
+            cool_down_seconds=self.breaker_cool_down_seconds,
+        )

@@ -17,6 +17,7 @@ from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel, ValidationError
 
+from kinerja_shared import metrics
 from kinerja_shared.events.roster import Pegawai
 from kinerja_shared.inbox import dead_letter_headers
 from kinerja_shared.roster.projection import subscribe_roster
@@ -59,10 +60,12 @@ def routing_of(runtime: Runtime) -> pipeline.Routing:
 async def attempt(
     runtime: Runtime, did: str, states: tuple[str, ...], seq: int | None = None
 ) -> None:
+    sender: Sender = runtime.extras["sender"]
+    # While e-Kinerja is down the delivery stays QUEUED/RETRYING, its attempts untouched.
+    await sender.gate.ready()
     claimed = await pipeline.claim(runtime.db, did, states, seq)
     if claimed is None:
         return
-    sender: Sender = runtime.extras["sender"]
     result = await sender.deliver(pipeline.request_of(claimed))
     await pipeline.record(runtime.db, claimed, result, routing_of(runtime))
 
@@ -108,6 +111,7 @@ def _subscribe_source(runtime: Runtime, kind: str, topic: Topic[Any]) -> None:
                 key=raw.key,
                 headers=dead_letter_headers(msg, group, "POISON", str(exc)),
             )
+            metrics.BKN_SYNC_DLQ.inc()
             return
         payload: BaseModel = envelope.payload
         body = payload.model_dump(mode="json")
@@ -128,7 +132,8 @@ def _subscribe_source(runtime: Runtime, kind: str, topic: Topic[Any]) -> None:
         if did is not None:
             await attempt(runtime, did, ("QUEUED", "IN_FLIGHT"))
 
-    _subscribe(runtime, topic.name, handle)
+    name = settings_of(runtime).skp_topic if kind == "SKP" else settings_of(runtime).predikat_topic
+    _subscribe(runtime, name, handle)
 
 
 def _header(msg: KafkaMessage, name: str) -> str | None:
@@ -171,9 +176,11 @@ def _subscribe(runtime: Runtime, topic_name: str, handle: Any) -> None:
     kwargs: dict[str, Any] = {}
     if settings.delivery_workers > 1:
         kwargs["max_workers"] = settings.delivery_workers
+    # A group per subscription, as the shared inbox does: a member joining one topic's group
+    # does not stop the other topics' consumers for a rebalance.
     runtime.broker.subscriber(
         topic_name,
-        group_id=settings.consumer_group,
+        group_id=f"{settings.consumer_group}:{topic_name}",
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title=f"{settings.consumer_group}:{topic_name}",

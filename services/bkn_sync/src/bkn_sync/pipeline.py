@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from kinerja_shared import metrics
 from kinerja_shared.topics import BKN_RETRY_TIERS
 
 from . import repository
@@ -263,8 +264,13 @@ async def record(pool: asyncpg.Pool, claimed: Row, result: Result, routing: Rout
             # The atasan's own SKP is what their teachers' E05 refusals were waiting for.
             waiting = await repository.parked_waiting_for_atasan_skp(conn, row["nip"])
             await redrive(conn, waiting, dry_run=False)
-        await repository.publish_status(conn, repository.status_of(row), tier=row["retry_tier"])
-        return row
+        await repository.publish_status(conn, repository.status_of(row))
+    # Counted once committed: a rolled-back change handed nothing to a tier or the DLQ.
+    if row["state"] == "RETRYING":
+        metrics.BKN_SYNC_RETRIES.labels(str(row["retry_tier"])).inc()
+    elif row["state"] == "DEAD":
+        metrics.BKN_SYNC_DLQ.inc()
+    return row
 
 
 async def redrive(conn: Conn, rows: Iterable[Row], *, dry_run: bool) -> list[Row]:

@@ -16,8 +16,6 @@ from kinerja_shared.envelope import new_event_id
 from kinerja_shared.events.bkn_sync import DeliveryState, DeliveryStatus, RecordKind
 from kinerja_shared.topics import BKN_DELIVERY_STATUS
 
-from . import metrics
-
 Row = asyncpg.Record
 # What a pool hands out behaves as a connection.
 Conn = asyncpg.Connection | PoolConnectionProxy
@@ -83,8 +81,7 @@ def status_of(row: Row, *, state: str | None = None, version: int | None = None)
     )
 
 
-async def publish_status(conn: Conn, status: DeliveryStatus, tier: int = 0) -> None:
-    metrics.TRANSITIONS.labels(status.state.value, status.reason_code or "", str(tier)).inc()
+async def publish_status(conn: Conn, status: DeliveryStatus) -> None:
     await outbox.add_event(conn, BKN_DELIVERY_STATUS, status.nip, status)
 
 

@@ -19,8 +19,11 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from . import metrics
+from kinerja_shared import metrics
+
+from .breaker import BreakerOpen, Gate, health_of
 from .config import Settings
+from .domain.breaker import Health
 from .domain.classify import Outcome, Transport, classify
 
 log = logging.getLogger(__name__)
@@ -67,9 +70,13 @@ def _body_code(response: httpx.Response) -> str | None:
 
 class Sender:
     def __init__(
-        self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        settings: Settings,
+        transport: httpx.AsyncBaseTransport | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self._settings = settings
+        self.gate = gate or Gate(settings.breaker_config(), settings.retry_hold_max_seconds)
         self._client = httpx.AsyncClient(
             base_url=settings.ekinerja_url,
             timeout=settings.ekinerja_timeout_seconds,
@@ -83,7 +90,23 @@ class Sender:
         await self._client.aclose()
 
     async def attempt(self, request: Request) -> Outcome:
-        """One PUT; never raises for what e-Kinerja or the network does."""
+        """One PUT once the breaker lets it through; never raises for what e-Kinerja or the
+        network does (``BreakerOpen`` when held too long, before anything was sent)."""
+        permit = await self.gate.permit()
+        health = Health.UNKNOWN  # if the call is cancelled: no verdict, free the probe
+        down_for: float | None = None
+        try:
+            outcome = await self._put(request)
+            health = health_of(outcome)
+            if outcome.code == "BKN-T02" and outcome.retry_after is not None:
+                # e-Kinerja says how long it will be down; probe again no later than the cap,
+                # in case it comes back early.
+                down_for = min(outcome.retry_after, self._settings.retry_after_cap_seconds)
+            return outcome
+        finally:
+            self.gate.record(permit, health, down_for)
+
+    async def _put(self, request: Request) -> Outcome:
         started = time.monotonic()
         answer = "CONNECTION"
         try:
@@ -99,8 +122,9 @@ class Sender:
         except httpx.TransportError:
             return classify(None, transport=Transport.CONNECTION)
         finally:
-            metrics.EKINERJA_REQUESTS.labels(request.kind, answer).inc()
-            metrics.EKINERJA_LATENCY.labels(request.kind).observe(time.monotonic() - started)
+            metrics.BKN_SYNC_EKINERJA_SECONDS.labels(PATHS[request.kind], answer).observe(
+                time.monotonic() - started
+            )
         if response.is_success:
             return classify(response.status_code)
         return classify(
@@ -123,24 +147,31 @@ class Sender:
         return retry_after is not None and retry_after > self._settings.retry_after_cap_seconds
 
     async def deliver(self, request: Request) -> Result:
+        """Quick tries of one hop. Raises ``BreakerOpen`` only if held before the first PUT."""
         errors: list[str] = []
         attempts = 0
         outcome: Outcome | None = None
+        # No ``with attempt:`` block: it would swallow an unexpected exception into the retry
+        # state, and ``attempt`` itself never raises for what e-Kinerja or the network does.
         async for attempt in AsyncRetrying(
             retry=retry_if_result(lambda o: o.is_transient),
             wait=self._wait,
             stop=self._stop,
             retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
         ):
-            with attempt:
-                attempts += 1
+            try:
                 outcome = await self.attempt(request)
-                if outcome.is_transient:
-                    errors.append(outcome.error_text())
-                    log.info(
-                        "e-Kinerja transient failure",
-                        extra={"delivery": request.path, "code": outcome.code},
-                    )
+            except BreakerOpen:
+                if outcome is None:
+                    raise
+                break  # held after real tries: what they said goes on to the retry tier
+            attempts += 1
+            if outcome.is_transient:
+                errors.append(outcome.error_text())
+                log.info(
+                    "e-Kinerja transient failure",
+                    extra={"delivery": request.path, "code": outcome.code},
+                )
             attempt.retry_state.set_result(outcome)
         assert outcome is not None
         return Result(outcome, attempts, tuple(errors))

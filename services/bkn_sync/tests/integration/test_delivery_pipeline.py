@@ -10,6 +10,7 @@ import pytest
 from bkn_sync.domain.deliveries import idempotency_key
 from kinerja_shared.auth import DevIdentityProvider
 from kinerja_shared.testing import wait_for
+from kinerja_shared.testing.scrape import total
 
 if TYPE_CHECKING:  # fixtures provide the objects; conftest is not importable as a module
     from conftest import Feed, StatusWatch, Teacher
@@ -231,6 +232,7 @@ async def test_a_delivery_that_keeps_failing_goes_through_the_tiers_to_dead_and_
     t = await feed.teacher()
     faults = {"rules": [{"fault": "error", "nip": t.nip, "statuses": [500]}]}
     assert (await ekinerja.put("/admin/faults", json=faults)).status_code == 200
+    before = (await service.get("/metrics")).text
     await feed.plan_agreed(t)
 
     row = await wait_state(service, idp, t, "DEAD", timeout=60)
@@ -246,6 +248,19 @@ async def test_a_delivery_that_keeps_failing_goes_through_the_tiers_to_dead_and_
     assert headers["kinerja-first-error"].startswith("BKN-T02")
     assert dead[0][0]["payload"]["nip"] == t.nip
     assert (await ekinerja.delete("/admin/faults")).status_code == 200
+    # What the DLQ alert and the dashboard's retry panel read (other tests may add to them).
+    after = (await service.get("/metrics")).text
+    assert (
+        total(after, "kinerja_bkn_sync_dlq_total")
+        >= total(before, "kinerja_bkn_sync_dlq_total") + 1
+    )
+    for tier in ("1", "2", "3"):
+        name = "kinerja_bkn_sync_retries_total"
+        assert total(after, name, tier=tier) >= total(before, name, tier=tier) + 1
+    failed = total(
+        after, "kinerja_bkn_sync_ekinerja_request_seconds_count", kind="skp", status="500"
+    )
+    assert failed >= 8
 
 
 async def _dlq_of(watch: StatusWatch, nip: str) -> list[tuple[dict[str, Any], dict[str, str]]]:
@@ -291,7 +306,8 @@ async def test_a_dinas_lists_and_counts_only_its_area(
     counted = await service.get("/deliveries/counts", params={"npsn": t.npsn}, headers=mine)
 
     assert [r["nip"] for r in listed.json()] == [t.nip]
-    assert counted.json() == [{"state": "DELIVERED", "reason_code": None, "count": 1}]
+    assert counted.json()["counts"] == [{"state": "DELIVERED", "reason_code": None, "count": 1}]
+    assert counted.json()["breaker"]["state"] == "CLOSED"
     other_area = "99" if not t.area.startswith("99") else "98"
     theirs = {"Authorization": f"Bearer {idp.mint(role='dinas', area=other_area)}"}
     assert (await service.get("/deliveries", params={"npsn": t.npsn}, headers=theirs)).json() == []

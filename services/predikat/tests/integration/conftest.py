@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,16 +13,14 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import BaseModel
 
 import predikat
-from kinerja_shared import db
 from kinerja_shared.auth import DevIdentityProvider
 from kinerja_shared.events.assessment import AssessmentRecommended
 from kinerja_shared.events.bkn_sync import DeliveryState, DeliveryStatus, RecordKind
 from kinerja_shared.events.roster import Pegawai, Sekolah, StatusKepegawaian
-from kinerja_shared.testing.groups import start_groups_at_end
+from kinerja_shared.testing.service import running_service
 from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import (
     ASSESSMENT_RECOMMENDED,
@@ -31,7 +28,6 @@ from kinerja_shared.topics import (
     ROSTER_PEGAWAI,
     ROSTER_SEKOLAH,
     Topic,
-    dlq_name,
 )
 from predikat.app import create_app
 from predikat.config import Settings
@@ -133,44 +129,28 @@ class School:
 
 @pytest.fixture(scope="session")
 async def env(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
-    token = secrets.token_hex(4)
-    schema = f"predikat_{token}"
-    group = f"predikat-test-{token}"
-    await start_groups_at_end(stack.kafka_bootstrap, [group])
-    await db.migrate(stack.pg_admin_dsn, schema, Path(predikat.__file__).parent / "migrations")
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
-    await admin.start()
-    try:
-        # A poison record would be dead-lettered here; the cluster creates no topic by itself.
-        await admin.create_topics([NewTopic(dlq_name(group), 1, 1)])
-    finally:
-        await admin.close()
-    idp = DevIdentityProvider(tmp_path_factory.mktemp("idp"))
-    settings = Settings(
-        database_url=stack.pg_admin_dsn,
-        db_schema=schema,
-        kafka_bootstrap=stack.kafka_bootstrap,
-        consumer_group=group,
-        jwt_jwks_url=idp.jwks_url,
-        outbox_poll_seconds=0.2,
-        strict_distribution_areas=[STRICT_AREA],
-    )
-    app = create_app(settings)
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
     await producer.start()
     try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as c,
-        ):
-            yield Env(c, producer, idp, schema, stack.pg_admin_dsn, stack.kafka_bootstrap)
+        async with running_service(
+            stack,
+            "predikat",
+            create_app,
+            Settings,
+            Path(predikat.__file__).parent / "migrations",
+            tmp_path_factory.mktemp("idp"),
+            strict_distribution_areas=[STRICT_AREA],
+        ) as svc:
+            yield Env(
+                svc.client,
+                producer,
+                svc.idp,
+                svc.schema,
+                stack.pg_admin_dsn,
+                stack.kafka_bootstrap,
+            )
     finally:
         await producer.stop()
-        conn = await asyncpg.connect(stack.pg_admin_dsn)
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            await conn.close()
 
 
 async def make_school(env: Env, n_teachers: int, area: str | None = None) -> School:

@@ -1,0 +1,130 @@
+"""The breaker as the sender and the handlers use it: waits instead of refusals.
+
+A delivery that meets an open breaker is held where it is (its handler waits, so its partition
+is not consumed further) and spends none of its attempts or retry tiers. A hold is bounded by
+``hold_max_seconds`` so the consumer stays inside Kafka's poll interval: past it the handler
+fails with ``BreakerOpen`` and the record is read again, with no attempt counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from kinerja_shared import metrics
+
+from .domain.breaker import Breaker, BreakerConfig, BreakerState, Health, Permit
+from .domain.classify import Outcome
+
+_GAUGE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+
+class BreakerOpen(Exception):
+    """Held longer than a handler may: fail it so the record is read again later."""
+
+
+def health_of(outcome: Outcome) -> Health:
+    if outcome.code in ("BKN-T01", "BKN-T02"):
+        return Health.DOWN
+    if outcome.code == "BKN-T03":
+        return Health.UNKNOWN
+    return Health.UP
+
+
+@dataclass(frozen=True)
+class BreakerView:
+    state: BreakerState
+    since: datetime
+    retry_in_seconds: float
+    opened_count: int
+    window_seconds: float
+    min_failures: int
+    failure_ratio: float
+    cool_down_seconds: float
+
+
+class Gate:
+    def __init__(
+        self,
+        config: BreakerConfig,
+        hold_max_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._breaker = Breaker(config)
+        self._hold_max = hold_max_seconds
+        self._clock = clock
+        self._changed = asyncio.Event()
+        self._since = datetime.now(UTC)
+        self._seen = (self._breaker.state, self._breaker.generation)
+        metrics.BKN_SYNC_BREAKER_STATE.set(0)
+
+    @property
+    def state(self) -> BreakerState:
+        return self._breaker.state
+
+    def view(self) -> BreakerView:
+        b, c = self._breaker, self._breaker.config
+        return BreakerView(
+            state=b.state,
+            since=self._since,
+            retry_in_seconds=round(b.retry_in(self._clock()), 3),
+            opened_count=b.opened_count,
+            window_seconds=c.window_seconds,
+            min_failures=c.min_failures,
+            failure_ratio=c.failure_ratio,
+            cool_down_seconds=c.cool_down_seconds,
+        )
+
+    def _after_change(self) -> None:
+        now_seen = (self._breaker.state, self._breaker.generation)
+        if now_seen == self._seen:
+            return
+        if now_seen[0] != self._seen[0]:
+            self._since = datetime.now(UTC)
+            metrics.BKN_SYNC_BREAKER_STATE.set(_GAUGE[now_seen[0]])
+        self._seen = now_seen
+        # Wake every waiter to look again; a fresh event for the next change.
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _hold(self, until_admitted: Callable[[], bool]) -> None:
+        deadline = self._clock() + self._hold_max
+        held = False
+        while not until_admitted():
+            self._after_change()  # the cool-down may have turned OPEN into HALF_OPEN
+            left = deadline - self._clock()
+            if left <= 0:
+                raise BreakerOpen(self._breaker.state.value)
+            if not held:
+                metrics.BKN_SYNC_BREAKER_HOLDS.inc()
+                held = True
+            wait = min(left, max(self._breaker.retry_in(self._clock()), 0.01))
+            changed = self._changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=wait)
+
+    async def ready(self) -> None:
+        """Wait until a call could be let through (before claiming a delivery)."""
+        await self._hold(lambda: self._breaker.retry_in(self._clock()) == 0)
+
+    async def permit(self) -> Permit:
+        """Wait for leave to make one call; report its health with ``record``."""
+        got: list[Permit] = []
+
+        def admitted() -> bool:
+            permit = self._breaker.acquire(self._clock())
+            self._after_change()
+            if permit is not None:
+                got.append(permit)
+            return permit is not None
+
+        await self._hold(admitted)
+        return got[0]
+
+    def record(self, permit: Permit, health: Health, down_for: float | None = None) -> None:
+        self._breaker.record(permit, health, self._clock(), down_for)
+        self._after_change()
