@@ -59,11 +59,11 @@ class Client:
     """A signed-in person's HTTP client that sends the flow's trace context."""
 
     def __init__(self, token: str, traceparent: str) -> None:
-        self._headers = {"authorization": f"Bearer {token}", "traceparent": traceparent}
+        self.headers = {"authorization": f"Bearer {token}", "traceparent": traceparent}
 
     async def request(self, method: str, url: str, json: Any = None) -> httpx.Response:
         async with local_http() as http:
-            return await http.request(method, url, json=json, headers=self._headers)
+            return await http.request(method, url, json=json, headers=self.headers)
 
     async def call(self, method: str, url: str, json: Any = None, expect: int = 200) -> Any:
         response = await self.request(method, url, json)
@@ -145,6 +145,17 @@ class Cycle:
             )
         assert r.status_code == 200, f"{method} {path}: {r.text}"
         return r.json()
+
+    @property
+    def trace_id(self) -> str:
+        return self.traceparent.split("-")[1]
+
+    async def trace(self, trace_id: str) -> list[dict[str, Any]]:
+        """The spans Zipkin holds for ``trace_id`` so far ([] before the first arrives)."""
+        async with local_http() as http:
+            r = await http.get(f"{self.stack.zipkin_url}/api/v2/trace/{trace_id}")
+        spans: list[dict[str, Any]] = r.json() if r.status_code == 200 else []
+        return spans
 
     async def ledger_kinds(self, nip: str) -> list[str]:
         ledger = await self.sim("GET", "/ledger", nip=nip)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from flow import Cycle
+from flow import Cycle, new_traceparent
 from people import new_school
 from processes import System
 
@@ -55,6 +55,9 @@ async def test_kirim_ke_guru_rides_out_an_outage_and_a_roster_fix(
         await cycle.sim("PUT", f"/admin/refusals/{refused.nip}", {"codes": ["NIP_NOT_FOUND"]})
         await cycle.sim("PUT", "/admin/faults", FAULTS)
 
+        # The click starts a trace of its own: what follows from it must all be in it.
+        cycle.traceparent = new_traceparent()
+        kirim_trace = cycle.trace_id
         clicked, clicked_at = time.monotonic(), datetime.now(UTC)
         sent = await cycle.kirim_ke_guru(school, period)
         assert time.monotonic() - clicked < 3, "Kirim ke Guru must not wait for e-Kinerja"
@@ -103,6 +106,26 @@ async def test_kirim_ke_guru_rides_out_an_outage_and_a_roster_fix(
         as_refused = cycle.as_guru(refused)
         hidden = await as_refused.request("GET", cycle.predikat_url(refused, period))
         assert hidden.status_code != 200 or hidden.json()["delivery_state"] != "terkirim"
+
+        # One Kirim ke Guru is one trace: the principal's request, predikat's events, bkn-sync's
+        # attempts (through the retry tier too) and every PUT e-Kinerja received.
+        async def whole_kirim() -> dict[str, Any] | None:
+            spans = await cycle.trace(kirim_trace)
+            services = {s.get("localEndpoint", {}).get("serviceName") for s in spans}
+            puts = [
+                s["tags"].get("url.path") or s["tags"].get("http.target") or s.get("name")
+                for s in spans
+                if s.get("localEndpoint", {}).get("serviceName") == "ekinerja-sim"
+                and s.get("kind") == "SERVER"
+            ]
+            tiers = [s for s in spans if "retry-" in s.get("name", "")]
+            got = {"services": services, "puts": puts, "tiers": len(tiers)}
+            wanted = {"predikat", "bkn-sync", "ekinerja-sim"} <= services
+            every_teacher = all(any(nip in str(p) for p in puts) for nip in nips)
+            retried = len(puts) > len(nips)  # the outage made some PUTs happen again
+            return got if wanted and every_teacher and retried and tiers else None
+
+        await wait_for(whole_kirim, timeout=30, interval=0.5, what="Kirim ke Guru in one trace")
 
         # The Operator Sekolah fixes the NIP in Verval PTK: SIASN knows it again, and the
         # roster carries the corrected record. Nobody touches Kirim ke Guru again.

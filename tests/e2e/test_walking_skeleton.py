@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from flow import Client
 from people import new_school
 from processes import System
 
@@ -33,24 +34,6 @@ BEHAVIOURS = (
     "ADAPTIF",
     "KOLABORATIF",
 )
-
-
-class Client:
-    """A signed-in person's HTTP client that sends the flow's trace context."""
-
-    def __init__(self, token: str, traceparent: str) -> None:
-        self._headers = {"authorization": f"Bearer {token}", "traceparent": traceparent}
-
-    async def call(self, method: str, url: str, json: Any = None, expect: int = 200) -> Any:
-        async with httpx.AsyncClient(timeout=10) as http:
-            response = await http.request(method, url, json=json, headers=self._headers)
-        assert response.status_code == expect, f"{method} {url}: {response.text}"
-        return response.json() if response.content else None
-
-    async def probe(self, url: str) -> Any:
-        async with httpx.AsyncClient(timeout=10) as http:
-            response = await http.get(url, headers=self._headers)
-        return response.json() if response.status_code == 200 else None
 
 
 async def test_one_teacher_from_plan_to_predikat_at_ekinerja_in_one_trace(
@@ -163,7 +146,7 @@ async def test_one_teacher_from_plan_to_predikat_at_ekinerja_in_one_trace(
 
 async def _created(client: Client, url: str, content: dict[str, Any]) -> Any:
     async with httpx.AsyncClient(timeout=10) as http:
-        response = await http.post(url, json=content, headers=client._headers)
+        response = await http.post(url, json=content, headers=client.headers)
     if response.status_code in (200, 201):
         return response.json()
     assert response.json().get("code") == "PEGAWAI_NOT_FOUND", response.text

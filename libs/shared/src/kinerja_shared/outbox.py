@@ -41,8 +41,11 @@ class Publisher(Protocol):
     ) -> Any: ...
 
 
+_CHANNEL_PREFIX = "outbox_"
+
+
 def _channel(schema: str) -> str:
-    return f"outbox_{schema}"
+    return f"{_CHANNEL_PREFIX}{schema}"
 
 
 async def add(
@@ -55,19 +58,21 @@ async def add(
 ) -> None:
     """Stage ``envelope`` for ``topic``; it is published only if the transaction commits."""
     stored_headers = {**telemetry.current_trace_headers(), **(headers or {})}
+    # One round trip: the row and the wake-up of the relay. NOTIFY is delivered on commit only
+    # (and once per transaction for the same channel), so the relay wakes exactly when there
+    # is work.
     await conn.execute(
         # Headers go in as text so this works on any connection, with or without a JSON codec.
-        "INSERT INTO outbox (event_id, topic, key, value, headers) "
-        "VALUES ($1, $2, $3, $4, $5::text::jsonb)",
+        "WITH staged AS ("
+        " INSERT INTO outbox (event_id, topic, key, value, headers)"
+        " VALUES ($1, $2, $3, $4, $5::text::jsonb) RETURNING 1)"
+        f" SELECT pg_notify('{_CHANNEL_PREFIX}' || current_schema(), '') FROM staged",
         envelope.event_id,
         topic.name,
         key or envelope.subject,
         envelope.model_dump_json().encode(),
         json.dumps(stored_headers),
     )
-    # NOTIFY is delivered on commit only, so the relay wakes exactly when there is work.
-    schema = await conn.fetchval("SELECT current_schema()")
-    await conn.execute("SELECT pg_notify($1, '')", _channel(schema))
 
 
 async def add_event(
