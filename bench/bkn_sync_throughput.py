@@ -4,13 +4,20 @@ Measured in one run, on the test stack (env of .local/test/env), all against pri
 nothing else reads or writes them:
 
   kafka_raw        a bare aiokafka consumer reading the agreed-plan records
-  ekinerja_raw     a bare httpx client PUTting to the simulator at the same concurrency
+  ekinerja_raw     a bare httpx client PUTting to the simulator at bkn_sync's max in flight
   bkn_sync_0       bkn_sync (a separate `bkn_sync serve` process), simulator at 50 ms, no faults
   bkn_sync_20      the same with 20 % transient faults (5xx, resets, lost responses)
   outage_drain     N deliveries queued while e-Kinerja is out, then drained; RSS sampled
 
+bkn_sync's groups start at the end of the shared registry topics (roster, retry tiers), as the
+test fixtures do, so it does not spend the run walking every earlier run's records; the bench
+waits for its CPU to settle after start-up before producing the first records.
+
+Each bkn_sync phase also reports the CPU used by bkn_sync, the simulator, PostgreSQL (all its
+processes), Kafka and this script, in cores (CPU seconds / wall seconds), from psutil.
+
 Usage:  .venv/bin/python bench/bkn_sync_throughput.py [--n 3000] [--outage-n 10000]
-        [--workers 12] [--latency-ms 50] [--json out.json]
+        [--max-in-flight 200] [--batch 500] [--processes 1] [--latency-ms 50] [--json out.json]
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from kinerja_shared.auth import DevIdentityProvider
 from kinerja_shared.events.planning import PlanAgreed
+from kinerja_shared.testing.groups import start_groups_at_end
 from kinerja_shared.topics import PLAN_AGREED
 
 BIN = Path(sys.executable).parent
@@ -154,6 +162,7 @@ async def kafka_raw(topic: str, n: int) -> float:
 
 
 async def ekinerja_raw(sim: str, nips: list[str], workers: int) -> float:
+    """``workers`` concurrent PUT loops: the same bound as bkn_sync's max in flight."""
     queue: asyncio.Queue[str] = asyncio.Queue()
     for nip in nips:
         queue.put_nowait(nip)
@@ -168,11 +177,81 @@ async def ekinerja_raw(sim: str, nips: list[str], workers: int) -> float:
             )
             assert r.status_code in (200, 201), r.text
 
-    limits = httpx.Limits(max_connections=workers)
-    async with httpx.AsyncClient(base_url=sim, limits=limits, timeout=10) as client:
+    # Clients of 4 connections each, as bkn_sync's sender shards them: one httpx client with
+    # 200 connections spends ~10 ms of CPU per request in its pool and would be no baseline.
+    per_client = 4
+    clients = [
+        httpx.AsyncClient(
+            base_url=sim,
+            limits=httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client),
+            timeout=10,
+        )
+        for _ in range(-(-workers // per_client))
+    ]
+    try:
         started = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(workers)))
+        await asyncio.gather(*(worker(clients[i % len(clients)]) for i in range(workers)))
         return len(nips) / (time.perf_counter() - started)
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+def cpu_groups(pids: dict[str, int]) -> dict[str, list[Any]]:
+    """The processes whose CPU each phase reports: ours by pid, the stack's by name."""
+    import psutil
+
+    groups: dict[str, list[Any]] = {k: [psutil.Process(p)] for k, p in pids.items()}
+    groups["postgres"], groups["kafka"] = [], []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or ())
+        if proc.info["name"] in ("postgres", "postmaster"):
+            groups["postgres"].append(proc)
+        elif proc.info["name"] == "java" and "kafka" in cmdline.lower():
+            groups["kafka"].append(proc)
+    return groups
+
+
+class CpuMeter:
+    """CPU seconds of each group between ``start`` and ``stop``, as cores in use."""
+
+    def __init__(self, groups: dict[str, list[Any]]) -> None:
+        self.groups = groups
+        self.t0 = 0.0
+        self.before: dict[tuple[str, int], float] = {}
+
+    def _seconds(self) -> dict[tuple[str, int], float]:
+        out: dict[tuple[str, int], float] = {}
+        for name, procs in self.groups.items():
+            for proc in procs:
+                with contextlib.suppress(Exception):  # a postgres backend may have exited
+                    t = proc.cpu_times()
+                    out[(name, proc.pid)] = t.user + t.system
+        return out
+
+    def start(self) -> None:
+        self.t0, self.before = time.monotonic(), self._seconds()
+
+    def stop(self) -> dict[str, float]:
+        wall = time.monotonic() - self.t0
+        after = self._seconds()
+        used = dict.fromkeys(self.groups, 0.0)
+        for (name, pid), seconds in after.items():
+            if (name, pid) in self.before:  # alive at both ends of the window
+                used[name] += seconds - self.before[(name, pid)]
+        cores = {k: round(v / wall, 2) for k, v in used.items()}
+        return cores | {"wall_seconds": round(wall, 1), "load_avg_1m": os.getloadavg()[0]}
+
+
+async def settle(cpu: CpuMeter, quiet_cores: float = 0.15, limit: float = 60) -> float:
+    """Seconds until bkn_sync's CPU stays under ``quiet_cores`` for 2 s (start-up done)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit:
+        cpu.start()
+        await asyncio.sleep(2)
+        if cpu.stop()["bkn_sync"] < quiet_cores:
+            break
+    return round(time.monotonic() - t0, 1)
 
 
 class Service:
@@ -193,6 +272,12 @@ class Service:
                         return
                 await asyncio.sleep(0.1)
         raise RuntimeError("bkn_sync did not become ready")
+
+    def process(self) -> Any:
+        import psutil
+
+        assert self.proc is not None
+        return psutil.Process(self.proc.pid)
 
     def rss_mb(self) -> float:
         assert self.proc is not None
@@ -253,7 +338,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     tag = secrets.token_hex(4)
     skp, predikat = f"{PLAN_AGREED.name}.bench-{tag}", f"kinerja.predikat.bench-{tag}"
     schema = f"bkn_sync_bench_{tag}"
-    sim_port, svc_port = free_port(), free_port()
+    kafka_only = f"{PLAN_AGREED.name}.bench-raw-{tag}"  # read by the bare consumer only
+    sim_port = free_port()
+    svc_ports = [free_port() for _ in range(args.processes)]
     tmp = Path(tempfile.mkdtemp(prefix="bkn-bench-"))
     idp = DevIdentityProvider(tmp)
     env = {
@@ -263,11 +350,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "BKN_SYNC_CONSUMER_GROUP": f"bkn-sync-bench-{tag}",
         "BKN_SYNC_KAFKA_BOOTSTRAP": KAFKA,
         "BKN_SYNC_EKINERJA_URL": f"http://127.0.0.1:{sim_port}",
-        "BKN_SYNC_HTTP_PORT": str(svc_port),
+        "BKN_SYNC_HTTP_PORT": str(svc_ports[0]),
         "BKN_SYNC_JWT_JWKS_URL": idp.jwks_url,
         "BKN_SYNC_SKP_TOPIC": skp,
         "BKN_SYNC_PREDIKAT_TOPIC": predikat,
         "BKN_SYNC_DELIVERY_WORKERS": str(args.workers),
+        "BKN_SYNC_MAX_IN_FLIGHT": str(args.max_in_flight),
+        "BKN_SYNC_BATCH_MAX_RECORDS": str(args.batch),
         "BKN_SYNC_DB_POOL_MAX": str(args.workers * 2 + 5),
         "BKN_SYNC_QUICK_WAIT_MAX_SECONDS": "0.2",
         "BKN_SYNC_RETRY_DELAYS_SECONDS": "[0.5, 1, 2]",
@@ -281,6 +370,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "n": args.n,
         "outage_n": args.outage_n,
         "workers": args.workers,
+        "max_in_flight": args.max_in_flight,
+        "batch": args.batch,
+        "processes": args.processes,
         "latency_ms": args.latency_ms,
         "cpus": os.cpu_count(),
         "load_avg_at_start": os.getloadavg(),
@@ -297,7 +389,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         stdout=(tmp / "sim.log").open("wb"),
         stderr=subprocess.STDOUT,
     )
-    service = Service(env, tmp / "bkn_sync.log")
+    # One or more `bkn_sync serve` processes in one consumer group: Kafka splits the
+    # partitions between them (one relay publishes the schema's outbox: an advisory lock).
+    services = [
+        Service(env | {"BKN_SYNC_HTTP_PORT": str(port)}, tmp / f"bkn_sync-{i}.log")
+        for i, port in enumerate(svc_ports)
+    ]
     conn = await asyncpg.connect(PG)
     sim = httpx.AsyncClient(base_url=f"http://127.0.0.1:{sim_port}", timeout=30)
     try:
@@ -311,32 +408,58 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             str(BIN / "bkn_sync"), "migrate", env=env, stdout=subprocess.DEVNULL
         )
         assert await migrate.wait() == 0
-        async with topics(skp, predikat):
+        async with topics(skp, predikat, kafka_only):
             clean = nips.take(args.n)
-            await produce(skp, clean)
-            result["kafka_raw_per_s"] = round(await kafka_raw(skp, args.n), 1)
+            await produce(kafka_only, clean)
+            result["kafka_raw_per_s"] = round(await kafka_raw(kafka_only, args.n), 1)
             log("kafka raw", result["kafka_raw_per_s"])
 
             await sim.put("/admin/faults", json=latency)
+            raw_cpu = time.process_time()
             result["ekinerja_raw_per_s"] = round(
-                await ekinerja_raw(str(sim.base_url), nips.take(args.n), args.workers), 1
+                await ekinerja_raw(str(sim.base_url), nips.take(args.n), args.max_in_flight), 1
+            )
+            # What the bare client itself spends per PUT (the simulator's share comes on top).
+            result["ekinerja_raw_client_cpu_ms_per_put"] = round(
+                (time.process_time() - raw_cpu) / args.n * 1000, 2
             )
             log("ekinerja raw", result["ekinerja_raw_per_s"])
             await sim.post("/admin/reset")
             await sim.put("/admin/faults", json=latency)
 
-            # The clean batch is already on the topic: the service drains it from the start.
-            await service.start(svc_port)
+            # A fresh group would read the shared roster and retry-tier topics from the start
+            # (every earlier run's records, minutes of work): start it at their end instead, and
+            # let the process settle before anything is measured.
+            await start_groups_at_end(KAFKA, [env["BKN_SYNC_CONSUMER_GROUP"]])
+            for service, port in zip(services, svc_ports, strict=True):
+                await service.start(port)
+            cpu = CpuMeter(
+                cpu_groups(
+                    {
+                        "ekinerja_sim": sim_proc.pid,
+                        "bench": os.getpid(),
+                    }
+                )
+                | {"bkn_sync": [s.process() for s in services]}
+            )
+            result["settle_seconds"] = await settle(cpu)
+            log("settled after", result["settle_seconds"], "s")
+            await produce(skp, clean)
+            result["cpu_cores"] = {}
+            cpu.start()
             await wait_all(conn, schema, clean, timeout=args.n / 5 + 60)
+            result["cpu_cores"]["bkn_sync_0"] = cpu.stop()
             result["bkn_sync_0_per_s"] = round(await rate_of(conn, schema, clean), 1)
-            log("bkn_sync 0 %", result["bkn_sync_0_per_s"])
+            log("bkn_sync 0 %", result["bkn_sync_0_per_s"], result["cpu_cores"]["bkn_sync_0"])
 
             await sim.put("/admin/faults", json=TRANSIENT_20 | latency)
             faulty = nips.take(args.n)
             await produce(skp, faulty)
+            cpu.start()
             await wait_all(conn, schema, faulty, timeout=args.n / 3 + 120)
+            result["cpu_cores"]["bkn_sync_20"] = cpu.stop()
             result["bkn_sync_20_per_s"] = round(await rate_of(conn, schema, faulty), 1)
-            log("bkn_sync 20 %", result["bkn_sync_20_per_s"])
+            log("bkn_sync 20 %", result["bkn_sync_20_per_s"], result["cpu_cores"]["bkn_sync_20"])
 
             # Outage: e-Kinerja answers 503 for a while; the backlog waits in Kafka.
             await sim.put("/admin/faults", json={"outage_seconds": args.outage_seconds, **latency})
@@ -345,7 +468,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             t0 = time.monotonic()
 
             def sample(done: int) -> None:
-                rss.append((round(time.monotonic() - t0, 1), done, round(service.rss_mb(), 1)))
+                rss.append(
+                    (
+                        round(time.monotonic() - t0, 1),
+                        done,
+                        round(sum(s.rss_mb() for s in services), 1),
+                    )
+                )
 
             sample(0)
             await produce(skp, backlog)
@@ -354,7 +483,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 sample(await delivered(conn, schema, backlog))
                 await asyncio.sleep(1)
             drain_start = time.monotonic()
+            cpu.start()
             await wait_all(conn, schema, backlog, timeout=args.outage_n / 3 + 120, sample=sample)
+            result["cpu_cores"]["outage_drain"] = cpu.stop()
             sample(len(backlog))
             drain = time.monotonic() - drain_start
             summary = (await sim.get("/ledger/summary")).json()
@@ -376,13 +507,20 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 "slots_accepted_once": sum(1 for a in per_slot if a == 1),
             }
             async with httpx.AsyncClient() as c:
-                metrics = (await c.get(f"http://127.0.0.1:{svc_port}/metrics")).text
+                metrics = "\n".join(
+                    [(await c.get(f"http://127.0.0.1:{port}/metrics")).text for port in svc_ports]
+                )
 
             def total(name: str) -> float:
+                # Exact sample names (the kinerja_ prefix of kinerja_shared.metrics optional):
+                # a prefix match would also add the counters' *_created timestamps.
+                names = {name, f"kinerja_{name}"}
                 return sum(
                     float(line.split()[-1])
                     for line in metrics.splitlines()
-                    if line.startswith(name + "{") or line.startswith(name + " ")
+                    if line
+                    and not line.startswith("#")
+                    and line.split("{")[0].split(" ")[0] in names
                 )
 
             # What one PUT costs as bkn_sync sees it, beside the whole delivery.
@@ -399,13 +537,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 clean,
             )
             result["clean_ingest_to_delivered_p50_ms"] = round(float(p50) * 1000, 1)
-            result["breaker_holds"] = sum(
-                float(line.split()[-1])
-                for line in metrics.splitlines()
-                if line.startswith("bkn_sync_breaker_holds_total")
-            )
+            result["breaker_holds"] = total("bkn_sync_breaker_holds_total")
     finally:
-        await service.stop()
+        for service in services:
+            await service.stop()
         await sim.aclose()
         sim_proc.terminate()
         await sim_proc.wait()
@@ -426,7 +561,17 @@ if __name__ == "__main__":
     p.add_argument("--n", type=int, default=3000)
     p.add_argument("--outage-n", type=int, default=10_000)
     p.add_argument("--outage-seconds", type=float, default=20)
-    p.add_argument("--workers", type=int, default=12)
+    p.add_argument("--workers", type=int, default=12, help="DELIVERY_WORKERS (retry tiers)")
+    p.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=200,
+        help="BKN_SYNC_MAX_IN_FLIGHT, and the bare httpx baseline's concurrency",
+    )
+    p.add_argument("--batch", type=int, default=500, help="BKN_SYNC_BATCH_MAX_RECORDS")
+    p.add_argument(
+        "--processes", type=int, default=1, help="bkn_sync serve processes (one consumer group)"
+    )
     p.add_argument("--latency-ms", type=int, default=50)
     p.add_argument("--json", type=Path)
     out = asyncio.run(main(p.parse_args()))

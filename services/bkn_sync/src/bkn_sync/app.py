@@ -29,18 +29,22 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(a: FastAPI) -> AsyncIterator[None]:
-        async with service_lifespan(a):
-            sampling = asyncio.create_task(_sample_parked(runtime), name="bkn-sync-parked")
-            try:
-                yield
-            finally:
-                sampling.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sampling
-        # After the consumers stopped: no attempt can still be using the client.
-        sender: Sender | None = runtime.extras.pop("sender", None)
-        if sender is not None:
-            await sender.aclose()
+        try:
+            async with service_lifespan(a):
+                sampling = asyncio.create_task(_sample_parked(runtime), name="bkn-sync-parked")
+                try:
+                    yield
+                finally:
+                    sampling.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sampling
+        finally:
+            # After the consumers stopped: no attempt can still be using the clients. Closed
+            # even if stopping failed: an open keep-alive connection can hold up e-Kinerja's
+            # (or the simulator's) own shutdown.
+            sender: Sender | None = runtime.extras.pop("sender", None)
+            if sender is not None:
+                await sender.aclose()
 
     app.router.lifespan_context = lifespan
     return app

@@ -107,6 +107,10 @@ class Gate:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), timeout=wait)
 
+    def admitting(self) -> bool:
+        """Whether a call could be let through right now (no waiting)."""
+        return self._breaker.retry_in(self._clock()) == 0
+
     async def ready(self) -> None:
         """Wait until a call could be let through (before claiming a delivery)."""
         await self._hold(lambda: self._breaker.retry_in(self._clock()) == 0)

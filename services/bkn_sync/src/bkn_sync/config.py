@@ -39,8 +39,20 @@ class Settings(ServiceSettings):
     delivery_workers: int = Field(
         default=4,
         ge=1,
-        description="Partitions handled concurrently per delivery topic; one teacher's records "
-        "stay on one partition, so they stay in order.",
+        description="Partitions handled concurrently per retry-tier topic; one teacher's "
+        "records stay on one partition, so they stay in order.",
+    )
+    max_in_flight: int = Field(
+        default=200,
+        ge=1,
+        description="Deliveries attempted at once by this process (source batches and retry "
+        "tiers together); also the size of the e-Kinerja connection pool.",
+    )
+    batch_max_records: int = Field(
+        default=500,
+        ge=1,
+        description="Records a source consumer takes per batch; their offsets are committed "
+        "once every one of them has its outcome recorded.",
     )
     dlq_topic: str = Field(
         default=dlq_name("bkn-sync"), description="Where dead deliveries and poison records go."

@@ -1,8 +1,10 @@
 """Subscribers: the roster projection, the two delivery sources (the agreed plan = SKP, and the
 teacher's predikat), and the retry tiers.
 
-Delivery handlers commit the Kafka offset only after the outcome is recorded, so a crash
-mid-attempt re-reads the record and resends the same version under the same key.
+Delivery handlers commit the Kafka offsets only after the outcomes are recorded, so a crash
+mid-attempt re-reads the records and resends the same versions under the same keys. The
+sources are consumed in batches, many deliveries in flight at once (``batch.py``); the retry
+tiers one record at a time per partition, as they mostly wait.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
@@ -24,7 +27,7 @@ from kinerja_shared.roster.projection import subscribe_roster
 from kinerja_shared.service import Runtime
 from kinerja_shared.topics import BKN_RETRY_TIERS, PLAN_AGREED, PREDIKAT_DITETAPKAN, Topic
 
-from . import pipeline, repository
+from . import batch, pipeline, repository
 from .config import Settings
 from .domain.classify import ROSTER_FIXABLE
 from .domain.deliveries import RetrySchedule
@@ -60,13 +63,15 @@ def routing_of(runtime: Runtime) -> pipeline.Routing:
 async def attempt(
     runtime: Runtime, did: str, states: tuple[str, ...], seq: int | None = None
 ) -> None:
+    """One retry-tier (or redriven) delivery, one record at a time."""
     sender: Sender = runtime.extras["sender"]
     # While e-Kinerja is down the delivery stays QUEUED/RETRYING, its attempts untouched.
     await sender.gate.ready()
-    claimed = await pipeline.claim(runtime.db, did, states, seq)
-    if claimed is None:
-        return
-    result = await sender.deliver(pipeline.request_of(claimed))
+    async with runtime.extras["in_flight"]:
+        claimed = await pipeline.claim(runtime.db, did, states, seq)
+        if claimed is None:
+            return
+        result = await sender.deliver(pipeline.request_of(claimed))
     await pipeline.record(runtime.db, claimed, result, routing_of(runtime))
 
 
@@ -74,6 +79,8 @@ def register(runtime: Runtime) -> None:
     settings = settings_of(runtime)
     group = settings.consumer_group
     runtime.extras["sender"] = Sender(settings)
+    # Bounds the deliveries attempted at once by this process, across every consumer.
+    runtime.extras["in_flight"] = asyncio.Semaphore(settings.max_in_flight)
 
     async def roster_changed(conn: Conn, pegawai: Pegawai, _old: asyncpg.Record | None) -> None:
         # A roster fix (Verval PTK, User PMM, unor) is what clears an E01–E06 refusal.
@@ -98,42 +105,57 @@ def register(runtime: Runtime) -> None:
 
 
 def _subscribe_source(runtime: Runtime, kind: str, topic: Topic[Any]) -> None:
-    group = settings_of(runtime).consumer_group
+    settings = settings_of(runtime)
+    group = settings.consumer_group
 
     async def handle(msg: KafkaMessage) -> None:
-        raw: Any = msg.raw_message
-        try:
-            envelope = topic.decode(msg.body)
-        except ValidationError as exc:
-            await runtime.broker.publish(
-                msg.body,
-                settings_of(runtime).dlq_topic,
-                key=raw.key,
-                headers=dead_letter_headers(msg, group, "POISON", str(exc)),
+        # A batch subscriber: FastStream commits the offsets of every record of the batch when
+        # this returns, and rewinds to the batch's first records when it raises.
+        sources: list[pipeline.Source] = []
+        for raw in msg.raw_message:
+            try:
+                envelope = topic.decode(raw.value)
+            except ValidationError as exc:
+                await runtime.broker.publish(
+                    raw.value,
+                    settings.dlq_topic,
+                    key=raw.key,
+                    headers=dead_letter_headers(
+                        SimpleNamespace(raw_message=raw), group, "POISON", str(exc)
+                    ),
+                )
+                metrics.BKN_SYNC_DLQ.inc()
+                continue
+            payload: BaseModel = envelope.payload
+            body = payload.model_dump(mode="json")
+            sources.append(
+                pipeline.Source(
+                    kind=kind,
+                    nip=body["nip"],
+                    npsn=body["npsn"],
+                    period_id=body["period_id"],
+                    version=body["version"],
+                    body=body,
+                    record=raw.value,
+                    topic=raw.topic,
+                    partition=raw.partition,
+                    offset=raw.offset,
+                    trace={k: bytes(v).decode(errors="replace") for k, v in raw.headers or ()},
+                )
             )
-            metrics.BKN_SYNC_DLQ.inc()
-            return
-        payload: BaseModel = envelope.payload
-        body = payload.model_dump(mode="json")
-        source = pipeline.Source(
-            kind=kind,
-            nip=body["nip"],
-            npsn=body["npsn"],
-            period_id=body["period_id"],
-            version=body["version"],
-            body=body,
-            record=msg.body,
-            topic=raw.topic,
-            partition=raw.partition,
-            offset=raw.offset,
-        )
-        async with runtime.db.acquire() as conn, conn.transaction():
-            did = await pipeline.ingest(conn, source)
-        if did is not None:
-            await attempt(runtime, did, ("QUEUED", "IN_FLIGHT"))
+        if sources:
+            await batch.deliver(runtime, sources, routing_of(runtime))
 
-    name = settings_of(runtime).skp_topic if kind == "SKP" else settings_of(runtime).predikat_topic
-    _subscribe(runtime, name, handle)
+    name = settings.skp_topic if kind == "SKP" else settings.predikat_topic
+    runtime.broker.subscriber(
+        name,
+        group_id=f"{group}:{name}",
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title=f"{group}:{name}",
+        batch=True,
+        max_records=settings.batch_max_records,
+    )(handle)
 
 
 def _header(msg: KafkaMessage, name: str) -> str | None:

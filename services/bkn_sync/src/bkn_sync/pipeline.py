@@ -1,20 +1,21 @@
 """The life of a delivery: accept a version, claim it for an attempt, record what e-Kinerja
 said, move it to a retry tier, the DLQ or a parking spot, and redrive it on request.
 
-Each step is one transaction that changes the row and stages its status event (and any retry or
-DLQ record) in the outbox. The HTTP call happens between two transactions, never inside one.
+Each step is a transaction that changes the row and stages its status event (and any retry or
+DLQ record) in the outbox; the source consumers ingest, and record, a whole batch in one
+(``batch.py``). The HTTP call happens between two transactions, never inside one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from kinerja_shared import metrics
+from kinerja_shared import metrics, telemetry
 from kinerja_shared.topics import BKN_RETRY_TIERS
 
 from . import repository
@@ -48,10 +49,17 @@ class Source:
     topic: str
     partition: int
     offset: int
+    # Its Kafka headers (the W3C trace context among them): the delivery joins its trace.
+    trace: Mapping[str, str] = field(default_factory=dict)
 
 
-async def ingest(conn: Conn, src: Source) -> str | None:
-    """Store the version that arrived; the delivery id if it should be attempted now."""
+async def ingest(conn: Conn, src: Source, *, claim: bool = False) -> Row | None:
+    """Store the version that arrived; its row if it should be attempted now.
+
+    With ``claim`` the row to attempt is moved straight to IN_FLIGHT (one status event instead
+    of QUEUED then IN_FLIGHT: predikat shows both as "menunggu"); the caller attempts it at once.
+    Without it the row waits QUEUED, e.g. while the breaker is open.
+    """
     did = delivery_id(src.kind, src.nip, src.period_id)
     current = await repository.lock(conn, did)
     arrival = on_arrival(current["version"] if current else None, src.version)
@@ -59,7 +67,7 @@ async def ingest(conn: Conn, src: Source) -> str | None:
         "version": src.version,
         "idempotency_key": idempotency_key(src.kind, src.nip, src.period_id, src.version),
         "npsn": src.npsn,
-        "state": "QUEUED",
+        "state": "IN_FLIGHT" if claim else "QUEUED",
         "attempts": 0,
         "retry_tier": 0,
         "next_attempt_at": None,
@@ -93,7 +101,11 @@ async def ingest(conn: Conn, src: Source) -> str | None:
     elif arrival is Arrival.SAME:
         assert current is not None
         # Still pending after a crash before the offset commit: attempt again, same key.
-        return did if current["state"] in PENDING else None
+        if current["state"] not in PENDING:
+            return None
+        if not claim or current["state"] == "IN_FLIGHT":
+            return current  # an IN_FLIGHT row's status was already told
+        row = await repository.update(conn, did, {"state": "IN_FLIGHT", "next_attempt_at": None})
     else:
         assert current is not None
         superseded = repository.status_of(current, state="SUPERSEDED", version=src.version)
@@ -112,7 +124,17 @@ async def ingest(conn: Conn, src: Source) -> str | None:
         )
         return None
     await repository.publish_status(conn, repository.status_of(row))
-    return did
+    return row
+
+
+def ingest_order(sources: Iterable[Source]) -> list[Source]:
+    """A batch's records in the order to ingest them: by slot, so two transactions lock rows in
+    the same order and never deadlock; within a slot the newest version first, so the older
+    ones of the same batch arrive as OLDER and are SUPERSEDED without ever being queued."""
+    return sorted(
+        sources,
+        key=lambda s: (delivery_id(s.kind, s.nip, s.period_id), -s.version, s.offset),
+    )
 
 
 async def claim(
@@ -206,70 +228,117 @@ class Routing:
     group: str
 
 
+# A redrive may lock some of a batch's rows in another order; PostgreSQL then aborts one side.
+_DEADLOCK_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class Attempted:
+    """A claimed row and what its attempts got from e-Kinerja."""
+
+    claimed: Row
+    result: Result
+    # The W3C context of the record that caused it, for its status event; empty = current.
+    trace: Mapping[str, str] = field(default_factory=dict)
+
+
 async def record(pool: asyncpg.Pool, claimed: Row, result: Result, routing: Routing) -> Row | None:
     """Apply the outcome of the attempts on ``claimed``; None if the delivery moved on."""
+    return (await record_many(pool, [Attempted(claimed, result)], routing))[0]
+
+
+async def record_many(
+    pool: asyncpg.Pool, done: Sequence[Attempted], routing: Routing
+) -> list[Row | None]:
+    """Apply many outcomes in one transaction (a round trip per row, one commit for all);
+    the rows as recorded, in the order given, None where the delivery moved on."""
+    if not done:
+        return []
+    # Rows locked in delivery-id order, as ingest does: concurrent batches never deadlock.
+    order = sorted(range(len(done)), key=lambda i: done[i].claimed["delivery_id"])
+    rows: list[Row | None] = [None] * len(done)
+    for attempt_no in range(_DEADLOCK_RETRIES):
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                for i in order:
+                    token = telemetry.attach_headers(done[i].trace) if done[i].trace else None
+                    try:
+                        rows[i] = await _apply(conn, done[i], routing)
+                    finally:
+                        if token is not None:
+                            telemetry.detach(token)
+            break
+        except asyncpg.exceptions.DeadlockDetectedError:
+            # A redrive (roster change, operator) locked some of the same rows in another order.
+            if attempt_no == _DEADLOCK_RETRIES - 1:
+                raise
+    # Counted once committed: a rolled-back change handed nothing to a tier or the DLQ.
+    for row in rows:
+        if row is not None and row["state"] == "RETRYING":
+            metrics.BKN_SYNC_RETRIES.labels(str(row["retry_tier"])).inc()
+        elif row is not None and row["state"] == "DEAD":
+            metrics.BKN_SYNC_DLQ.inc()
+    return rows
+
+
+async def _apply(conn: Conn, attempted: Attempted, routing: Routing) -> Row | None:
+    claimed, result = attempted.claimed, attempted.result
     outcome = result.outcome
     at = now()
-    async with pool.acquire() as conn, conn.transaction():
-        row = await repository.lock(conn, claimed["delivery_id"])
-        if (
-            row is None
-            or row["version"] != claimed["version"]
-            or row["retry_seq"] != claimed["retry_seq"]
-            or row["state"] != "IN_FLIGHT"
-        ):
-            return None
-        errors = list(result.errors)
-        if not outcome.is_transient and outcome.verdict is not Verdict.DELIVERED:
-            errors.append(outcome.error_text())
-        fields: dict[str, Any] = {
-            "attempts": row["attempts"] + result.attempts,
-            "first_attempt_at": row["first_attempt_at"] or at,
-            "last_attempt_at": at,
+    row = await repository.lock(conn, claimed["delivery_id"])
+    if (
+        row is None
+        or row["version"] != claimed["version"]
+        or row["retry_seq"] != claimed["retry_seq"]
+        or row["state"] != "IN_FLIGHT"
+    ):
+        return None
+    errors = list(result.errors)
+    if not outcome.is_transient and outcome.verdict is not Verdict.DELIVERED:
+        errors.append(outcome.error_text())
+    fields: dict[str, Any] = {
+        "attempts": row["attempts"] + result.attempts,
+        "first_attempt_at": row["first_attempt_at"] or at,
+        "last_attempt_at": at,
+    }
+    if errors:
+        fields["first_error"] = row["first_error"] or errors[0]
+        fields["last_error"] = errors[-1]
+    if outcome.verdict is Verdict.DELIVERED:
+        fields |= {
+            "state": "DELIVERED",
+            "delivered_at": at,
+            **_reason(Outcome(outcome.verdict)),
         }
-        if errors:
-            fields["first_error"] = row["first_error"] or errors[0]
-            fields["last_error"] = errors[-1]
-        if outcome.verdict is Verdict.DELIVERED:
-            fields |= {
-                "state": "DELIVERED",
-                "delivered_at": at,
-                **_reason(Outcome(outcome.verdict)),
-            }
-        elif outcome.verdict is Verdict.SUPERSEDE:
-            fields |= {"state": "SUPERSEDED", **_reason(outcome)}
-        elif outcome.verdict in (Verdict.PARK, Verdict.DROP):
-            fields |= {"state": "PARKED", **_reason(outcome)}
-        elif outcome.verdict is Verdict.DEAD:
-            fields |= {"state": "DEAD", **_reason(outcome)}
+    elif outcome.verdict is Verdict.SUPERSEDE:
+        fields |= {"state": "SUPERSEDED", **_reason(outcome)}
+    elif outcome.verdict in (Verdict.PARK, Verdict.DROP):
+        fields |= {"state": "PARKED", **_reason(outcome)}
+    elif outcome.verdict is Verdict.DEAD:
+        fields |= {"state": "DEAD", **_reason(outcome)}
+    else:
+        tier = routing.schedule.next_tier(row["retry_tier"])
+        if tier is None:
+            fields |= {"state": "DEAD", **_reason(outcome), "next_attempt_at": None}
         else:
-            tier = routing.schedule.next_tier(row["retry_tier"])
-            if tier is None:
-                fields |= {"state": "DEAD", **_reason(outcome), "next_attempt_at": None}
-            else:
-                due = routing.schedule.due_at(tier, at, outcome.retry_after)
-                fields |= {
-                    "state": "RETRYING",
-                    "retry_tier": tier,
-                    "retry_seq": row["retry_seq"] + 1,
-                    "next_attempt_at": due,
-                    **_reason(outcome),
-                }
-        row = await repository.update(conn, row["delivery_id"], fields)
-        if row["state"] == "RETRYING":
-            await _stage_retry(conn, row, row["retry_tier"], row["next_attempt_at"])
-        elif row["state"] == "DEAD":
-            await _stage_dead(conn, row, routing.dlq, routing.group)
-        elif row["state"] == "DELIVERED" and row["kind"] == "SKP":
-            # The atasan's own SKP is what their teachers' E05 refusals were waiting for.
-            waiting = await repository.parked_waiting_for_atasan_skp(conn, row["nip"])
-            await redrive(conn, waiting, dry_run=False)
-        await repository.publish_status(conn, repository.status_of(row))
-    # Counted once committed: a rolled-back change handed nothing to a tier or the DLQ.
+            due = routing.schedule.due_at(tier, at, outcome.retry_after)
+            fields |= {
+                "state": "RETRYING",
+                "retry_tier": tier,
+                "retry_seq": row["retry_seq"] + 1,
+                "next_attempt_at": due,
+                **_reason(outcome),
+            }
+    row = await repository.update(conn, row["delivery_id"], fields)
     if row["state"] == "RETRYING":
-        metrics.BKN_SYNC_RETRIES.labels(str(row["retry_tier"])).inc()
+        await _stage_retry(conn, row, row["retry_tier"], row["next_attempt_at"])
     elif row["state"] == "DEAD":
-        metrics.BKN_SYNC_DLQ.inc()
+        await _stage_dead(conn, row, routing.dlq, routing.group)
+    elif row["state"] == "DELIVERED" and row["kind"] == "SKP":
+        # The atasan's own SKP is what their teachers' E05 refusals were waiting for.
+        waiting = await repository.parked_waiting_for_atasan_skp(conn, row["nip"])
+        await redrive(conn, waiting, dry_run=False)
+    await repository.publish_status(conn, repository.status_of(row))
     return row
 
 

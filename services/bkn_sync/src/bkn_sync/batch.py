@@ -1,0 +1,84 @@
+"""The source consumers' path: a whole batch of records in flight at once, offsets after outcomes.
+
+One poll's records (across the topic's partitions) are ingested in one transaction; each slot's
+newest version is then attempted concurrently, at most ``max_in_flight`` deliveries at once per
+process; all outcomes are recorded in one transaction. Only then does the handler return and
+FastStream commit the batch's offsets, so a crash anywhere re-reads the batch, and ingest of a
+version still pending attempts it again under the same idempotency key.
+
+Per-teacher order holds because a slot is attempted at most once per batch (its newest version;
+the older ones of the batch are SUPERSEDED at ingest) and one topic's batches are handled one
+after another: no older version can reach e-Kinerja after a newer one was acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+
+from opentelemetry import trace
+
+from kinerja_shared import telemetry
+from kinerja_shared.service import Runtime
+
+from . import pipeline
+from .domain.deliveries import PENDING
+from .pipeline import Attempted, Routing, Source
+from .repository import Row
+from .sender import Sender
+
+_tracer = trace.get_tracer(__name__)
+
+
+@contextlib.contextmanager
+def _within(headers: Mapping[str, str]) -> Iterator[None]:
+    """Work done for one record joins that record's trace (its teacher's request)."""
+    token = telemetry.attach_headers(headers)
+    try:
+        yield
+    finally:
+        telemetry.detach(token)
+
+
+async def deliver(
+    runtime: Runtime, sources: Sequence[Source], routing: Routing
+) -> list[Row | None]:
+    """Ingest, attempt and record a batch; raises (so the batch is read again) if any of its
+    deliveries could not be attempted, after recording the outcomes of the others."""
+    sender: Sender = runtime.extras["sender"]
+    # Claim at ingest only while e-Kinerja takes calls: during an outage the rows wait QUEUED,
+    # their attempts untouched, and are claimed one by one once the breaker lets calls through.
+    claim = sender.gate.admitting()
+    due: dict[str, tuple[Row, Source]] = {}
+    async with runtime.db.acquire() as conn, conn.transaction():
+        for src in pipeline.ingest_order(sources):
+            with _within(src.trace):
+                row = await pipeline.ingest(conn, src, claim=claim)
+            if row is not None:
+                due.setdefault(row["delivery_id"], (row, src))
+    outcomes = await asyncio.gather(
+        *(_attempt(runtime, row, src) for row, src in due.values()), return_exceptions=True
+    )
+    done = [o for o in outcomes if isinstance(o, Attempted)]
+    recorded = await pipeline.record_many(runtime.db, done, routing)
+    for o in outcomes:
+        if isinstance(o, BaseException):
+            raise o  # e.g. BreakerOpen: held too long, the batch is read again
+    return recorded
+
+
+async def _attempt(runtime: Runtime, row: Row, src: Source) -> Attempted | None:
+    sender: Sender = runtime.extras["sender"]
+    in_flight: asyncio.Semaphore = runtime.extras["in_flight"]
+    with _within(src.trace), _tracer.start_as_current_span(f"bkn-sync deliver {src.kind}"):
+        # Waiting for the breaker takes no slot: nothing could use it meanwhile anyway.
+        await sender.gate.ready()
+        async with in_flight:
+            if row["state"] != "IN_FLIGHT":
+                claimed = await pipeline.claim(runtime.db, row["delivery_id"], PENDING)
+                if claimed is None:
+                    return None  # moved on meanwhile (a redrive, a tier attempt)
+                row = claimed
+            result = await sender.deliver(pipeline.request_of(row))
+        return Attempted(row, result, telemetry.current_trace_headers())
