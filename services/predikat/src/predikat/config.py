@@ -15,3 +15,11 @@ class Settings(ServiceSettings):
         description="Dinas areas (kode wilayah prefixes) where a curve violation blocks "
         "penetapan instead of needing a reason (DOMAIN.md §4.2).",
     )
+    status_workers: int = Field(
+        default=4,
+        ge=1,
+        le=12,  # the status topic's partitions
+        description="Consumers of bkn-sync's delivery status in this process, each on its own "
+        "partitions (per-teacher order holds): a school's Kirim ke Guru turns into two status "
+        "events per teacher within seconds.",
+    )

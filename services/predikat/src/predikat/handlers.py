@@ -14,6 +14,7 @@ from kinerja_shared.service import Runtime
 from kinerja_shared.topics import ASSESSMENT_RECOMMENDED, BKN_DELIVERY_STATUS
 
 from . import repository
+from .config import Settings
 from .domain.delivery import DeliveryView, apply_status
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,15 @@ def register(runtime: Runtime) -> None:
         pool=runtime.db,
         effect=on_recommended,
     )
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
     inbox.subscribe(
-        runtime.broker, BKN_DELIVERY_STATUS, group=group, pool=runtime.db, effect=on_status
+        runtime.broker,
+        BKN_DELIVERY_STATUS,
+        group=group,
+        pool=runtime.db,
+        effect=on_status,
+        max_workers=settings.status_workers,
     )
 
 
