@@ -20,6 +20,7 @@ from faststream.kafka import KafkaBroker
 
 from kinerja_shared.events.predikat import PredikatDitetapkan
 from kinerja_shared.testing import wait_for
+from kinerja_shared.testing.groups import start_group_at_end
 from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import PREDIKAT_DITETAPKAN
 
@@ -69,6 +70,9 @@ async def test_example_keeps_the_highest_version_once(stack: Stack, tmp_path: Pa
     store = example.Store(settings.store_path)
     store.init()
     consumer = example.create_broker(settings, store)
+    # The example starts a new group at the oldest record, as a consumer team's would; here
+    # that is every predikat other tests and benchmarks ever published on this broker.
+    await start_group_at_end(stack.kafka_bootstrap, settings.group, PREDIKAT_DITETAPKAN.name)
 
     first = PREDIKAT_DITETAPKAN.envelope(nip, predikat(nip, 1, "BAIK"))
     correction = PREDIKAT_DITETAPKAN.envelope(

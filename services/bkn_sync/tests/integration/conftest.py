@@ -20,6 +20,7 @@ import httpx
 import pytest
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import BaseModel
 
 from bkn_sync.app import create_app
@@ -136,6 +137,49 @@ async def producer(stack: Stack) -> AsyncIterator[AIOKafkaProducer]:
     await p.stop()
 
 
+@dataclass(frozen=True)
+class Sources:
+    """The source topics bkn-sync reads in this session: its own, not the registry's."""
+
+    skp: str
+    predikat: str
+
+    def name_of(self, topic: Topic[Any]) -> str:
+        return {PLAN_AGREED.name: self.skp, PREDIKAT_DITETAPKAN.name: self.predikat}.get(
+            topic.name, topic.name
+        )
+
+    def settings(self) -> dict[str, str]:
+        return {"skp_topic": self.skp, "predikat_topic": self.predikat}
+
+
+@asynccontextmanager
+async def private_sources(bootstrap: str, partitions: int = 12) -> AsyncIterator[Sources]:
+    """Fresh source topics, deleted afterwards. The session's instances stay up while other
+    services' tests publish plans and predikat to the registry's topics: reading those, they
+    would deliver them and tell those tests' teachers statuses nobody asked for."""
+    tag = secrets.token_hex(4)
+    sources = Sources(f"{PLAN_AGREED.name}.test-{tag}", f"{PREDIKAT_DITETAPKAN.name}.test-{tag}")
+    names = [sources.skp, sources.predikat]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names]
+        )
+        yield sources
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.delete_topics(names)
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def sources(stack: Stack) -> AsyncIterator[Sources]:
+    async with private_sources(stack.kafka_bootstrap) as made:
+        yield made
+
+
 @pytest.fixture(scope="session")
 def idp(tmp_path_factory: pytest.TempPathFactory) -> DevIdentityProvider:
     return DevIdentityProvider(tmp_path_factory.mktemp("idp"))
@@ -143,11 +187,11 @@ def idp(tmp_path_factory: pytest.TempPathFactory) -> DevIdentityProvider:
 
 @asynccontextmanager
 async def bkn_sync_running(
-    stack: Stack, idp: DevIdentityProvider, **settings: Any
+    stack: Stack, idp: DevIdentityProvider, sources: Sources, **settings: Any
 ) -> AsyncIterator[ServiceUnderTest]:
     """bkn-sync on a fresh schema with groups of its own, started at the end of every topic
     (the hundreds of predikat records other sessions left, each without an SKP, are not this
-    session's to walk through the retry tiers)."""
+    session's to walk through the retry tiers), reading the session's own source topics."""
     async with running_service(
         stack,
         "bkn-sync",
@@ -160,6 +204,7 @@ async def bkn_sync_running(
             "quick_wait_max_seconds": 0.2,
             "retry_delays_seconds": (1.0, 1.0, 1.0),
             "retry_hold_max_seconds": 5.0,
+            **sources.settings(),
             **settings,
         },
     ) as running:
@@ -167,11 +212,11 @@ async def bkn_sync_running(
 
 
 @pytest.fixture(scope="session")
-def bkn_sync(stack: Stack, idp: DevIdentityProvider) -> Any:
+def bkn_sync(stack: Stack, idp: DevIdentityProvider, sources: Sources) -> Any:
     """``async with bkn_sync(**settings) as running``: an instance of a module's own."""
 
     def start(**settings: Any) -> Any:
-        return bkn_sync_running(stack, idp, **settings)
+        return bkn_sync_running(stack, idp, sources, **settings)
 
     return start
 
@@ -182,9 +227,10 @@ async def service(
     ekinerja: httpx.AsyncClient,
     watch: StatusWatch,
     idp: DevIdentityProvider,
+    sources: Sources,
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with bkn_sync_running(
-        stack, idp, ekinerja_url=str(ekinerja.base_url), ekinerja_timeout_seconds=3.0
+        stack, idp, sources, ekinerja_url=str(ekinerja.base_url), ekinerja_timeout_seconds=3.0
     ) as running:
         yield running.client
 
@@ -198,12 +244,13 @@ class Teacher:
 
 
 class Feed:
-    def __init__(self, producer: AIOKafkaProducer) -> None:
+    def __init__(self, producer: AIOKafkaProducer, sources: Sources) -> None:
         self._producer = producer
+        self.sources = sources
 
     async def publish(self, topic: Topic[Any], subject: str, payload: BaseModel) -> None:
         value = topic.envelope(subject, payload).model_dump_json().encode()
-        await self._producer.send_and_wait(topic.name, value, key=subject.encode())
+        await self._producer.send_and_wait(self.sources.name_of(topic), value, key=subject.encode())
 
     async def teacher(self, *, nama: str = "Guru Uji", atasan_nip: str | None = None) -> Teacher:
         area = f"{random.randint(11, 94)}{random.randint(1, 99):02d}"
@@ -274,5 +321,5 @@ class Feed:
 
 
 @pytest.fixture(scope="session")
-def feed(producer: AIOKafkaProducer) -> Feed:
-    return Feed(producer)
+def feed(producer: AIOKafkaProducer, sources: Sources) -> Feed:
+    return Feed(producer, sources)

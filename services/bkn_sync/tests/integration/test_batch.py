@@ -186,7 +186,7 @@ async def test_many_deliveries_of_one_partition_are_in_flight_at_once_never_more
         # One partition: before, its records were handled one at a time.
         for t in teachers:
             value = PLAN_AGREED.envelope(t.nip, agreed(t, 1)).model_dump_json().encode()
-            await producer.send(PLAN_AGREED.name, value, key=t.nip.encode(), partition=0)
+            await producer.send(feed.sources.skp, value, key=t.nip.encode(), partition=0)
         await producer.flush()
 
         async def all_delivered() -> list[dict[str, Any]] | None:

@@ -245,7 +245,7 @@ async def test_a_delivery_that_keeps_failing_goes_through_the_tiers_to_dead_and_
     assert all(e["next_attempt_at"] for e in retrying)
     dead = await wait_for(lambda: _dlq_of(watch, t.nip), what="DLQ record")
     headers = dead[0][1]
-    assert headers["kinerja-original-topic"] == "kinerja.planning.plan-agreed.v1"
+    assert headers["kinerja-original-topic"] == feed.sources.skp
     assert headers["kinerja-attempts"] == "8"
     assert headers["kinerja-first-error"].startswith("BKN-T02")
     assert dead[0][0]["payload"]["nip"] == t.nip
