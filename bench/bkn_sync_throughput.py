@@ -4,7 +4,7 @@ Measured in one run, on the test stack (env of .local/test/env), all against pri
 nothing else reads or writes them:
 
   kafka_raw        a bare aiokafka consumer reading the agreed-plan records
-  ekinerja_raw     a bare httpx client PUTting to the simulator at bkn_sync's max in flight
+  ekinerja_raw     a bare aiohttp client PUTting to the simulator at bkn_sync's max in flight
   bkn_sync_0       bkn_sync (a separate `bkn_sync serve` process), simulator at 50 ms, no faults
   bkn_sync_20      the same with 20 % transient faults (5xx, resets, lost responses)
   outage_drain     N deliveries queued while e-Kinerja is out, then drained; RSS sampled
@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -162,39 +163,30 @@ async def kafka_raw(topic: str, n: int) -> float:
 
 
 async def ekinerja_raw(sim: str, nips: list[str], workers: int) -> float:
-    """``workers`` concurrent PUT loops: the same bound as bkn_sync's max in flight."""
+    """``workers`` concurrent PUT loops (bkn_sync's max in flight) from one bare aiohttp session
+    of as many connections, the client bkn_sync uses, with no tracing: the most this host's
+    simulator answers at that concurrency."""
     queue: asyncio.Queue[str] = asyncio.Queue()
     for nip in nips:
         queue.put_nowait(nip)
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker(session: aiohttp.ClientSession) -> None:
         while not queue.empty():
             nip = queue.get_nowait()
-            r = await client.put(
+            async with session.put(
                 f"/skp/{nip}/raw",
-                json={"version": 1},
-                headers={"Idempotency-Key": str(uuid.uuid4())},
-            )
-            assert r.status_code in (200, 201), r.text
+                data=b'{"version": 1}',
+                headers={"Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"},
+            ) as r:
+                body = await r.read()
+            assert r.status in (200, 201), body
 
-    # Clients of 4 connections each, as bkn_sync's sender shards them: one httpx client with
-    # 200 connections spends ~10 ms of CPU per request in its pool and would be no baseline.
-    per_client = 4
-    clients = [
-        httpx.AsyncClient(
-            base_url=sim,
-            limits=httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client),
-            timeout=10,
-        )
-        for _ in range(-(-workers // per_client))
-    ]
-    try:
+    async with aiohttp.ClientSession(
+        base_url=sim, connector=aiohttp.TCPConnector(limit=workers)
+    ) as session:
         started = time.perf_counter()
-        await asyncio.gather(*(worker(clients[i % len(clients)]) for i in range(workers)))
+        await asyncio.gather(*(worker(session) for _ in range(workers)))
         return len(nips) / (time.perf_counter() - started)
-    finally:
-        for client in clients:
-            await client.aclose()
 
 
 def cpu_groups(pids: dict[str, int]) -> dict[str, list[Any]]:

@@ -83,3 +83,35 @@ async def test_redelivered_event_is_applied_once_and_poison_goes_to_the_dlq(
     finally:
         await broker.stop()
         await pool.close()
+
+
+async def test_many_records_staged_at_once_publish_in_order_with_their_own_headers(
+    stack: Stack, fresh_schema: str
+) -> None:
+    topic = probe_topic(await create_topic(stack.kafka_bootstrap, partitions=1))
+    pool = await db.create_pool(stack.pg_admin_dsn, fresh_schema)
+    broker = KafkaBroker(stack.kafka_bootstrap, enable_idempotence=True, acks="all")
+    await broker.start()
+    try:
+        envelopes = [topic.envelope(f"s{n % 3}", Probe(n=n)) for n in range(7)]
+        staged = [
+            outbox.Staged.of(topic, e, {"traceparent": f"00-{n:032x}-{n + 1:016x}-01"})
+            for n, e in enumerate(envelopes)
+        ]
+        raw = outbox.Staged(topic.name, "s9", b"not an envelope", {"kinerja-attempts": "2"})
+        async with pool.acquire() as conn, conn.transaction():
+            await outbox.add_many(conn, [*staged, raw])
+            await outbox.add_many(conn, [])  # nothing to stage is no statement, no error
+
+        assert await OutboxRelay(pool, broker, fresh_schema).publish_batch() == 8
+        records = await read_all(stack.kafka_bootstrap, topic.name, at_least=8)
+        assert [r.value for r in records[:7]] == [s.value for s in staged]
+        assert [r.key for r in records] == [f"s{n % 3}".encode() for n in range(7)] + [b"s9"]
+        assert [dict(r.headers)["traceparent"] for r in records[:7]] == [
+            f"00-{n:032x}-{n + 1:016x}-01".encode() for n in range(7)
+        ]
+        assert records[7].value == b"not an envelope"
+        assert dict(records[7].headers)["kinerja-attempts"] == b"2"
+    finally:
+        await broker.stop()
+        await pool.close()

@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import asyncpg
@@ -21,7 +23,7 @@ from pydantic import BaseModel
 
 from . import failpoints, telemetry
 from .db import Conn
-from .envelope import Envelope
+from .envelope import Envelope, new_event_id
 from .topics import Topic
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,34 @@ def _channel(schema: str) -> str:
     return f"{_CHANNEL_PREFIX}{schema}"
 
 
+@dataclass(frozen=True)
+class Staged:
+    """One record to stage: an envelope of ours (``Staged.of``) or bytes as they are (e.g. a
+    copy of a consumed record for a retry topic), with the headers to publish it with."""
+
+    topic: str
+    key: str
+    value: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+    event_id: uuid.UUID = field(default_factory=new_event_id)
+
+    @classmethod
+    def of(
+        cls,
+        topic: Topic[Any],
+        envelope: Envelope[Any],
+        headers: Mapping[str, str] | None = None,
+        key: str | None = None,
+    ) -> Staged:
+        return cls(
+            topic.name,
+            key or envelope.subject,
+            envelope.model_dump_json().encode(),
+            headers or {},
+            envelope.event_id,
+        )
+
+
 async def add(
     conn: Conn,
     topic: Topic[Any],
@@ -58,20 +88,31 @@ async def add(
 ) -> None:
     """Stage ``envelope`` for ``topic``; it is published only if the transaction commits."""
     stored_headers = {**telemetry.current_trace_headers(), **(headers or {})}
-    # One round trip: the row and the wake-up of the relay. NOTIFY is delivered on commit only
+    await add_many(conn, [Staged.of(topic, envelope, stored_headers, key)])
+
+
+async def add_many(conn: Conn, records: Sequence[Staged]) -> None:
+    """Stage records in one statement, published in the order given and only if the
+    transaction commits. Each keeps its own headers: a batch's records come from many traces."""
+    if not records:
+        return
+    # One round trip: the rows and the wake-up of the relay. NOTIFY is delivered on commit only
     # (and once per transaction for the same channel), so the relay wakes exactly when there
-    # is work.
+    # is work. Headers go in as text so this works on any connection, with or without a JSON
+    # codec; WITH ORDINALITY keeps the ids (the publishing order) in the order given.
     await conn.execute(
-        # Headers go in as text so this works on any connection, with or without a JSON codec.
         "WITH staged AS ("
         " INSERT INTO outbox (event_id, topic, key, value, headers)"
-        " VALUES ($1, $2, $3, $4, $5::text::jsonb) RETURNING 1)"
-        f" SELECT pg_notify('{_CHANNEL_PREFIX}' || current_schema(), '') FROM staged",
-        envelope.event_id,
-        topic.name,
-        key or envelope.subject,
-        envelope.model_dump_json().encode(),
-        json.dumps(stored_headers),
+        " SELECT e, t, k, v, h::jsonb"
+        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[])"
+        " WITH ORDINALITY AS x(e, t, k, v, h, n) ORDER BY n RETURNING 1)"
+        f" SELECT pg_notify('{_CHANNEL_PREFIX}' || current_schema(), '')"
+        " WHERE EXISTS (SELECT 1 FROM staged)",
+        [r.event_id for r in records],
+        [r.topic for r in records],
+        [r.key for r in records],
+        [r.value for r in records],
+        [json.dumps(dict(r.headers)) for r in records],
     )
 
 

@@ -64,6 +64,14 @@ def current_trace_headers() -> dict[str, str]:
     return carrier
 
 
+def trace_headers_of(headers: Mapping[str, str]) -> dict[str, str]:
+    """The W3C context that ``headers`` (e.g. a consumed record's) carry, as headers again:
+    what ``current_trace_headers`` gives inside ``attach_headers(headers)``, without attaching."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=propagate.extract(dict(headers)))
+    return carrier
+
+
 def attach_headers(headers: Mapping[str, str]) -> object:
     """Make the context carried by ``headers`` current; pass the token to ``detach``."""
     return context.attach(propagate.extract(dict(headers)))

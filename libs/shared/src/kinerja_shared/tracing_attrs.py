@@ -41,6 +41,7 @@ __all__ = [
     "annotate",
     "annotate_envelope",
     "annotate_path_params",
+    "annotate_span",
 ]
 
 PREFIX = "kinerja."
@@ -113,6 +114,15 @@ def annotate(
                 **extra,
             },
         )
+    except Exception:  # pragma: no cover - tracing must never break a request or a handler
+        return
+
+
+def annotate_span(span: trace.Span, attrs: Mapping[str, Any]) -> None:
+    """``annotate`` for a span that is not the current one (e.g. an instrumentation hook's):
+    ``attrs`` by full or short name (``kinerja.nip`` or ``nip``); ``None`` values skipped."""
+    try:
+        _set(span, attrs)
     except Exception:  # pragma: no cover - tracing must never break a request or a handler
         return
 

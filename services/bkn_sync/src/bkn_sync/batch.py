@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from opentelemetry import trace
 
-from kinerja_shared import telemetry
+from kinerja_shared import telemetry, tracing_attrs
 from kinerja_shared.service import Runtime
 
 from . import pipeline
@@ -50,15 +50,10 @@ async def deliver(
     # Claim at ingest only while e-Kinerja takes calls: during an outage the rows wait QUEUED,
     # their attempts untouched, and are claimed one by one once the breaker lets calls through.
     claim = sender.gate.admitting()
-    due: dict[str, tuple[Row, Source]] = {}
     async with runtime.db.acquire() as conn, conn.transaction():
-        for src in pipeline.ingest_order(sources):
-            with _within(src.trace):
-                row = await pipeline.ingest(conn, src, claim=claim)
-            if row is not None:
-                due.setdefault(row["delivery_id"], (row, src))
+        due = await pipeline.ingest(conn, sources, claim=claim)
     outcomes = await asyncio.gather(
-        *(_attempt(runtime, row, src) for row, src in due.values()), return_exceptions=True
+        *(_attempt(runtime, row, src) for row, src in due), return_exceptions=True
     )
     done = [o for o in outcomes if isinstance(o, Attempted)]
     recorded = await pipeline.record_many(runtime.db, done, routing)
@@ -72,6 +67,7 @@ async def _attempt(runtime: Runtime, row: Row, src: Source) -> Attempted | None:
     sender: Sender = runtime.extras["sender"]
     in_flight: asyncio.Semaphore = runtime.extras["in_flight"]
     with _within(src.trace), _tracer.start_as_current_span(f"bkn-sync deliver {src.kind}"):
+        tracing_attrs.annotate(src.nip, src.period_id, row["delivery_id"])
         # Waiting for the breaker takes no slot: nothing could use it meanwhile anyway.
         await sender.gate.ready()
         async with in_flight:

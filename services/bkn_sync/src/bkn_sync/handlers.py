@@ -20,7 +20,7 @@ from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel, ValidationError
 
-from kinerja_shared import metrics
+from kinerja_shared import metrics, tracing_attrs
 from kinerja_shared.events.roster import Pegawai
 from kinerja_shared.inbox import dead_letter_headers
 from kinerja_shared.roster.projection import subscribe_roster
@@ -71,6 +71,7 @@ async def attempt(
         claimed = await pipeline.claim(runtime.db, did, states, seq)
         if claimed is None:
             return
+        tracing_attrs.annotate(claimed["nip"], claimed["period_id"], did)
         result = await sender.deliver(pipeline.request_of(claimed))
     await pipeline.record(runtime.db, claimed, result, routing_of(runtime))
 

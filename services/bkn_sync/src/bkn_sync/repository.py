@@ -4,7 +4,9 @@ records staged for the retry tiers and the DLQ (through the outbox, in the calle
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,11 +14,12 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from kinerja_shared import outbox, telemetry
-from kinerja_shared.envelope import new_event_id
 from kinerja_shared.events.bkn_sync import DeliveryState, DeliveryStatus, RecordKind
 from kinerja_shared.topics import BKN_DELIVERY_STATUS
 
 Row = asyncpg.Record
+# A row as read, or as the pipeline changed it before writing it back.
+RowLike = Row | Mapping[str, Any]
 # What a pool hands out behaves as a connection.
 Conn = asyncpg.Connection | PoolConnectionProxy
 
@@ -39,15 +42,85 @@ async def lock(conn: Conn, delivery_id: str) -> Row | None:
     return row
 
 
-async def insert(conn: Conn, fields: Mapping[str, Any]) -> Row:
-    columns = list(fields)
-    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    row: Row | None = await conn.fetchrow(
-        f"INSERT INTO deliveries ({', '.join(columns)}) VALUES ({placeholders}) RETURNING *",
-        *fields.values(),
+async def lock_many(conn: Conn, delivery_ids: Iterable[str]) -> dict[str, Row]:
+    """Lock the rows that exist, in delivery-id order (two batches never deadlock)."""
+    rows: list[Row] = await conn.fetch(
+        "SELECT * FROM deliveries WHERE delivery_id = ANY($1::text[]) "
+        "ORDER BY delivery_id FOR UPDATE",
+        sorted(set(delivery_ids)),
     )
-    assert row is not None
-    return row
+    return {r["delivery_id"]: r for r in rows}
+
+
+# What a write-back may change; the slot (kind, NIP, period) and created_at never change.
+_WRITABLE = [
+    "npsn",
+    "version",
+    "idempotency_key",
+    "state",
+    "attempts",
+    "retry_seq",
+    "retry_tier",
+    "next_attempt_at",
+    "reason_code",
+    "reason",
+    "remedy",
+    "actor",
+    "first_error",
+    "last_error",
+    "first_attempt_at",
+    "last_attempt_at",
+    "delivered_at",
+    "body",
+    "source_record",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+]
+
+
+def _json_value(value: Any) -> Any:
+    """A column value as ``jsonb_populate_recordset`` reads it back into the column's type."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    return value
+
+
+def _as_json(rows: Sequence[RowLike], columns: Sequence[str]) -> str:
+    # Many rows as one parameter, typed by the table itself: one statement for a whole batch.
+    return json.dumps([{c: _json_value(r[c]) for c in columns} for r in rows])
+
+
+async def insert_many(conn: Conn, rows: Sequence[RowLike]) -> list[Row]:
+    """Insert rows that all have the same columns; the stored rows, in no particular order."""
+    if not rows:
+        return []
+    columns = list(rows[0])
+    names = ", ".join(columns)
+    stored: list[Row] = await conn.fetch(
+        f"INSERT INTO deliveries ({names}) SELECT {names} "
+        "FROM jsonb_populate_recordset(NULL::deliveries, $1::text::jsonb) RETURNING *",
+        _as_json(rows, columns),
+    )
+    return stored
+
+
+async def write_many(conn: Conn, rows: Sequence[RowLike]) -> list[Row]:
+    """Write whole rows back (each as read under its lock, then changed); the stored rows."""
+    if not rows:
+        return []
+    sets = ", ".join(f"{c} = x.{c}" for c in _WRITABLE)
+    stored: list[Row] = await conn.fetch(
+        f"UPDATE deliveries d SET {sets}, updated_at = now() "
+        "FROM jsonb_populate_recordset(NULL::deliveries, $1::text::jsonb) x "
+        "WHERE d.delivery_id = x.delivery_id RETURNING d.*",
+        _as_json(rows, ["delivery_id", *_WRITABLE]),
+    )
+    return stored
 
 
 async def update(conn: Conn, delivery_id: str, fields: Mapping[str, Any]) -> Row:
@@ -62,7 +135,9 @@ async def update(conn: Conn, delivery_id: str, fields: Mapping[str, Any]) -> Row
     return row
 
 
-def status_of(row: Row, *, state: str | None = None, version: int | None = None) -> DeliveryStatus:
+def status_of(
+    row: RowLike, *, state: str | None = None, version: int | None = None
+) -> DeliveryStatus:
     return DeliveryStatus(
         delivery_id=row["delivery_id"],
         kind=RecordKind(row["kind"]),
@@ -81,26 +156,21 @@ def status_of(row: Row, *, state: str | None = None, version: int | None = None)
     )
 
 
-async def publish_status(conn: Conn, status: DeliveryStatus) -> None:
-    await outbox.add_event(conn, BKN_DELIVERY_STATUS, status.nip, status)
-
-
-async def stage_raw(
-    conn: Conn, topic: str, key: str, value: bytes, headers: Mapping[str, str]
-) -> None:
-    """Stage a record that is not an envelope of ours (a retry-tier or DLQ copy of the source
-    record) in the outbox, so it is published if and only if the state change commits."""
-    stored = {**telemetry.current_trace_headers(), **headers}
-    await conn.execute(
-        "INSERT INTO outbox (event_id, topic, key, value, headers) VALUES ($1, $2, $3, $4, $5)",
-        new_event_id(),
-        topic,
-        key,
-        value,
-        stored,
+def status_record(status: DeliveryStatus, trace: Mapping[str, str]) -> outbox.Staged:
+    """A status event to stage, carrying the trace context of the record that caused it."""
+    return outbox.Staged.of(
+        BKN_DELIVERY_STATUS, BKN_DELIVERY_STATUS.envelope(status.nip, status), trace
     )
-    schema = await conn.fetchval("SELECT current_schema()")
-    await conn.execute("SELECT pg_notify($1, '')", f"outbox_{schema}")
+
+
+async def publish_status(conn: Conn, status: DeliveryStatus) -> None:
+    await stage(conn, [status_record(status, telemetry.current_trace_headers())])
+
+
+async def stage(conn: Conn, records: Sequence[outbox.Staged]) -> None:
+    """Stage status events and retry-tier or DLQ copies of source records in the outbox, in
+    order, so they are published if and only if the state change commits."""
+    await outbox.add_many(conn, records)
 
 
 def _filters(
@@ -142,13 +212,13 @@ def _filters(
     return (" AND ".join(clauses) or "true"), args
 
 
-async def parked_waiting_for_atasan_skp(conn: Conn, atasan_nip: str) -> list[Row]:
-    """Deliveries parked because this Kepala Sekolah had no SKP in e-Kinerja (BKN-E05)."""
+async def parked_waiting_for_atasan_skp(conn: Conn, atasan_nips: Sequence[str]) -> list[Row]:
+    """Deliveries parked because their Kepala Sekolah had no SKP in e-Kinerja (BKN-E05)."""
     rows: list[Row] = await conn.fetch(
         "SELECT d.* FROM deliveries d JOIN roster_pegawai p ON p.nip = d.nip "
-        "WHERE p.atasan_nip = $1 AND d.state = 'PARKED' AND d.reason_code = 'BKN-E05' "
-        "FOR UPDATE OF d",
-        atasan_nip,
+        "WHERE p.atasan_nip = ANY($1::text[]) AND d.state = 'PARKED' "
+        "AND d.reason_code = 'BKN-E05' ORDER BY d.delivery_id FOR UPDATE OF d",
+        list(atasan_nips),
     )
     return rows
 

@@ -3,15 +3,19 @@ answers, and a plain ``Outcome`` back (the classification lives in ``domain.clas
 
 from __future__ import annotations
 
-import asyncio
+import contextvars
+import json
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+import aiohttp
+from multidict import CIMultiDictProxy
+from opentelemetry.instrumentation.aiohttp_client import create_trace_config
+from opentelemetry.trace import Span
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -20,7 +24,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from kinerja_shared import metrics
+from kinerja_shared import metrics, tracing_attrs
 
 from .breaker import BreakerOpen, Gate, health_of
 from .config import Settings
@@ -29,7 +33,6 @@ from .domain.classify import Outcome, Transport, classify
 
 log = logging.getLogger(__name__)
 
-_CONNECTIONS_PER_CLIENT = 4
 PATHS = {"SKP": "skp", "PREDIKAT": "predikat"}
 
 
@@ -40,6 +43,8 @@ class Request:
     period_id: str
     key: uuid.UUID
     body: dict[str, Any]
+    delivery_id: str = ""
+    prior_attempts: int = 0  # attempts of earlier hops (tiers, redrives): the count goes on
 
     @property
     def path(self) -> str:
@@ -53,17 +58,26 @@ class Result:
     errors: tuple[str, ...]  # one line per failed attempt, oldest first
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("Retry-After")
+# What the PUT's client span should say about the delivery, set around each call: the
+# instrumentation's request hook runs in the calling task, so it sees this call's value.
+_CALL: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("ekinerja_call")
+
+
+def _annotate_call(span: Span, _params: aiohttp.TraceRequestStartParams) -> None:
+    tracing_attrs.annotate_span(span, _CALL.get({}))
+
+
+def _retry_after(headers: CIMultiDictProxy[str]) -> float | None:
+    raw = headers.get("Retry-After")
     try:
         return max(0.0, float(raw)) if raw is not None else None
     except ValueError:
         return None  # an HTTP-date: fall back to our own backoff
 
 
-def _body_code(response: httpx.Response) -> str | None:
+def _body_code(body: bytes) -> str | None:
     try:
-        data = response.json()
+        data = json.loads(body)
     except ValueError:
         return None
     code = data.get("code") if isinstance(data, dict) else None
@@ -71,52 +85,47 @@ def _body_code(response: httpx.Response) -> str | None:
 
 
 class Sender:
-    def __init__(
-        self,
-        settings: Settings,
-        transport: httpx.AsyncBaseTransport | None = None,
-        gate: Gate | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, gate: Gate | None = None) -> None:
         self._settings = settings
         self.gate = gate or Gate(settings.breaker_config(), settings.retry_hold_max_seconds)
-        # Several small clients instead of one with max_in_flight connections: httpcore's pool
-        # scans every connection against every waiting request on each event, which at 200
-        # connections cost ~10 ms of CPU per PUT here (bench/README.md); at 4 it is ~1 ms.
-        # A client is lent out per PUT, at most as often as it has connections, so no request
-        # ever waits for a pooled connection (that wait would count against the timeout and read
-        # as e-Kinerja being slow, T01), and at most max_in_flight PUTs are open at once.
-        per_client = min(_CONNECTIONS_PER_CLIENT, settings.max_in_flight)
-        self._clients = [
-            httpx.AsyncClient(
-                base_url=settings.ekinerja_url,
-                timeout=settings.ekinerja_timeout_seconds,
-                transport=transport,
-                limits=httpx.Limits(
-                    max_connections=per_client, max_keepalive_connections=per_client
-                ),
-            )
-            for _ in range(-(-settings.max_in_flight // per_client))
-        ]
-        self._lendable: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
-        for i in range(settings.max_in_flight):
-            self._lendable.put_nowait(self._clients[i % len(self._clients)])
-        for client in self._clients:
-            # Puts the W3C traceparent on every call, so the e-Kinerja span joins the trace.
-            HTTPXClientInstrumentor.instrument_client(client)
+        self._session: aiohttp.ClientSession | None = None
         self._backoff = wait_random_exponential(multiplier=0.2, max=settings.quick_wait_max_seconds)
 
-    async def aclose(self) -> None:
-        for client in self._clients:
-            await client.aclose()
+    def _client(self) -> aiohttp.ClientSession:
+        # Made on first use: an aiohttp session belongs to the running event loop.
+        if self._session is None:
+            timeout = self._settings.ekinerja_timeout_seconds
+            self._session = aiohttp.ClientSession(
+                base_url=self._settings.ekinerja_url,
+                # aiohttp rather than httpx: ~0.2 ms of CPU per PUT instead of ~1.2 ms here,
+                # which is most of what one delivery costs (bench/README.md).
+                # As many connections as deliveries in flight, so no PUT waits for one (that
+                # wait would count against the timeout and read as e-Kinerja being slow, T01).
+                connector=aiohttp.TCPConnector(limit=self._settings.max_in_flight),
+                # Per phase, as e-Kinerja's own slowness is what a timeout should measure.
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
+                # A client span per PUT with the W3C traceparent: e-Kinerja's span joins the trace.
+                trace_configs=[create_trace_config(request_hook=_annotate_call)],
+                raise_for_status=False,
+            )
+            # aiohttp resends an idempotent request once, unseen, when a kept-alive connection
+            # drops; every PUT must be an attempt we count, trace and back off from (the key
+            # makes a resend safe, not free). No public switch: its own test client does this.
+            self._session._retry_connection = False
+        return self._session
 
-    async def attempt(self, request: Request) -> Outcome:
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def attempt(self, request: Request, number: int = 1) -> Outcome:
         """One PUT once the breaker lets it through; never raises for what e-Kinerja or the
         network does (``BreakerOpen`` when held too long, before anything was sent)."""
         permit = await self.gate.permit()
         health = Health.UNKNOWN  # if the call is cancelled: no verdict, free the probe
         down_for: float | None = None
         try:
-            outcome = await self._put(request)
+            outcome = await self._put(request, number)
             health = health_of(outcome)
             if outcome.code == "BKN-T02" and outcome.retry_after is not None:
                 # e-Kinerja says how long it will be down; probe again no later than the cap,
@@ -126,32 +135,39 @@ class Sender:
         finally:
             self.gate.record(permit, health, down_for)
 
-    async def _put(self, request: Request) -> Outcome:
-        client = await self._lendable.get()
+    async def _put(self, request: Request, number: int) -> Outcome:
         started = time.monotonic()
         answer = "CONNECTION"
+        token = _CALL.set(
+            {
+                tracing_attrs.NIP: request.nip,
+                tracing_attrs.PERIOD_ID: request.period_id,
+                tracing_attrs.DELIVERY_ID: request.delivery_id or None,
+                tracing_attrs.ATTEMPT: request.prior_attempts + number,
+            }
+        )
         try:
-            response = await client.put(
+            async with self._client().put(
                 request.path,
-                json=request.body,
-                headers={"Idempotency-Key": str(request.key)},
-            )
-            answer = str(response.status_code)
-        except httpx.TimeoutException:
+                data=json.dumps(request.body).encode(),
+                headers={"Idempotency-Key": str(request.key), "Content-Type": "application/json"},
+            ) as response:
+                body = await response.read()
+                status, headers = response.status, response.headers
+            answer = str(status)
+        except TimeoutError:  # before ClientError: aiohttp's timeouts are both
             answer = "TIMEOUT"
             return classify(None, transport=Transport.TIMEOUT)
-        except httpx.TransportError:
+        except aiohttp.ClientError:  # refused, reset, a response cut short
             return classify(None, transport=Transport.CONNECTION)
         finally:
-            self._lendable.put_nowait(client)
+            _CALL.reset(token)
             metrics.BKN_SYNC_EKINERJA_SECONDS.labels(PATHS[request.kind], answer).observe(
                 time.monotonic() - started
             )
-        if response.is_success:
-            return classify(response.status_code)
-        return classify(
-            response.status_code, _body_code(response), retry_after=_retry_after(response)
-        )
+        if 200 <= status < 300:
+            return classify(status)
+        return classify(status, _body_code(body), retry_after=_retry_after(headers))
 
     def _wait(self, state: RetryCallState) -> float:
         outcome = state.outcome.result() if state.outcome else None
@@ -182,7 +198,7 @@ class Sender:
             retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
         ):
             try:
-                outcome = await self.attempt(request)
+                outcome = await self.attempt(request, attempts + 1)
             except BreakerOpen:
                 if outcome is None:
                     raise

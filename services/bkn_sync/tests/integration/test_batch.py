@@ -159,8 +159,7 @@ async def test_a_batch_read_again_after_a_crash_resends_only_what_was_pending(
     await batch.deliver(rig.runtime, [source(delivered, 1, 20)], routing)
     # As if the process died after ingesting `pending` (IN_FLIGHT) but before its PUT.
     async with rig.runtime.db.acquire() as conn, conn.transaction():
-        row = await pipeline.ingest(conn, source(pending, 1, 21), claim=True)
-    assert row is not None
+        [(row, _)] = await pipeline.ingest(conn, [source(pending, 1, 21)], claim=True)
     assert row["state"] == "IN_FLIGHT"
 
     # The uncommitted offsets bring both records back.

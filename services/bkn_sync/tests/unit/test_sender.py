@@ -1,11 +1,17 @@
-"""The sender's quick retries and request shape, over an in-memory transport."""
+"""The sender's quick retries, request shape and trace context, over real HTTP (an aiohttp
+server on a loopback port answering from a script)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
-import httpx
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from opentelemetry import trace
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bkn_sync.config import Settings
 from bkn_sync.domain.classify import Verdict
@@ -14,93 +20,150 @@ from kinerja_shared import telemetry
 
 NIP = "198609262015051001"
 KEY = uuid.uuid4()
+REQUEST = Request(
+    "PREDIKAT", NIP, "2025", KEY, {"nip": NIP, "version": 2}, f"PREDIKAT:{NIP}:2025", 4
+)
+
+Answer = Callable[[], web.StreamResponse]
 
 
-def settings(**overrides: object) -> Settings:
+def settings(url: str, **overrides: object) -> Settings:
     base: dict[str, object] = {
         "database_url": "postgresql://unused",
         "jwt_jwks_url": "file:///unused",
+        "ekinerja_url": url,
         "quick_attempts": 3,
         "quick_wait_max_seconds": 0.01,
     }
     return Settings(**(base | overrides))  # type: ignore[arg-type]
 
 
-def sender_answering(*responses: httpx.Response, seen: list[httpx.Request]) -> Sender:
-    answers = iter(responses)
+@asynccontextmanager
+async def sender_answering(
+    *answers: Answer, seen: list[web.Request], bodies: list[bytes] | None = None
+) -> AsyncIterator[Sender]:
+    script = iter(answers)
 
-    def handle(request: httpx.Request) -> httpx.Response:
+    async def handle(request: web.Request) -> web.StreamResponse:
         seen.append(request)
-        return next(answers)
+        if bodies is not None:
+            bodies.append(await request.read())
+        return next(script)()
 
-    return Sender(settings(), transport=httpx.MockTransport(handle))
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    sender = Sender(settings(str(server.make_url(""))))
+    try:
+        yield sender
+    finally:
+        await sender.aclose()
+        await server.close()
 
 
-REQUEST = Request("PREDIKAT", NIP, "2025", KEY, {"nip": NIP, "version": 2})
+def status(http_status: int, **json: object) -> Answer:
+    return lambda: web.json_response(json or None, status=http_status)
 
 
-async def test_each_attempt_puts_the_same_key_and_the_trace_context() -> None:
-    seen: list[httpx.Request] = []
-    sender = sender_answering(httpx.Response(503), httpx.Response(201), seen=seen)
-    tracer = telemetry.setup_tracing("bkn-sync-test").get_tracer("test")
+async def test_each_attempt_puts_the_same_key_body_and_trace_context() -> None:
+    seen: list[web.Request] = []
+    bodies: list[bytes] = []
+    provider = telemetry.setup_tracing("bkn-sync-test")
+    exported = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    tracer = provider.get_tracer("test")
 
-    with tracer.start_as_current_span("deliver"):
-        trace_id = format(trace.get_current_span().get_span_context().trace_id, "032x")
-        result = await sender.deliver(REQUEST)
+    async with sender_answering(status(503), status(201), seen=seen, bodies=bodies) as sender:
+        with tracer.start_as_current_span("deliver"):
+            trace_id = format(trace.get_current_span().get_span_context().trace_id, "032x")
+            result = await sender.deliver(REQUEST)
 
     assert result.outcome.verdict is Verdict.DELIVERED
     assert result.attempts == 2
     assert [r.method for r in seen] == ["PUT", "PUT"]
-    assert {r.url.path for r in seen} == {f"/predikat/{NIP}/2025"}
+    assert {r.path for r in seen} == {f"/predikat/{NIP}/2025"}
     assert {r.headers["Idempotency-Key"] for r in seen} == {str(KEY)}
+    assert {r.headers["Content-Type"] for r in seen} == {"application/json"}
     assert all(trace_id in r.headers["traceparent"] for r in seen)
-    await sender.aclose()
+    assert bodies == [b'{"nip": "198609262015051001", "version": 2}'] * 2
+    # One client span per PUT, each saying which delivery and which attempt it was.
+    puts = [s for s in exported.get_finished_spans() if s.kind is trace.SpanKind.CLIENT]
+    assert [s.attributes["kinerja.attempt"] for s in puts] == [5, 6]  # after 4 earlier ones
+    assert {s.attributes["kinerja.delivery_id"] for s in puts} == {REQUEST.delivery_id}
+    assert {s.attributes["kinerja.nip"] for s in puts} == {NIP}
+    assert {s.attributes["kinerja.period_id"] for s in puts} == {"2025"}
+    assert [
+        s.attributes.get("http.response.status_code", s.attributes.get("http.status_code"))
+        for s in puts
+    ] == [503, 201]
 
 
 async def test_a_permanent_refusal_is_not_retried() -> None:
-    seen: list[httpx.Request] = []
-    refusal = httpx.Response(422, json={"code": "NIP_NOT_FOUND", "message": "x"})
-    sender = sender_answering(refusal, seen=seen)
+    seen: list[web.Request] = []
+    refusal = status(422, code="NIP_NOT_FOUND", message="x")
 
-    result = await sender.deliver(REQUEST)
+    async with sender_answering(refusal, seen=seen) as sender:
+        result = await sender.deliver(REQUEST)
 
     assert (result.outcome.verdict, result.outcome.code, result.attempts) == (
         Verdict.PARK,
         "BKN-E01",
         1,
     )
-    await sender.aclose()
 
 
 async def test_quick_attempts_end_transient_with_every_error_kept() -> None:
-    seen: list[httpx.Request] = []
-    sender = sender_answering(*(httpx.Response(500) for _ in range(3)), seen=seen)
+    seen: list[web.Request] = []
 
-    result = await sender.deliver(REQUEST)
+    async with sender_answering(*(status(500) for _ in range(3)), seen=seen) as sender:
+        result = await sender.deliver(REQUEST)
 
     assert result.outcome.verdict is Verdict.TRANSIENT
     assert result.attempts == 3
     assert len(result.errors) == 3
-    await sender.aclose()
+
+
+async def test_a_malformed_error_body_is_classified_by_its_status() -> None:
+    seen: list[web.Request] = []
+    garbage = lambda: web.Response(status=502, body=b"<html>bad gateway", content_type="text/html")  # noqa: E731
+
+    async with sender_answering(garbage, status(200), seen=seen) as sender:
+        result = await sender.deliver(REQUEST)
+
+    assert (result.outcome.verdict, result.attempts) == (Verdict.DELIVERED, 2)
+    assert "502" in result.errors[0]
 
 
 async def test_a_long_retry_after_is_left_to_the_retry_tier() -> None:
-    seen: list[httpx.Request] = []
-    limited = httpx.Response(429, headers={"Retry-After": "120"}, json={"code": "RATE_LIMITED"})
-    sender = sender_answering(limited, seen=seen)
+    seen: list[web.Request] = []
+    limited = lambda: web.json_response(  # noqa: E731
+        {"code": "RATE_LIMITED"}, status=429, headers={"Retry-After": "120"}
+    )
 
-    result = await sender.deliver(REQUEST)
+    async with sender_answering(limited, seen=seen) as sender:
+        result = await sender.deliver(REQUEST)
 
     assert (result.outcome.code, result.outcome.retry_after, result.attempts) == ("BKN-T03", 120, 1)
-    await sender.aclose()
 
 
 async def test_a_short_retry_after_is_honoured_in_process() -> None:
-    seen: list[httpx.Request] = []
-    limited = httpx.Response(429, headers={"Retry-After": "0"}, json={"code": "RATE_LIMITED"})
-    sender = sender_answering(limited, httpx.Response(200), seen=seen)
+    seen: list[web.Request] = []
+    limited = lambda: web.json_response(  # noqa: E731
+        {"code": "RATE_LIMITED"}, status=429, headers={"Retry-After": "0"}
+    )
 
-    result = await sender.deliver(REQUEST)
+    async with sender_answering(limited, status(200), seen=seen) as sender:
+        result = await sender.deliver(REQUEST)
 
     assert (result.outcome.verdict, result.attempts) == (Verdict.DELIVERED, 2)
-    await sender.aclose()
+
+
+async def test_nothing_listening_is_a_transient_connection_failure() -> None:
+    sender = Sender(settings("http://127.0.0.1:9", quick_attempts=1))
+    try:
+        result = await sender.deliver(REQUEST)
+    finally:
+        await sender.aclose()
+
+    assert (result.outcome.verdict, result.outcome.code) == (Verdict.TRANSIENT, "BKN-T01")
