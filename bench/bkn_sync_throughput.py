@@ -52,6 +52,7 @@ from kinerja_shared.testing.groups import start_groups_at_end
 from kinerja_shared.topics import PLAN_AGREED
 
 BIN = Path(sys.executable).parent
+HERE = Path(__file__).resolve().parent
 PG = os.environ.get(
     "KINERJA_PG_ADMIN_DSN", "postgresql://postgres:postgres@127.0.0.1:56432/postgres"
 )
@@ -247,14 +248,18 @@ async def settle(cpu: CpuMeter, quiet_cores: float = 0.15, limit: float = 60) ->
 
 
 class Service:
-    def __init__(self, env: dict[str, str], logfile: Path) -> None:
-        self.env, self.logfile = env, logfile
+    def __init__(self, env: dict[str, str], logfile: Path, profile: Path | None = None) -> None:
+        self.env, self.logfile, self.profile = env, logfile, profile
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self, port: int) -> None:
+        command = [str(BIN / "bkn_sync"), "serve"]
+        if self.profile is not None:  # pyinstrument; the report is written on SIGTERM
+            command = [sys.executable, str(HERE / "common.py"), "profile"]
+            command += ["--out", str(self.profile), "--", str(BIN / "bkn_sync"), "serve"]
         with self.logfile.open("ab") as out:
             self.proc = await asyncio.create_subprocess_exec(
-                str(BIN / "bkn_sync"), "serve", env=self.env, stdout=out, stderr=subprocess.STDOUT
+                *command, env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
         async with httpx.AsyncClient() as c:
             for _ in range(600):
@@ -384,7 +389,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     # One or more `bkn_sync serve` processes in one consumer group: Kafka splits the
     # partitions between them (one relay publishes the schema's outbox: an advisory lock).
     services = [
-        Service(env | {"BKN_SYNC_HTTP_PORT": str(port)}, tmp / f"bkn_sync-{i}.log")
+        Service(
+            env | {"BKN_SYNC_HTTP_PORT": str(port)},
+            tmp / f"bkn_sync-{i}.log",
+            args.profile if i == 0 else None,
+        )
         for i, port in enumerate(svc_ports)
     ]
     conn = await asyncpg.connect(PG)
@@ -566,6 +575,7 @@ if __name__ == "__main__":
     )
     p.add_argument("--latency-ms", type=int, default=50)
     p.add_argument("--json", type=Path)
+    p.add_argument("--profile", type=Path, help="run the first bkn_sync under pyinstrument")
     out = asyncio.run(main(p.parse_args()))
     text = json.dumps(out, indent=2, default=str)
     sys.stdout.write(text + "\n")

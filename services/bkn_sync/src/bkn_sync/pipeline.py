@@ -379,7 +379,8 @@ async def _apply(conn: Conn, done: Sequence[Attempted], routing: Routing) -> lis
             staged.append(_dead_record(row, routing, trace))
         staged.append(repository.status_record(repository.status_of(row), trace))
     written = {
-        r["delivery_id"]: r for r in await repository.write_many(conn, list(changed.values()))
+        r["delivery_id"]: r
+        for r in await repository.write_many(conn, list(changed.values()), repository.PROGRESS)
     }
     await repository.stage(conn, staged)
     # An atasan's own SKP is what their teachers' E05 refusals were waiting for.
@@ -414,7 +415,9 @@ async def redrive(conn: Conn, rows: Iterable[Row], *, dry_run: bool) -> list[Row
         }
         for old in chosen
     ]
-    written = {r["delivery_id"]: r for r in await repository.write_many(conn, changed)}
+    written = {
+        r["delivery_id"]: r for r in await repository.write_many(conn, changed, repository.PROGRESS)
+    }
     redriven = [written[r["delivery_id"]] for r in chosen]
     await repository.stage(
         conn,

@@ -52,11 +52,9 @@ async def lock_many(conn: Conn, delivery_ids: Iterable[str]) -> dict[str, Row]:
     return {r["delivery_id"]: r for r in rows}
 
 
-# What a write-back may change; the slot (kind, NIP, period) and created_at never change.
-_WRITABLE = [
-    "npsn",
-    "version",
-    "idempotency_key",
+# What an attempt's outcome or a redrive changes; a new version changes ALL_WRITABLE. The slot
+# (kind, NIP, period) and created_at never change.
+PROGRESS = [
     "state",
     "attempts",
     "retry_seq",
@@ -71,6 +69,12 @@ _WRITABLE = [
     "first_attempt_at",
     "last_attempt_at",
     "delivered_at",
+]
+ALL_WRITABLE = [
+    *PROGRESS,
+    "npsn",
+    "version",
+    "idempotency_key",
     "body",
     "source_record",
     "source_topic",
@@ -109,16 +113,19 @@ async def insert_many(conn: Conn, rows: Sequence[RowLike]) -> list[Row]:
     return stored
 
 
-async def write_many(conn: Conn, rows: Sequence[RowLike]) -> list[Row]:
-    """Write whole rows back (each as read under its lock, then changed); the stored rows."""
+async def write_many(
+    conn: Conn, rows: Sequence[RowLike], columns: Sequence[str] = ALL_WRITABLE
+) -> list[Row]:
+    """Write rows back (each as read under its lock, then changed), the given columns of each
+    (those that may have changed: the body and source record are the bulk of a row)."""
     if not rows:
         return []
-    sets = ", ".join(f"{c} = x.{c}" for c in _WRITABLE)
+    sets = ", ".join(f"{c} = x.{c}" for c in columns)
     stored: list[Row] = await conn.fetch(
         f"UPDATE deliveries d SET {sets}, updated_at = now() "
         "FROM jsonb_populate_recordset(NULL::deliveries, $1::text::jsonb) x "
         "WHERE d.delivery_id = x.delivery_id RETURNING d.*",
-        _as_json(rows, ["delivery_id", *_WRITABLE]),
+        _as_json(rows, ["delivery_id", *columns]),
     )
     return stored
 

@@ -174,3 +174,33 @@ async def test_the_gate_lets_one_probe_through_after_the_cool_down_then_everyone
     permits = await asyncio.wait_for(waiting, timeout=1)
     assert not any(p.probe for p in permits)
     assert gate.state is BreakerState.CLOSED
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(min_value=0, max_value=4), st.sampled_from([Health.UP, Health.DOWN])),
+        max_size=200,
+    )
+)
+def test_it_opens_exactly_when_the_window_holds_sustained_failure(
+    calls: list[tuple[float, Health]],
+) -> None:
+    """Against the rule recomputed from scratch over every call so far."""
+    b = Breaker(CONFIG)
+    now = 0.0
+    seen: list[tuple[float, bool]] = []
+    for dt, health in calls:
+        now += dt
+        permit = b.acquire(now)
+        assert permit is not None  # it never opened before this call
+        b.record(permit, health, now)
+        seen.append((now, health is Health.DOWN))
+        window = [down for at, down in seen if at > now - CONFIG.window_seconds]
+        failures = sum(window)
+        should_open = failures >= CONFIG.min_failures and failures >= (
+            CONFIG.failure_ratio * len(window)
+        )
+        assert (b.state is BreakerState.OPEN) == should_open
+        if should_open:
+            break

@@ -58,12 +58,16 @@ class Breaker:
     probe_out: bool = False
     opened_count: int = 0
     _window: deque[tuple[float, bool]] = field(default_factory=deque)
+    # The failures in the window, kept as it slides: a sum over it on every call cost ~9 % of
+    # bkn-sync's CPU at 800 calls/s (thousands of entries each time).
+    _failures: int = 0
 
     def _move(self, state: BreakerState, now: float) -> None:
         self.state = state
         self.generation += 1
         self.probe_out = False
         self._window.clear()
+        self._failures = 0
         if state is BreakerState.OPEN:
             self.opened_at = now
             self.cool_down_until = now + self.config.cool_down_seconds
@@ -120,10 +124,12 @@ class Breaker:
             return
         if health is Health.UNKNOWN:
             return
-        self._window.append((now, health is Health.DOWN))
+        down = health is Health.DOWN
+        self._window.append((now, down))
+        self._failures += down
         while self._window and self._window[0][0] <= now - self.config.window_seconds:
-            self._window.popleft()
-        failures = sum(1 for _, down in self._window if down)
+            self._failures -= self._window.popleft()[1]
+        failures = self._failures
         if failures >= self.config.min_failures and failures >= self.config.failure_ratio * len(
             self._window
         ):
