@@ -44,6 +44,11 @@ async def create_pool(
         max_size=max_size,
         server_settings={"search_path": schema, "application_name": schema},
         init=_init_connection,
+        # No expiry timer per cached statement (the cache stays LRU-bounded at 100 per
+        # connection). Each timer holds the contextvars of the task that first ran the statement:
+        # inside a consumer, FastStream's context with the message being handled, so every cache
+        # entry kept some batch of decoded records alive for 5 minutes (bench/README.md).
+        max_cached_statement_lifetime=0,
     )
     assert pool is not None
     return pool

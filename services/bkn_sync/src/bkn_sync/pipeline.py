@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from kinerja_shared import metrics, telemetry
+from kinerja_shared.events.bkn_sync import DeliveryStatus
 from kinerja_shared.outbox import Staged
 from kinerja_shared.topics import BKN_RETRY_TIERS
 
@@ -90,7 +91,7 @@ def _fresh(src: Source, *, claim: bool) -> Fields:
     }
 
 
-def _older_refused(current: RowLike, version: int) -> Any:
+def _older_refused(current: RowLike, version: int) -> DeliveryStatus:
     """The status of a version that arrived after a newer one: superseded on arrival."""
     return repository.status_of(current, state="SUPERSEDED", version=version).model_copy(
         update={

@@ -259,10 +259,13 @@ async def test_a_delivery_that_keeps_failing_goes_through_the_tiers_to_dead_and_
     for tier in ("1", "2", "3"):
         name = "kinerja_bkn_sync_retries_total"
         assert total(after, name, tier=tier) >= total(before, name, tier=tier) + 1
-    failed = total(
-        after, "kinerja_bkn_sync_ekinerja_request_seconds_count", kind="skp", status="500"
+    # Each of the 8 PUTs is timed under what came back: 500 here (on a loaded machine one may
+    # also run past the 3 s timeout and count as TIMEOUT, still an attempt).
+    calls = "kinerja_bkn_sync_ekinerja_request_seconds_count"
+    assert total(after, calls, kind="skp") >= total(before, calls, kind="skp") + 8
+    assert total(after, calls, kind="skp", status="500") >= 1 + total(
+        before, calls, kind="skp", status="500"
     )
-    assert failed >= 8
 
 
 async def _dlq_of(watch: StatusWatch, nip: str) -> list[tuple[dict[str, Any], dict[str, str]]]:
