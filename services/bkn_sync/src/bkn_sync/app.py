@@ -39,7 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
                     with contextlib.suppress(asyncio.CancelledError):
                         await sampling
         finally:
-            # After the consumers stopped: no attempt can still be using the clients. Closed
+            # After the consumers stopped: no attempt can still be using the client. Closed
             # even if stopping failed: an open keep-alive connection can hold up e-Kinerja's
             # (or the simulator's) own shutdown.
             sender: Sender | None = runtime.extras.pop("sender", None)

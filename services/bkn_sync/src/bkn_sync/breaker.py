@@ -113,7 +113,7 @@ class Gate:
 
     async def ready(self) -> None:
         """Wait until a call could be let through (before claiming a delivery)."""
-        await self._hold(lambda: self._breaker.retry_in(self._clock()) == 0)
+        await self._hold(self.admitting)
 
     async def permit(self) -> Permit:
         """Wait for leave to make one call; report its health with ``record``."""

@@ -148,15 +148,7 @@ def _subscribe_source(runtime: Runtime, kind: str, topic: Topic[Any]) -> None:
             await batch.deliver(runtime, sources, routing_of(runtime))
 
     name = settings.skp_topic if kind == "SKP" else settings.predikat_topic
-    runtime.broker.subscriber(
-        name,
-        group_id=f"{group}:{name}",
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        title=f"{group}:{name}",
-        batch=True,
-        max_records=settings.batch_max_records,
-    )(handle)
+    _subscribe(runtime, name, handle, batch=True, max_records=settings.batch_max_records)
 
 
 def _header(msg: KafkaMessage, name: str) -> str | None:
@@ -191,21 +183,20 @@ def _subscribe_tier(runtime: Runtime, topic_name: str) -> None:
                 raise NotDueYet(did)
         await attempt(runtime, did, TIER_READY, int(seq))
 
-    _subscribe(runtime, topic_name, handle)
+    workers = settings.delivery_workers
+    _subscribe(runtime, topic_name, handle, **({"max_workers": workers} if workers > 1 else {}))
 
 
-def _subscribe(runtime: Runtime, topic_name: str, handle: Any) -> None:
-    settings = settings_of(runtime)
-    kwargs: dict[str, Any] = {}
-    if settings.delivery_workers > 1:
-        kwargs["max_workers"] = settings.delivery_workers
+def _subscribe(runtime: Runtime, topic_name: str, handle: Any, **options: Any) -> None:
+    """Offsets committed after the handler returns; on an exception the records are read again."""
+    group = f"{settings_of(runtime).consumer_group}:{topic_name}"
     # A group per subscription, as the shared inbox does: a member joining one topic's group
     # does not stop the other topics' consumers for a rebalance.
     runtime.broker.subscriber(
         topic_name,
-        group_id=f"{settings.consumer_group}:{topic_name}",
+        group_id=group,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        title=f"{settings.consumer_group}:{topic_name}",
-        **kwargs,
+        title=group,
+        **options,
     )(handle)
