@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 from faststream.kafka import KafkaBroker
@@ -45,7 +47,9 @@ async def relay(dsn: str, schema: str, bootstrap: str, topic: str) -> None:
     await pool.close()
 
 
-async def consume(dsn: str, schema: str, bootstrap: str, topic: str, expect: int) -> None:
+async def consume(
+    dsn: str, schema: str, bootstrap: str, topic: str, expect: int, batch: int
+) -> None:
     pool = await db.create_pool(dsn, schema)
     broker = KafkaBroker(bootstrap, enable_idempotence=True, acks="all")
 
@@ -56,7 +60,21 @@ async def consume(dsn: str, schema: str, bootstrap: str, topic: str, expect: int
             event.payload.n,  # type: ignore[attr-defined]
         )
 
-    inbox.subscribe(broker, probe_topic(topic), group="crashtest", pool=pool, effect=apply)
+    async def apply_all(conn: asyncpg.Connection, events: Sequence[Any]) -> None:
+        for event in events:
+            await apply(conn, event)
+
+    if batch:
+        inbox.subscribe_batch(
+            broker,
+            probe_topic(topic),
+            group="crashtest",
+            pool=pool,
+            effect=apply_all,
+            max_records=batch,
+        )
+    else:
+        inbox.subscribe(broker, probe_topic(topic), group="crashtest", pool=pool, effect=apply)
     await broker.start()
     await wait_for(
         lambda: pool.fetchval("SELECT count(DISTINCT event_id) >= $1 FROM applied", expect),
@@ -75,11 +93,12 @@ def main() -> None:
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--topic", required=True)
     parser.add_argument("--expect", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=0, help="batches of at most this many")
     a = parser.parse_args()
     if a.mode == "relay":
         asyncio.run(relay(a.dsn, a.schema, a.bootstrap, a.topic))
     else:
-        asyncio.run(consume(a.dsn, a.schema, a.bootstrap, a.topic, a.expect))
+        asyncio.run(consume(a.dsn, a.schema, a.bootstrap, a.topic, a.expect, a.batch))
 
 
 if __name__ == "__main__":

@@ -98,8 +98,9 @@ async def test_relay_killed_after_publish_before_mark_loses_nothing(
     assert len(event_ids) == 2 * N, "the unmarked batch was published again, as designed"
 
 
+@pytest.mark.parametrize("batch", [0, 4], ids=["one-by-one", "batches-of-4"])
 async def test_consumer_killed_after_effect_before_offset_commit_applies_once(
-    stack: Stack, fresh_schema: str
+    stack: Stack, fresh_schema: str, batch: int
 ) -> None:
     topic = await create_topic(stack.kafka_bootstrap)
     conn = await asyncpg.connect(stack.pg_admin_dsn, server_settings={"search_path": fresh_schema})
@@ -108,26 +109,14 @@ async def test_consumer_killed_after_effect_before_offset_commit_applies_once(
         await stage_events(stack.pg_admin_dsn, fresh_schema, topic, N)
         assert run_harness(stack, "relay", "--schema", fresh_schema, "--topic", topic) == 0
 
+        consume = ["consume", "--schema", fresh_schema, "--topic", topic, "--expect", str(N)]
+        consume += ["--batch", str(batch)]
         # Die three times, each right after an effect committed and before its offset did.
-        for nth in (1, 5, 9):
-            killed = run_harness(
-                stack,
-                "consume",
-                "--schema",
-                fresh_schema,
-                "--topic",
-                topic,
-                "--expect",
-                str(N),
-                failpoint=f"inbox.effect_committed_before_ack@{nth}",
-            )
-            assert killed == -signal.SIGKILL
-        assert (
-            run_harness(
-                stack, "consume", "--schema", fresh_schema, "--topic", topic, "--expect", str(N)
-            )
-            == 0
-        )
+        # A batch (of at most 4 here) is one hit: kill sooner so each kill still has work left.
+        for nth in (1, 3, 5) if batch else (1, 5, 9):
+            failpoint = f"inbox.effect_committed_before_ack@{nth}"
+            assert run_harness(stack, *consume, failpoint=failpoint) == -signal.SIGKILL
+        assert run_harness(stack, *consume) == 0
 
         rows = await conn.fetch("SELECT n, count(*) AS times FROM applied GROUP BY n")
         assert sorted(r["n"] for r in rows) == list(range(N)), "nothing lost"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import asyncpg
 import pytest
 from crash_harness import Probe, probe_topic
@@ -80,6 +83,51 @@ async def test_redelivered_event_is_applied_once_and_poison_goes_to_the_dlq(
         assert headers["kinerja-error-code"] == "POISON"
         assert headers["kinerja-original-topic"] == topic.name
         assert headers["kinerja-original-offset"].isdigit()
+    finally:
+        await broker.stop()
+        await pool.close()
+
+
+async def test_a_batch_subscriber_applies_each_event_once_in_order_and_dead_letters_poison(
+    stack: Stack, fresh_schema: str
+) -> None:
+    topic = probe_topic(await create_topic(stack.kafka_bootstrap, partitions=1))
+    pool = await db.create_pool(stack.pg_admin_dsn, fresh_schema)
+    await pool.execute("CREATE TABLE applied (call int, event_id uuid, n int)")
+    group = f"g{fresh_schema}"
+    await create_topic(stack.kafka_bootstrap, name=dlq_name(group))
+    broker = KafkaBroker(stack.kafka_bootstrap, enable_idempotence=True, acks="all")
+    calls = 0
+
+    async def apply_all(conn: asyncpg.Connection, events: Sequence[Any]) -> None:
+        nonlocal calls
+        calls += 1
+        await conn.executemany(
+            "INSERT INTO applied VALUES ($1, $2, $3)",
+            [(calls, e.event_id, e.payload.n) for e in events],
+        )
+
+    inbox.subscribe_batch(broker, topic, group=group, pool=pool, effect=apply_all, max_records=5)
+    # Everything is on the topic before the subscriber starts, so batches are full ones.
+    await broker.connect()
+    envs = [topic.envelope("x", Probe(n=n)) for n in range(12)]
+    raws = [e.model_dump_json().encode() for e in envs]
+    for raw in [raws[0], raws[1], raws[1], *raws[2:5], b"{not an envelope", *raws[5:], raws[0]]:
+        await broker.publish(raw, topic.name, key=b"x")
+    await broker.start()
+    try:
+        await wait_for(
+            lambda: pool.fetchval("SELECT count(*) = 12 FROM applied"), what="every event applied"
+        )
+        # A copy published next to its original and one published much later change nothing.
+        dead = await read_all(stack.kafka_bootstrap, dlq_name(group), at_least=1)
+        rows = await pool.fetch("SELECT call, n FROM applied ORDER BY call, n")
+        assert [r["n"] for r in rows] == list(range(12)), "once each, in the topic's order"
+        assert max(r["call"] for r in rows) < 12, "many events per effect call"
+        assert dead[-1].value == b"{not an envelope"
+        headers = {k: v.decode() for k, v in dead[-1].headers}
+        assert headers["kinerja-error-code"] == "POISON"
+        assert headers["kinerja-original-topic"] == topic.name
     finally:
         await broker.stop()
         await pool.close()

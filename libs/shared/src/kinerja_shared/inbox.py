@@ -12,8 +12,9 @@ on; anything else raises, the offset is not committed, and the record is tried a
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -21,6 +22,7 @@ import asyncpg
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from opentelemetry import propagate, trace
 from pydantic import BaseModel, ValidationError
 from tenacity import (
     AsyncRetrying,
@@ -38,9 +40,19 @@ log = logging.getLogger(__name__)
 
 P = TypeVar("P", bound=BaseModel)
 Effect = Callable[[Conn, Envelope[P]], Awaitable[None]]
+# What a batch effect returns (e.g. a count for its tests) is ignored.
+BatchEffect = Callable[[Conn, Sequence[Envelope[P]]], Awaitable[object]]
 
-# Brief database hiccups are absorbed here; a longer outage raises and the record is re-read.
-_TRANSIENT = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
+_tracer = trace.get_tracer(__name__)
+
+# Brief database hiccups (and a deadlock's victim) are absorbed here; a longer outage raises
+# and the record is re-read.
+_TRANSIENT = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.DeadlockDetectedError,
+    OSError,
+)
 
 
 class PermanentError(Exception):
@@ -78,6 +90,50 @@ def dead_letter_headers(msg: Any, group: str, code: str, reason: str) -> dict[st
     }
 
 
+def _consumer_and_dlq(group: str, topic: Topic[Any]) -> tuple[str, str]:
+    # A group may carry a ".suffix" (a test run, a blue/green deployment); the DLQ is the
+    # service's own either way.
+    return f"{group}:{topic.name}", dlq_name(group.split(".", 1)[0])
+
+
+async def _to_dlq(
+    broker: KafkaBroker, dlq: str, msg: Any, group: str, code: str, reason: str
+) -> None:
+    log.error(
+        "dead-lettered", extra={"topic": msg.raw_message.topic, "code": code, "reason": reason}
+    )
+    await broker.publish(
+        msg.raw_message.value,
+        dlq,
+        key=msg.raw_message.key,
+        headers=dead_letter_headers(msg, group, code, reason),
+    )
+
+
+def _retrying() -> AsyncRetrying:
+    return AsyncRetrying(
+        retry=retry_if_exception_type(_TRANSIENT),
+        wait=wait_random_exponential(multiplier=0.1, max=2),
+        stop=stop_after_attempt(5),
+        reraise=True,
+    )
+
+
+def _register(
+    broker: KafkaBroker, topic: Topic[Any], consumer: str, handle: Any, **options: Any
+) -> None:
+    broker.subscriber(
+        topic.name,
+        # A group per subscription: offsets are independent and a new subscriber does not
+        # rebalance the service's other consumers.
+        group_id=consumer,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title=consumer,
+        **options,
+    )(handle)
+
+
 def subscribe(
     broker: KafkaBroker,
     topic: Topic[P],
@@ -88,41 +144,24 @@ def subscribe(
     max_workers: int = 1,
 ) -> None:
     """Register ``effect`` as the idempotent handler of ``topic`` for consumer group ``group``."""
-    consumer = f"{group}:{topic.name}"
-    # A group may carry a ".suffix" (a test run, a blue/green deployment); the DLQ is the
-    # service's own either way.
-    dlq = dlq_name(group.split(".", 1)[0])
-
-    async def to_dlq(msg: Any, code: str, reason: str) -> None:
-        log.error("dead-lettered", extra={"topic": topic.name, "code": code, "reason": reason})
-        await broker.publish(
-            msg.body,
-            dlq,
-            key=msg.raw_message.key,
-            headers=dead_letter_headers(msg, group, code, reason),
-        )
+    consumer, dlq = _consumer_and_dlq(group, topic)
 
     async def apply(msg: KafkaMessage) -> str:
         try:
             envelope = topic.decode(msg.body)
         except ValidationError as exc:
-            await to_dlq(msg, "POISON", str(exc))
+            await _to_dlq(broker, dlq, msg, group, "POISON", str(exc))
             return metrics.DEAD_LETTERED
         tracing_attrs.annotate_envelope(envelope)
         try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(_TRANSIENT),
-                wait=wait_random_exponential(multiplier=0.1, max=2),
-                stop=stop_after_attempt(5),
-                reraise=True,
-            ):
+            async for attempt in _retrying():
                 with attempt:
                     async with pool.acquire() as conn, conn.transaction():
                         if not await claim(conn, consumer, envelope.event_id, topic.name):
                             return metrics.DUPLICATE
                         await effect(conn, envelope)
         except PermanentError as exc:
-            await to_dlq(msg, exc.code, str(exc))
+            await _to_dlq(broker, dlq, msg, group, exc.code, str(exc))
             return metrics.DEAD_LETTERED
         # The effect is committed but the offset not yet: a crash here must change nothing.
         failpoints.hit("inbox.effect_committed_before_ack")
@@ -131,16 +170,99 @@ def subscribe(
     async def handle(msg: KafkaMessage) -> None:
         await metrics.observe_handler(group, topic.name, apply(msg))
 
-    kwargs: dict[str, Any] = {}
-    if max_workers > 1:
-        kwargs["max_workers"] = max_workers
-    broker.subscriber(
-        topic.name,
-        # A group per subscription: offsets are independent and a new subscriber does not
-        # rebalance the service's other consumers.
-        group_id=consumer,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        title=f"{group}:{topic.name}",
-        **kwargs,
-    )(handle)
+    _register(
+        broker, topic, consumer, handle, **({"max_workers": max_workers} if max_workers > 1 else {})
+    )
+
+
+async def claim_many(conn: Conn, consumer: str, event_ids: Sequence[UUID], topic: str) -> set[UUID]:
+    """The ids of ``event_ids`` that ``consumer`` sees for the first time, in one statement."""
+    rows = await conn.fetch(
+        "INSERT INTO inbox (consumer, event_id, topic) "
+        "SELECT $1, id, $3 FROM unnest($2::uuid[]) AS id "
+        "ON CONFLICT DO NOTHING RETURNING event_id",
+        consumer,
+        list(event_ids),
+        topic,
+    )
+    return {r["event_id"] for r in rows}
+
+
+def subscribe_batch(
+    broker: KafkaBroker,
+    topic: Topic[P],
+    *,
+    group: str,
+    pool: asyncpg.Pool,
+    effect: BatchEffect[P],
+    max_records: int = 500,
+) -> None:
+    """Like ``subscribe``, for a topic whose effect is cheaper set-based: each batch read from
+    Kafka is claimed in one statement and applied by one ``effect`` call, in one transaction.
+
+    ``effect`` gets the batch's new events in the topic's order (per key, the order they were
+    published in) and must not raise ``PermanentError``: there is no single record to set
+    aside. Each event still gets a span in its own trace, covering the transaction it was
+    applied in.
+    """
+    consumer, dlq = _consumer_and_dlq(group, topic)
+
+    async def apply(records: Sequence[Any]) -> dict[str, int]:
+        counts = dict.fromkeys((metrics.APPLIED, metrics.DUPLICATE, metrics.DEAD_LETTERED), 0)
+        decoded: list[tuple[Envelope[P], Any]] = []
+        for raw in records:
+            try:
+                decoded.append((topic.decode(raw.value), raw))
+            except ValidationError as exc:
+                await _to_dlq(
+                    broker, dlq, SimpleNamespace(raw_message=raw), group, "POISON", str(exc)
+                )
+                counts[metrics.DEAD_LETTERED] += 1
+        if not decoded:
+            return counts
+        spans = [_event_span(consumer, envelope, raw) for envelope, raw in decoded]
+        try:
+            async for attempt in _retrying():
+                with attempt:
+                    async with pool.acquire() as conn, conn.transaction():
+                        ids = [envelope.event_id for envelope, _ in decoded]
+                        fresh = await claim_many(conn, consumer, ids, topic.name)
+                        await effect(conn, _first_of_each(decoded, fresh))
+        finally:
+            for span in spans:
+                span.end()
+        # Effects committed, offsets not yet: a crash here must change nothing.
+        failpoints.hit("inbox.effect_committed_before_ack")
+        counts[metrics.APPLIED] += len(fresh)
+        counts[metrics.DUPLICATE] += len(decoded) - len(fresh)
+        return counts
+
+    async def handle(msg: KafkaMessage) -> None:
+        # FastStream commits the batch's offsets when this returns; on an exception the
+        # consumer seeks back and the whole batch is read again (its claims make that a no-op).
+        records: Sequence[Any] = msg.raw_message
+        await metrics.observe_batch_handler(group, topic.name, len(records), apply(records))
+
+    _register(broker, topic, consumer, handle, batch=True, max_records=max_records)
+
+
+def _first_of_each(
+    decoded: Sequence[tuple[Envelope[P], Any]], fresh: set[UUID]
+) -> list[Envelope[P]]:
+    """The fresh events in order; an event published twice into one batch is applied once."""
+    unseen = set(fresh)
+    out = []
+    for envelope, _ in decoded:
+        if envelope.event_id in unseen:
+            unseen.discard(envelope.event_id)
+            out.append(envelope)
+    return out
+
+
+def _event_span(consumer: str, envelope: Envelope[Any], raw: Any) -> trace.Span:
+    headers = {k: bytes(v).decode(errors="replace") for k, v in raw.headers or ()}
+    span = _tracer.start_span(
+        f"{consumer} apply", context=propagate.extract(headers), kind=trace.SpanKind.CONSUMER
+    )
+    tracing_attrs.annotate_span(span, tracing_attrs.envelope_attrs(envelope))
+    return span

@@ -55,7 +55,7 @@ OUTCOMES = (APPLIED, DUPLICATE, DEAD_LETTERED, ERROR)
 HANDLER_SECONDS = Histogram(
     "kinerja_handler_duration_seconds",
     "Duration of one idempotent handler call (decode, claim, effect, commit), by consumer "
-    "group and topic.",
+    "group and topic; for a batch subscriber, one call handles a whole batch.",
     ["group", "topic"],
 )
 HANDLER_MESSAGES = Counter(
@@ -153,6 +153,22 @@ async def observe_handler(group: str, topic: str, handling: Awaitable[str]) -> N
     finally:
         HANDLER_SECONDS.labels(group, topic).observe(time.perf_counter() - started)
         HANDLER_MESSAGES.labels(group, topic, outcome).inc()
+
+
+async def observe_batch_handler(
+    group: str, topic: str, size: int, handling: Awaitable[Mapping[str, int]]
+) -> None:
+    """``observe_handler`` for a batch: one call timed, each record counted by its outcome (all
+    ``size`` as ``error`` when the call raises)."""
+    started = time.perf_counter()
+    outcomes: Mapping[str, int] = {ERROR: size}
+    try:
+        outcomes = await handling
+    finally:
+        HANDLER_SECONDS.labels(group, topic).observe(time.perf_counter() - started)
+        for outcome, n in outcomes.items():
+            if n:
+                HANDLER_MESSAGES.labels(group, topic, outcome).inc(n)
 
 
 class HttpMetricsMiddleware:

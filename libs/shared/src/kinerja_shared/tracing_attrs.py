@@ -128,48 +128,50 @@ def annotate_span(span: trace.Span, attrs: Mapping[str, Any]) -> None:
 
 
 def annotate_envelope(envelope: Any) -> None:
-    """Annotate the current span from an event envelope (``kinerja_shared.envelope.Envelope``).
+    """Annotate the current span from an event envelope (``envelope_attrs``)."""
+    try:
+        _set(trace.get_current_span(), envelope_attrs(envelope))
+    except Exception:  # pragma: no cover - tracing must never break a handler
+        return
+
+
+def envelope_attrs(envelope: Any) -> dict[str, Any]:
+    """The attributes of an event envelope (``kinerja_shared.envelope.Envelope``).
 
     The subject becomes ``kinerja.nip`` when it is an 18-digit NIP and ``kinerja.npsn`` when it
     is an 8-digit NPSN; ``period_id``, ``delivery_id`` and ``attempts`` come from the payload
     when it has them (a payload's ``nip`` fills in for a subject that is not one); the event id
     and type are always set. Duck-typed, so a raw dict-like payload works as well.
     """
-    try:
-        subject = getattr(envelope, "subject", None)
-        payload = getattr(envelope, "payload", None)
+    subject = getattr(envelope, "subject", None)
+    payload = getattr(envelope, "payload", None)
 
-        def field(name: str) -> Any:
-            if isinstance(payload, Mapping):
-                return payload.get(name)
-            return getattr(payload, name, None)
+    def field(name: str) -> Any:
+        if isinstance(payload, Mapping):
+            return payload.get(name)
+        return getattr(payload, name, None)
 
-        nip: str | None = None
-        npsn: str | None = None
-        if isinstance(subject, str) and _NIP.fullmatch(subject):
-            nip = subject
-        elif isinstance(subject, str) and _NPSN.fullmatch(subject):
-            npsn = subject
-        payload_nip = field("nip")
-        if nip is None and isinstance(payload_nip, str) and _NIP.fullmatch(payload_nip):
-            nip = payload_nip
-        if npsn is None and isinstance(field("npsn"), str):
-            npsn = field("npsn")
-        _set(
-            trace.get_current_span(),
-            {
-                NIP: nip,
-                NPSN: npsn,
-                PERIOD_ID: field("period_id"),
-                DELIVERY_ID: field("delivery_id"),
-                # DeliveryStatus counts attempts made so far; that is the attempt it reports on.
-                ATTEMPT: field("attempts") or None,
-                EVENT_ID: getattr(envelope, "event_id", None),
-                EVENT_TYPE: getattr(envelope, "type", None),
-            },
-        )
-    except Exception:  # pragma: no cover - tracing must never break a handler
-        return
+    nip: str | None = None
+    npsn: str | None = None
+    if isinstance(subject, str) and _NIP.fullmatch(subject):
+        nip = subject
+    elif isinstance(subject, str) and _NPSN.fullmatch(subject):
+        npsn = subject
+    payload_nip = field("nip")
+    if nip is None and isinstance(payload_nip, str) and _NIP.fullmatch(payload_nip):
+        nip = payload_nip
+    if npsn is None and isinstance(field("npsn"), str):
+        npsn = field("npsn")
+    return {
+        NIP: nip,
+        NPSN: npsn,
+        PERIOD_ID: field("period_id"),
+        DELIVERY_ID: field("delivery_id"),
+        # DeliveryStatus counts attempts made so far; that is the attempt it reports on.
+        ATTEMPT: field("attempts") or None,
+        EVENT_ID: getattr(envelope, "event_id", None),
+        EVENT_TYPE: getattr(envelope, "type", None),
+    }
 
 
 def annotate_path_params(path_params: Mapping[str, Any]) -> None:
