@@ -15,11 +15,9 @@ class Settings(ServiceSettings):
         description="Dinas areas (kode wilayah prefixes) where a curve violation blocks "
         "penetapan instead of needing a reason (DOMAIN.md §4.2).",
     )
-    status_workers: int = Field(
-        default=4,
+    status_batch_max_records: int = Field(
+        default=500,
         ge=1,
-        le=12,  # the status topic's partitions
-        description="Consumers of bkn-sync's delivery status in this process, each on its own "
-        "partitions (per-teacher order holds): a school's Kirim ke Guru turns into two status "
-        "events per teacher within seconds.",
+        description="Most of bkn-sync's delivery-status events applied in one transaction: a "
+        "school's Kirim ke Guru turns into two status events per teacher within seconds.",
     )

@@ -4,18 +4,19 @@ from bkn-sync."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from kinerja_shared import inbox
 from kinerja_shared.envelope import Envelope
-from kinerja_shared.events.bkn_sync import RecordKind
+from kinerja_shared.events.bkn_sync import DeliveryStatus, RecordKind
 from kinerja_shared.roster.projection import subscribe_roster
 from kinerja_shared.service import Runtime
 from kinerja_shared.topics import ASSESSMENT_RECOMMENDED, BKN_DELIVERY_STATUS
 
 from . import repository
 from .config import Settings
-from .domain.delivery import DeliveryView, apply_status
+from .domain.delivery import DeliveryFacts, DeliveryView, apply_status
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +28,6 @@ def register(runtime: Runtime) -> None:
     async def on_recommended(conn: repository.Tx, event: Envelope[Any]) -> None:
         await repository.upsert_recommendation(conn, event.payload)
 
-    async def on_status(conn: repository.Tx, event: Envelope[Any]) -> None:
-        await on_delivery_status(conn, event)
-
     inbox.subscribe(
         runtime.broker,
         ASSESSMENT_RECOMMENDED,
@@ -39,37 +37,50 @@ def register(runtime: Runtime) -> None:
     )
     settings = runtime.settings
     assert isinstance(settings, Settings)
-    inbox.subscribe(
+    # Two status events per teacher follow a Kirim within seconds: batches, applied set-based.
+    inbox.subscribe_batch(
         runtime.broker,
         BKN_DELIVERY_STATUS,
         group=group,
         pool=runtime.db,
-        effect=on_status,
-        max_workers=settings.status_workers,
+        effect=on_delivery_statuses,
+        max_records=settings.status_batch_max_records,
     )
 
 
-async def on_delivery_status(conn: repository.Tx, event: Envelope[Any]) -> bool:
-    """True if the teacher's delivery state changed."""
-    s = event.payload
-    if s.kind is not RecordKind.PREDIKAT:
-        return False
-    row = await repository.get_teacher(conn, s.nip, s.period_id, lock=True)
-    if row is None:
-        log.warning("delivery status for an unknown predikat", extra={"nip": s.nip})
-        return False
-    facts = apply_status(
-        row["version"],
-        DeliveryView(row["delivery_state"]),
-        version=s.version,
-        state=s.state,
-        next_attempt_at=s.next_attempt_at,
-        reason_code=s.reason_code,
-        reason=s.reason,
-        remedy=s.remedy,
-        actor=s.actor,
-    )
-    if facts is None:
-        return False
-    await repository.save_delivery(conn, s.nip, s.period_id, facts)
-    return True
+async def on_delivery_statuses(
+    conn: repository.Tx, events: Sequence[Envelope[DeliveryStatus]]
+) -> int:
+    """Apply a batch of bkn-sync's status events, in order; the number of teachers whose
+    delivery state changed."""
+    statuses = [e.payload for e in events if e.payload.kind is RecordKind.PREDIKAT]
+    if not statuses:
+        return 0
+    keys = sorted({(s.nip, s.period_id) for s in statuses})
+    current = {(r["nip"], r["period_id"]): r for r in await repository.lock_teachers(conn, keys)}
+    seen: dict[tuple[str, str], tuple[int, DeliveryView]] = {
+        key: (row["version"], DeliveryView(row["delivery_state"])) for key, row in current.items()
+    }
+    changed: dict[tuple[str, str], DeliveryFacts] = {}
+    for s in statuses:
+        key = (s.nip, s.period_id)
+        if key not in seen:
+            log.warning("delivery status for an unknown predikat", extra={"nip": s.nip})
+            continue
+        version, view = seen[key]
+        facts = apply_status(
+            version,
+            view,
+            version=s.version,
+            state=s.state,
+            next_attempt_at=s.next_attempt_at,
+            reason_code=s.reason_code,
+            reason=s.reason,
+            remedy=s.remedy,
+            actor=s.actor,
+        )
+        if facts is not None:
+            changed[key] = facts
+            seen[key] = (version, facts.view)
+    await repository.save_deliveries(conn, changed)
+    return len(changed)

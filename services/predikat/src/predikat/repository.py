@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+from .domain.delivery import DeliveryFacts
 
 # A pooled connection is a proxy to asyncpg's type checker; both are one transaction here.
 Tx = asyncpg.Connection | PoolConnectionProxy
@@ -160,61 +164,76 @@ async def record_override(
     )
 
 
-async def record_sent(
-    conn: Tx,
-    *,
-    nip: str,
-    period_id: str,
-    version: int,
-    predikat: str,
-    delivery_id: str,
-    correction_reason: str | None,
-    by: str,
-) -> None:
+async def record_sent(conn: Tx, versions: Sequence[Mapping[str, Any]]) -> None:
+    """Record each new version (nip, period_id, version, predikat, delivery_id,
+    correction_reason, sent_by) and make it the teacher's current one, waiting for delivery."""
+    if not versions:
+        return
+    rows = json.dumps(list(versions))
     await conn.execute(
         """INSERT INTO predikat_version (nip, period_id, version, predikat, delivery_id,
-               correction_reason, sent_by) VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-        nip,
-        period_id,
-        version,
-        predikat,
-        delivery_id,
-        correction_reason,
-        by,
+               correction_reason, sent_by)
+           SELECT nip, period_id, version, predikat, delivery_id, correction_reason, sent_by
+           FROM jsonb_populate_recordset(NULL::predikat_version, $1::text::jsonb)""",
+        rows,
     )
     await conn.execute(
-        """UPDATE teacher_predikat SET version = $3, predikat = $4, delivery_id = $5,
-               delivery_state = 'menunggu', next_attempt_at = NULL, reason_code = NULL,
-               reason = NULL, remedy = NULL, actor = NULL, updated_at = now()
-           WHERE nip = $1 AND period_id = $2""",
-        nip,
-        period_id,
-        version,
-        predikat,
-        delivery_id,
+        """UPDATE teacher_predikat t SET version = v.version, predikat = v.predikat,
+               delivery_id = v.delivery_id, delivery_state = 'menunggu',
+               next_attempt_at = NULL, reason_code = NULL, reason = NULL, remedy = NULL,
+               actor = NULL, updated_at = now()
+           FROM jsonb_populate_recordset(NULL::predikat_version, $1::text::jsonb) AS v
+           WHERE t.nip = v.nip AND t.period_id = v.period_id""",
+        rows,
     )
 
 
-async def save_delivery(conn: Tx, nip: str, period_id: str, f: Any) -> None:
-    delivered = f.view.value == "terkirim"
+async def lock_teachers(conn: Tx, keys: Sequence[tuple[str, str]]) -> list[Any]:
+    """The rows of ``keys`` (nip, period_id), locked in NIP order, the order a school's
+    Kirim locks them in too."""
+    return await conn.fetch(
+        """SELECT t.nip, t.period_id, t.version, t.delivery_state FROM teacher_predikat t
+           JOIN unnest($1::text[], $2::text[]) AS k(nip, period_id)
+             ON t.nip = k.nip AND t.period_id = k.period_id
+           ORDER BY t.nip, t.period_id FOR UPDATE OF t""",
+        [nip for nip, _ in keys],
+        [period for _, period in keys],
+    )
+
+
+async def save_deliveries(conn: Tx, facts: Mapping[tuple[str, str], DeliveryFacts]) -> None:
+    """Write each teacher's new delivery facts, in one statement. TERKIRIM also records which
+    version (and predikat) the teacher can now see."""
+    if not facts:
+        return
+    rows = [
+        {
+            "nip": nip,
+            "period_id": period_id,
+            "version": f.version,
+            "view": f.view.value,
+            "next_attempt_at": f.next_attempt_at.isoformat() if f.next_attempt_at else None,
+            "reason_code": f.reason_code,
+            "reason": f.reason,
+            "remedy": f.remedy,
+            "actor": f.actor,
+        }
+        for (nip, period_id), f in facts.items()
+    ]
     await conn.execute(
-        """UPDATE teacher_predikat SET delivery_state = $3, next_attempt_at = $4,
-               reason_code = $5, reason = $6, remedy = $7, actor = $8,
-               delivered_version = CASE WHEN $9 THEN $10 ELSE delivered_version END,
-               delivered_predikat = CASE WHEN $9 THEN
-                   (SELECT v.predikat FROM predikat_version v WHERE v.nip = $1
-                      AND v.period_id = $2 AND v.version = $10)
-                   ELSE delivered_predikat END,
+        """UPDATE teacher_predikat t SET delivery_state = d.view,
+               next_attempt_at = d.next_attempt_at, reason_code = d.reason_code,
+               reason = d.reason, remedy = d.remedy, actor = d.actor,
+               delivered_version = CASE WHEN d.view = 'terkirim' THEN d.version
+                                        ELSE t.delivered_version END,
+               delivered_predikat = CASE WHEN d.view = 'terkirim' THEN v.predikat
+                                         ELSE t.delivered_predikat END,
                updated_at = now()
-           WHERE nip = $1 AND period_id = $2""",
-        nip,
-        period_id,
-        f.view.value,
-        f.next_attempt_at,
-        f.reason_code,
-        f.reason,
-        f.remedy,
-        f.actor,
-        delivered,
-        f.version,
+           FROM jsonb_to_recordset($1::text::jsonb) AS d(nip text, period_id text, version int,
+                   view text, next_attempt_at timestamptz, reason_code text, reason text,
+                   remedy text, actor text)
+           LEFT JOIN predikat_version v
+             ON v.nip = d.nip AND v.period_id = d.period_id AND v.version = d.version
+           WHERE t.nip = d.nip AND t.period_id = d.period_id""",
+        json.dumps(rows),
     )

@@ -126,18 +126,16 @@ async def kirim_school(
         org = await repository.get_org(conn, npsn, period_id)
         if org is None:
             raise authz.as_domain(V19)
+        to_send = []
         for row in await repository.school_rows(conn, npsn, period_id, lock=True):
             if row["nip"] not in mine:
                 continue
             if row["version"] >= 1:
                 result.delivery_ids[row["nip"]] = row["delivery_id"]
             elif row["state"] == PredikatState.DITETAPKAN:
-                result.delivery_ids[row["nip"]] = await sending.send(
-                    conn,
-                    row,
-                    org["predikat_organisasi"],
-                    ks,
-                )
+                to_send.append(row)
             else:
                 result.belum_ditetapkan.append(row["nip"])
+        sent = await sending.send_many(conn, to_send, org["predikat_organisasi"], ks)
+    result.delivery_ids = dict(sorted({**result.delivery_ids, **sent}.items()))
     return result

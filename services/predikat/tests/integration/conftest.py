@@ -66,11 +66,15 @@ class Env:
         return {"Authorization": f"Bearer {self.idp.mint(**claims)}"}
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        conn = await asyncpg.connect(self.admin_dsn, server_settings={"search_path": self.schema})
+        conn = await self.connect()
         try:
             return await conn.fetchval(sql, *args)
         finally:
             await conn.close()
+
+    async def connect(self) -> asyncpg.Connection:
+        """A connection to the service's own schema."""
+        return await asyncpg.connect(self.admin_dsn, server_settings={"search_path": self.schema})
 
 
 @dataclass
@@ -108,9 +112,9 @@ class School:
             ),
         )
 
-    async def status(self, nip: str, version: int, state: DeliveryState, **extra: Any) -> None:
-        await self.env.publish(
-            BKN_DELIVERY_STATUS,
+    def status_of(self, nip: str, version: int, state: DeliveryState, **extra: Any) -> Any:
+        """bkn-sync's status event about ``nip``'s ``version``, as an envelope."""
+        return BKN_DELIVERY_STATUS.envelope(
             nip,
             DeliveryStatus(
                 delivery_id=delivery_id(nip, PERIOD, version),
@@ -124,6 +128,12 @@ class School:
                 at=datetime.now(UTC),
                 **extra,
             ),
+        )
+
+    async def status(self, nip: str, version: int, state: DeliveryState, **extra: Any) -> None:
+        envelope = self.status_of(nip, version, state, **extra)
+        await self.env.producer.send_and_wait(
+            BKN_DELIVERY_STATUS.name, envelope.model_dump_json().encode(), key=nip.encode()
         )
 
 

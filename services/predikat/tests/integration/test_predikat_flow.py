@@ -12,8 +12,17 @@ from aiokafka import AIOKafkaConsumer
 from kinerja_shared.events.bkn_sync import DeliveryState
 from kinerja_shared.testing import wait_for
 from kinerja_shared.topics import PREDIKAT_DITETAPKAN
+from predikat.handlers import on_delivery_statuses
 
-from .conftest import PERIOD, STRICT_AREA, Env, School, make_school, random_digits
+from .conftest import (
+    PERIOD,
+    STRICT_AREA,
+    Env,
+    School,
+    make_school,
+    random_digits,
+    random_nip,
+)
 
 pytestmark = pytest.mark.infra
 
@@ -258,3 +267,52 @@ async def test_kirim_sends_once_and_delivery_status_reaches_principal_and_teache
     # Sent predikat carry the org predikat: revising it now needs a formal reopening.
     r = await set_org(school, "BAIK")
     assert (r.status_code, r.json()["code"]) == (409, "V-22")
+
+
+async def test_one_batch_of_status_events_ends_each_teacher_where_its_last_news_says(
+    env: Env,
+) -> None:
+    school = await ready_school(env, ["SANGAT_BAIK", "SANGAT_BAIK", "BAIK"])
+    sent, held, stale = school.teachers
+    assert (await set_org(school, "ISTIMEWA")).status_code == 200
+    r = await env.client.post(
+        f"/sekolah/{school.npsn}/{PERIOD}/tetapkan", json={}, headers=school.ks_auth
+    )
+    assert r.status_code == 200, r.text
+    kirim = await env.client.post(f"/sekolah/{school.npsn}/{PERIOD}/kirim", headers=school.ks_auth)
+    assert kirim.status_code == 202
+
+    # What one poll of the status topic can hold: several events per teacher, in their order,
+    # a late retry notice after DELIVERED, news of a version never sent, an unknown teacher.
+    batch = [
+        school.status_of(sent, 1, DeliveryState.IN_FLIGHT),
+        school.status_of(held, 1, DeliveryState.RETRYING, next_attempt_at="2026-01-05T08:30:00Z"),
+        school.status_of(sent, 1, DeliveryState.DELIVERED),
+        school.status_of(held, 1, DeliveryState.PARKED, reason_code="BKN-E01", actor="OPERATOR"),
+        school.status_of(sent, 1, DeliveryState.RETRYING, next_attempt_at="2026-01-05T08:30:00Z"),
+        school.status_of(stale, 7, DeliveryState.DELIVERED),
+        school.status_of(random_nip(), 1, DeliveryState.DELIVERED),
+    ]
+    conn = await env.connect()
+    try:
+        async with conn.transaction():
+            changed = await on_delivery_statuses(conn, batch)
+    finally:
+        await conn.close()
+
+    assert changed == 2
+    assert (await teacher(school, sent))["delivery_state"] == "terkirim"
+    row = await teacher(school, held)
+    assert (row["delivery_state"], row["reason_code"], row["actor"]) == (
+        "tertahan",
+        "BKN-E01",
+        "OPERATOR",
+    )
+    assert row["next_attempt_at"] is None
+    assert (await teacher(school, stale))["delivery_state"] == "menunggu"
+    guru = await env.client.get(f"/predikat/{sent}/{PERIOD}", headers=school.guru_auth(sent))
+    assert (guru.status_code, guru.json()["predikat"], guru.json()["version"]) == (
+        200,
+        "SANGAT_BAIK",
+        1,
+    )
