@@ -6,7 +6,8 @@ redelivery, never turns an entry back to an older state.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -21,49 +22,86 @@ from ..topics import ROSTER_PEGAWAI, ROSTER_SEKOLAH
 PegawaiChanged = Callable[[Conn, Pegawai, asyncpg.Record | None], Awaitable[None]]
 
 
-async def upsert_pegawai(conn: Conn, event: Envelope[Pegawai]) -> bool:
-    """Store the entry; True if it was newer than what we had."""
-    p = event.payload
-    stored = await conn.fetchval(
-        """INSERT INTO roster_pegawai (nip, nama, npsn, jenis_ptk, status_kepegawaian, naungan,
-               kode_wilayah, atasan_nip, atasan_plt, aktif, updated_at)
-           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)
+_PEGAWAI_COLUMNS = (
+    "nip, nama, npsn, jenis_ptk, status_kepegawaian, naungan, kode_wilayah, atasan_nip, "
+    "atasan_plt, aktif, updated_at"
+)
+_SEKOLAH_COLUMNS = "npsn, nama, kode_wilayah, naungan, updated_at"
+
+
+def _newest(events: Sequence[Envelope[Any]], key: str) -> dict[str, Envelope[Any]]:
+    """Per key, the newest of ``events`` (the later one of equal age)."""
+    newest: dict[str, Envelope[Any]] = {}
+    for event in events:
+        k = getattr(event.payload, key)
+        if k not in newest or newest[k].occurred_at <= event.occurred_at:
+            newest[k] = event
+    return newest
+
+
+def _rows(newest: dict[str, Envelope[Any]]) -> str:
+    """The entries as ``jsonb_populate_recordset`` reads them, in key order (the lock order)."""
+    return json.dumps(
+        [
+            {
+                **newest[k].payload.model_dump(mode="json"),
+                "updated_at": newest[k].occurred_at.isoformat(),
+            }
+            for k in sorted(newest)
+        ]
+    )
+
+
+async def upsert_pegawai_many(
+    conn: Conn, events: Sequence[Envelope[Pegawai]]
+) -> list[tuple[Pegawai, asyncpg.Record | None]]:
+    """Store the newest entry per NIP, in one statement; (new, previous) for each NIP whose entry
+    was newer than what we had (previous is None for a NIP not seen before)."""
+    newest = _newest(events, "nip")
+    if not newest:
+        return []
+    previous = {
+        r["nip"]: r
+        for r in await conn.fetch(
+            "SELECT * FROM roster_pegawai WHERE nip = ANY($1::text[]) ORDER BY nip FOR UPDATE",
+            sorted(newest),
+        )
+    }
+    stored = await conn.fetch(
+        f"""INSERT INTO roster_pegawai ({_PEGAWAI_COLUMNS})
+           SELECT {_PEGAWAI_COLUMNS}
+           FROM jsonb_populate_recordset(NULL::roster_pegawai, $1::text::jsonb)
            ON CONFLICT (nip) DO UPDATE SET nama = excluded.nama, npsn = excluded.npsn,
                jenis_ptk = excluded.jenis_ptk, status_kepegawaian = excluded.status_kepegawaian,
                naungan = excluded.naungan, kode_wilayah = excluded.kode_wilayah,
                atasan_nip = excluded.atasan_nip, atasan_plt = excluded.atasan_plt,
                aktif = excluded.aktif, updated_at = excluded.updated_at
            WHERE roster_pegawai.updated_at <= excluded.updated_at
-           RETURNING true""",
-        p.nip,
-        p.nama,
-        p.npsn,
-        p.jenis_ptk,
-        p.status_kepegawaian.value,
-        p.naungan.value,
-        p.kode_wilayah,
-        p.atasan_nip,
-        p.atasan_plt,
-        p.aktif,
-        event.occurred_at,
+           RETURNING nip""",
+        _rows(newest),
     )
-    return bool(stored)
+    return [(newest[r["nip"]].payload, previous.get(r["nip"])) for r in stored]
 
 
-async def upsert_sekolah(conn: Conn, event: Envelope[Sekolah]) -> None:
-    s = event.payload
+async def upsert_pegawai(conn: Conn, event: Envelope[Pegawai]) -> bool:
+    """Store the entry; True if it was newer than what we had."""
+    return bool(await upsert_pegawai_many(conn, [event]))
+
+
+async def upsert_sekolah_many(conn: Conn, events: Sequence[Envelope[Sekolah]]) -> None:
+    """Store the newest entry per NPSN, in one statement."""
+    newest = _newest(events, "npsn")
+    if not newest:
+        return
     await conn.execute(
-        """INSERT INTO roster_sekolah (npsn, nama, kode_wilayah, naungan, updated_at)
-           VALUES ($1,$2,$3,$4,$5)
+        f"""INSERT INTO roster_sekolah ({_SEKOLAH_COLUMNS})
+           SELECT {_SEKOLAH_COLUMNS}
+           FROM jsonb_populate_recordset(NULL::roster_sekolah, $1::text::jsonb)
            ON CONFLICT (npsn) DO UPDATE SET nama = excluded.nama,
                kode_wilayah = excluded.kode_wilayah, naungan = excluded.naungan,
                updated_at = excluded.updated_at
            WHERE roster_sekolah.updated_at <= excluded.updated_at""",
-        s.npsn,
-        s.nama,
-        s.kode_wilayah,
-        s.naungan.value,
-        event.occurred_at,
+        _rows(newest),
     )
 
 
@@ -89,15 +127,17 @@ def subscribe_roster(
     on_pegawai_changed: PegawaiChanged | None = None,
 ) -> None:
     """Keep this service's roster projection; ``on_pegawai_changed(conn, new, old)`` lets a
-    service react in the same transaction (e.g. move pending plans to a new atasan)."""
+    service react in the same transaction (e.g. move pending plans to a new atasan), once per
+    NIP and batch, with the newest entry of the batch."""
 
-    async def pegawai(conn: Conn, event: Envelope[Any]) -> None:
-        old = await get_pegawai(conn, event.payload.nip)
-        if await upsert_pegawai(conn, event) and on_pegawai_changed is not None:
-            await on_pegawai_changed(conn, event.payload, old)
+    async def pegawai(conn: Conn, events: Sequence[Envelope[Pegawai]]) -> None:
+        for new, previous in await upsert_pegawai_many(conn, events):
+            if on_pegawai_changed is not None:
+                await on_pegawai_changed(conn, new, previous)
 
-    async def sekolah(conn: Conn, event: Envelope[Any]) -> None:
-        await upsert_sekolah(conn, event)
-
-    inbox.subscribe(broker, ROSTER_PEGAWAI, group=group, pool=pool, effect=pegawai)
-    inbox.subscribe(broker, ROSTER_SEKOLAH, group=group, pool=pool, effect=sekolah)
+    # A new replica (or a new service) reads the whole compacted topic, one entry per teacher
+    # of the country: batches, set-based, make that minutes instead of hours.
+    inbox.subscribe_batch(broker, ROSTER_PEGAWAI, group=group, pool=pool, effect=pegawai)
+    inbox.subscribe_batch(
+        broker, ROSTER_SEKOLAH, group=group, pool=pool, effect=upsert_sekolah_many
+    )
