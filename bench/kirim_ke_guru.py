@@ -14,16 +14,18 @@ of every topic. Preparation, not measured:
 4. a Dinas sets each school's org predikat, each Kepala Sekolah runs *tetapkan*.
 
 Measured: every school's ``POST /sekolah/{npsn}/{period}/kirim`` is fired at once (a burst: the
-worst case of a deadline day); per teacher the time from its school's request to (a) bkn-sync's
-``DELIVERED`` on ``kinerja.bkn-sync.delivery-status.v1`` as a consumer receives it and (b)
-``terkirim`` in predikat (the row's ``updated_at`` in predikat's schema, what the teacher's view
-shows); and how many ``kinerja.predikat.ditetapkan.v1`` events per second a consumer receives.
+worst case of a deadline day), or with ``--rate R`` one school every 1/R s (open loop). Per
+teacher, the time from its school's request to (a) bkn-sync's ``DELIVERED`` on
+``kinerja.bkn-sync.delivery-status.v1`` as a consumer receives it and (b) ``terkirim`` in
+predikat (the row's ``updated_at`` in predikat's schema, what the teacher's view shows); and how
+many ``kinerja.predikat.ditetapkan.v1`` events per second a consumer receives.
 Baseline in the same run: a bare aiokafka producer/consumer pair on the same broker, the same
 number of messages in one burst, on a topic of the bench's own (deleted afterwards).
 
     set -a && source .local/test/env && set +a
     .venv/bin/python bench/kirim_ke_guru.py --schools 25
     .venv/bin/python bench/kirim_ke_guru.py --schools 100
+    .venv/bin/python bench/kirim_ke_guru.py --schools 1000 --rate 10
 """
 
 from __future__ import annotations
@@ -291,8 +293,16 @@ async def kafka_baseline(bootstrap: str, run: str, n: int) -> dict[str, Any]:
 
 
 async def fire(
-    predikat: str, idp: Any, schools: dict[str, str], listener: Listener, n: int, timeout: float
+    predikat: str,
+    idp: Any,
+    schools: dict[str, str],
+    listener: Listener,
+    n: int,
+    timeout: float,
+    rate: float,
 ) -> dict[str, Any]:
+    """Every school's Kirim at once (``rate`` 0), or one school every 1/``rate`` s, open loop:
+    a school's request goes out on schedule whether or not earlier ones have been answered."""
     import httpx
 
     tokens = {
@@ -304,7 +314,9 @@ async def fire(
     limits = httpx.Limits(max_connections=len(schools) + 10, max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=predikat, timeout=300, limits=limits) as http:
 
-        async def kirim(npsn: str) -> None:
+        async def kirim(i: int, npsn: str) -> None:
+            if rate:
+                await asyncio.sleep(max(0.0, t0 + i / rate - time.time()))
             sent_at[npsn] = time.time()
             r = await http.post(
                 f"/sekolah/{npsn}/{PERIOD}/kirim",
@@ -315,7 +327,7 @@ async def fire(
             assert not r.json().get("belum_ditetapkan"), r.text
 
         t0 = time.time()
-        await asyncio.gather(*(kirim(s) for s in schools))
+        await asyncio.gather(*(kirim(i, s) for i, s in enumerate(schools)))
         log(f"all {len(schools)} kirim answered after {time.time() - t0:.2f}s")
     deadline = time.monotonic() + timeout
     while len(listener.delivered) < n and time.monotonic() < deadline:  # noqa: ASYNC110
@@ -346,7 +358,7 @@ async def measure(
     report["load_at_fire"] = uptime()
     pids = {p.name: p.pid for p in procs.procs}
     with RssSampler(pids, 5) as rss:
-        fired = await fire(urls["predikat"], idp, schools, listener, n, args.timeout)
+        fired = await fire(urls["predikat"], idp, schools, listener, n, args.timeout, args.rate)
     listener.stop()
     await task
     t0, sent_at, answered = fired["t0"], fired["sent_at"], fired["answered"]
@@ -388,7 +400,7 @@ async def measure(
             list(nips),
         )
         outbox = await conn.fetch(
-            f"SELECT extract(epoch from created_at) AS c, extract(epoch from published_at) AS p "
+            "SELECT key, extract(epoch from published_at) AS p "
             f'FROM "{procs.run_schema("predikat")}".outbox '
             "WHERE topic = 'kinerja.predikat.ditetapkan.v1' AND published_at IS NOT NULL"
         )
@@ -402,7 +414,7 @@ async def measure(
     d_by = {r["nip"]: r for r in drows}
     report["stages"] = {
         "request → predikat outbox published": stage(
-            [float(o["p"]) - t0 for o in outbox if float(o["c"]) >= t0 - 1]
+            [float(o["p"]) - sent_at[school_of[o["key"]]] for o in outbox if o["key"] in nips]
         ),
         "request → bkn-sync consumed (row created)": stage(
             [float(r["c"]) - sent_at[school_of[n]] for n, r in d_by.items()]
@@ -477,6 +489,12 @@ def main() -> None:
     )
     parser.add_argument("--schools", type=int, default=25)
     parser.add_argument("--teachers-per-school", type=int, default=40)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="schools' Kirim per second, evenly spaced (default 0: every school at once)",
+    )
     parser.add_argument("--timeout", type=float, default=300, help="wait for all DELIVERED")
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
