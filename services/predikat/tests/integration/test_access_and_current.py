@@ -12,7 +12,7 @@ from kinerja_shared.testing import wait_for
 from kinerja_shared.topics import PREDIKAT_CURRENT
 
 from .conftest import PERIOD, Env, make_school
-from .test_predikat_flow import ready_school, set_org
+from .test_predikat_flow import ready_school, sent_school
 
 pytestmark = pytest.mark.infra
 
@@ -60,15 +60,8 @@ async def test_only_the_atasan_sets_and_only_the_teacher_reads_own(env: Env) -> 
 
 
 async def test_a_sent_predikat_is_the_current_record_of_its_teacher_and_period(env: Env) -> None:
-    school = await ready_school(env, ["BAIK"])
+    school = await sent_school(env, ["BAIK"])
     key = f"{school.teachers[0]}:{PERIOD}"
-    assert (await set_org(school, "ISTIMEWA")).status_code == 200
-    done = await env.client.post(
-        f"/sekolah/{school.npsn}/{PERIOD}/tetapkan", json={}, headers=school.ks_auth
-    )
-    assert done.status_code == 200, done.text
-    sent = await env.client.post(f"/sekolah/{school.npsn}/{PERIOD}/kirim", headers=school.ks_auth)
-    assert sent.status_code == 202
     consumer = AIOKafkaConsumer(
         PREDIKAT_CURRENT.name,
         bootstrap_servers=env.kafka_bootstrap,

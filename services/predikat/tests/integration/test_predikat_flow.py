@@ -51,6 +51,17 @@ async def set_org(school: School, value: str) -> Any:
     )
 
 
+async def sent_school(env: Env, predikats: list[str]) -> School:
+    """A school of an ISTIMEWA org whose teachers' predikat were decided and sent."""
+    school = await ready_school(env, predikats)
+    assert (await set_org(school, "ISTIMEWA")).status_code == 200
+    path = f"/sekolah/{school.npsn}/{PERIOD}"
+    done = await env.client.post(f"{path}/tetapkan", json={}, headers=school.ks_auth)
+    assert done.status_code == 200, done.text
+    assert (await env.client.post(f"{path}/kirim", headers=school.ks_auth)).status_code == 202
+    return school
+
+
 async def teacher(school: School, nip: str) -> dict[str, Any]:
     r = await school.env.client.get(f"/predikat/{nip}/{PERIOD}", headers=school.ks_auth)
     assert r.status_code == 200, r.text
@@ -272,15 +283,8 @@ async def test_kirim_sends_once_and_delivery_status_reaches_principal_and_teache
 async def test_one_batch_of_status_events_ends_each_teacher_where_its_last_news_says(
     env: Env,
 ) -> None:
-    school = await ready_school(env, ["SANGAT_BAIK", "SANGAT_BAIK", "BAIK"])
+    school = await sent_school(env, ["SANGAT_BAIK", "SANGAT_BAIK", "BAIK"])
     sent, held, stale = school.teachers
-    assert (await set_org(school, "ISTIMEWA")).status_code == 200
-    r = await env.client.post(
-        f"/sekolah/{school.npsn}/{PERIOD}/tetapkan", json={}, headers=school.ks_auth
-    )
-    assert r.status_code == 200, r.text
-    kirim = await env.client.post(f"/sekolah/{school.npsn}/{PERIOD}/kirim", headers=school.ks_auth)
-    assert kirim.status_code == 202
 
     # What one poll of the status topic can hold: several events per teacher, in their order,
     # a late retry notice after DELIVERED, news of a version never sent, an unknown teacher.
