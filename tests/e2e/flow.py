@@ -70,6 +70,22 @@ class Client:
         assert response.status_code == expect, f"{method} {url}: {response.text}"
         return response.json() if response.content else None
 
+    async def call_once_known(
+        self, method: str, url: str, json: Any, not_yet: str, what: str
+    ) -> Any:
+        """``call``, repeated while the answer is ``not_yet`` (the error code of a roster entry
+        that has not reached the service's projection yet): the projections are eventually
+        consistent, and a person would simply try again."""
+
+        async def answered() -> Any:
+            response = await self.request(method, url, json)
+            if response.status_code == 200:
+                return response.json()
+            assert response.json().get("code") == not_yet, f"{method} {url}: {response.text}"
+            return None
+
+        return await wait_for(answered, timeout=HOP, what=what)
+
     async def probe(self, url: str) -> Any:
         """The body of a 200, else None (not there yet, or not yet visible to this person)."""
         response = await self.request("GET", url)
@@ -327,7 +343,9 @@ class Cycle:
     async def org_predikat(self, school: School, period: str, value: str) -> Any:
         dinas = self.as_dinas(school.sekolah.kode_wilayah)
         url = f"{self.predikat}/organisasi/{school.sekolah.npsn}/{period}"
-        return await dinas.call("PUT", url, {"predikat_organisasi": value})
+        body = {"predikat_organisasi": value}
+        what = f"school {school.sekolah.npsn} reached predikat"
+        return await dinas.call_once_known("PUT", url, body, "SEKOLAH_NOT_FOUND", what)
 
     async def tetapkan(self, school: School, period: str) -> Any:
         return await self.as_ks(school).call(

@@ -104,8 +104,12 @@ async def test_one_teacher_from_plan_to_predikat_at_ekinerja_in_one_trace(
     # predikat: the Dinas sets the school's predikat, the Kepala Sekolah fixes and sends.
     teacher_url = f"{predikat}/predikat/{guru.nip}/{period}"
     await wait_for(lambda: as_ks.probe(teacher_url), what="recommendation reached predikat")
-    await as_dinas.call(
-        "PUT", f"{predikat}/organisasi/{npsn}/{period}", {"predikat_organisasi": "ISTIMEWA"}
+    await as_dinas.call_once_known(
+        "PUT",
+        f"{predikat}/organisasi/{npsn}/{period}",
+        {"predikat_organisasi": "ISTIMEWA"},
+        "SEKOLAH_NOT_FOUND",
+        "school reached predikat",
     )
     await as_ks.call("POST", f"{predikat}/sekolah/{npsn}/{period}/tetapkan", {})
     sent = await as_ks.call("POST", f"{teacher_url}/kirim", {}, expect=202)

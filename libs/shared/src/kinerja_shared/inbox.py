@@ -45,6 +45,9 @@ BatchEffect = Callable[[Conn, Sequence[Envelope[P]]], Awaitable[object]]
 
 _tracer = trace.get_tracer(__name__)
 
+# How long an idle batch subscriber waits for records, then sleeps, between polls.
+IDLE_POLL_MS = 50
+
 # Brief database hiccups (and a deadlock's victim) are absorbed here; a longer outage raises
 # and the record is re-read.
 _TRANSIENT = (
@@ -243,7 +246,17 @@ def subscribe_batch(
         records: Sequence[Any] = msg.raw_message
         await metrics.observe_batch_handler(group, topic.name, len(records), apply(records))
 
-    _register(broker, topic, consumer, handle, batch=True, max_records=max_records)
+    # An idle batch consumer sleeps as long as its poll timeout after an empty poll, and a
+    # record arriving meanwhile waits that long: keep it short (FastStream's default is 200 ms).
+    _register(
+        broker,
+        topic,
+        consumer,
+        handle,
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=IDLE_POLL_MS,
+    )
 
 
 def _first_of_each(

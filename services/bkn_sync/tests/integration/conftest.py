@@ -9,7 +9,7 @@ import json
 import random
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -222,17 +222,35 @@ def bkn_sync(stack: Stack, idp: DevIdentityProvider, sources: Sources) -> Any:
 
 
 @pytest.fixture(scope="session")
-async def service(
+async def running(
     stack: Stack,
     ekinerja: httpx.AsyncClient,
     watch: StatusWatch,
     idp: DevIdentityProvider,
     sources: Sources,
-) -> AsyncIterator[httpx.AsyncClient]:
+) -> AsyncIterator[ServiceUnderTest]:
     async with bkn_sync_running(
         stack, idp, sources, ekinerja_url=str(ekinerja.base_url), ekinerja_timeout_seconds=3.0
     ) as running:
-        yield running.client
+        yield running
+
+
+@pytest.fixture(scope="session")
+def service(running: ServiceUnderTest) -> httpx.AsyncClient:
+    return running.client
+
+
+@pytest.fixture(scope="session")
+def known(running: ServiceUnderTest) -> Callable[[Teacher], Awaitable[None]]:
+    """``await known(t)``: the session's bkn-sync has ``t`` in its roster projection. A test
+    about a roster *fix* waits for it first: the entry's first arrival also redrives what a
+    roster fix would, so arriving late it would look like a fix made too early."""
+
+    async def wait(t: Teacher) -> None:
+        sql = "SELECT 1 FROM roster_pegawai WHERE nip = $1"
+        await wait_for(lambda: running.fetch(sql, t.nip), what=f"roster of {t.nip} in bkn-sync")
+
+    return wait
 
 
 @dataclass

@@ -13,7 +13,11 @@ from kinerja_shared.testing import wait_for
 from kinerja_shared.testing.scrape import total
 
 if TYPE_CHECKING:  # fixtures provide the objects; conftest is not importable as a module
+    from collections.abc import Awaitable, Callable
+
     from conftest import Feed, StatusWatch, Teacher
+
+    Known = Callable[[Teacher], Awaitable[None]]
 
 pytestmark = pytest.mark.infra
 
@@ -153,8 +157,10 @@ async def test_nip_unknown_to_bkn_parks_with_remedy_then_a_roster_fix_redrives_i
     watch: StatusWatch,
     feed: Feed,
     idp: DevIdentityProvider,
+    known: Known,
 ) -> None:
     t = await feed.teacher()
+    await known(t)
     await ekinerja.put(f"/admin/refusals/{t.nip}", json={"codes": ["NIP_NOT_FOUND"]})
     await feed.plan_agreed(t)
 
@@ -200,9 +206,14 @@ async def test_an_older_version_after_a_newer_was_delivered_is_superseded_never_
 
 
 async def test_redrive_dry_run_lists_and_a_real_run_requeues(
-    service: httpx.AsyncClient, ekinerja: httpx.AsyncClient, feed: Feed, idp: DevIdentityProvider
+    service: httpx.AsyncClient,
+    ekinerja: httpx.AsyncClient,
+    feed: Feed,
+    idp: DevIdentityProvider,
+    known: Known,
 ) -> None:
     t = await feed.teacher()
+    await known(t)
     await ekinerja.put(f"/admin/refusals/{t.nip}", json={"codes": ["USER_PMM_MISSING"]})
     await feed.plan_agreed(t)
     parked = await wait_state(service, idp, t, "PARKED")
@@ -338,10 +349,15 @@ async def test_a_predikat_sent_before_its_skp_waits_on_the_retry_tier_then_goes_
 
 
 async def test_teachers_parked_for_a_missing_atasan_skp_are_redriven_when_it_is_delivered(
-    service: httpx.AsyncClient, ekinerja: httpx.AsyncClient, feed: Feed, idp: DevIdentityProvider
+    service: httpx.AsyncClient,
+    ekinerja: httpx.AsyncClient,
+    feed: Feed,
+    idp: DevIdentityProvider,
+    known: Known,
 ) -> None:
     ks = await feed.teacher(nama="Kepala Sekolah Uji")
     t = await feed.teacher(atasan_nip=ks.nip)
+    await known(t)
     await ekinerja.put(f"/admin/refusals/{t.nip}", json={"codes": ["SKP_ATASAN_MISSING"]})
     await feed.plan_agreed(t)
     parked = await wait_state(service, idp, t, "PARKED")
