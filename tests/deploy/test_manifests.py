@@ -551,6 +551,18 @@ def test_overlays_set_replicas_resources_and_image_tags(
 
 
 @pytest.mark.timeout(900)
+def test_every_environment_keeps_bkn_sync_within_the_total_ekinerja_call_cap(
+    overlay: tuple[str, list[dict[str, Any]]],
+) -> None:
+    # DOMAIN.md §8: 200 calls/s to e-Kinerja for all of Kinerja, however far KEDA scales.
+    _, resources = overlay
+    config = of_kind(resources, "ConfigMap")["bkn-sync-config"]["data"]
+    per_replica = float(config["BKN_SYNC_EKINERJA_MAX_CALLS_PER_SECOND"])
+    most_replicas = of_kind(resources, "ScaledObject")["bkn-sync"]["spec"]["maxReplicaCount"]
+    assert 0 < per_replica * most_replicas <= 200
+
+
+@pytest.mark.timeout(900)
 def test_topic_replicas_are_three_in_prod_and_one_in_dev(
     overlay: tuple[str, list[dict[str, Any]]],
 ) -> None:

@@ -48,6 +48,13 @@ class Settings(ServiceSettings):
         description="Deliveries attempted at once by this process (source batches and retry "
         "tiers together); also the size of the e-Kinerja connection pool.",
     )
+    ekinerja_max_calls_per_second: float = Field(
+        default=0,
+        ge=0,
+        description="Most PUTs this process sends to e-Kinerja per second, retries included "
+        "(0: no cap). DOMAIN.md §8 caps all of Kinerja at 200/s: set it to 200 ÷ the most "
+        "replicas that can run (the prod overlay: 50 for KEDA's 4).",
+    )
     batch_max_records: int = Field(
         default=500,
         ge=1,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from aiolimiter import AsyncLimiter
 from multidict import CIMultiDictProxy
 from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 from opentelemetry.trace import Span
@@ -90,6 +91,8 @@ class Sender:
         self.gate = gate or Gate(settings.breaker_config(), settings.retry_hold_max_seconds)
         self._session: aiohttp.ClientSession | None = None
         self._backoff = wait_random_exponential(multiplier=0.2, max=settings.quick_wait_max_seconds)
+        rate = settings.ekinerja_max_calls_per_second
+        self._cap = AsyncLimiter(rate, 1.0) if rate > 0 else None
 
     def _client(self) -> aiohttp.ClientSession:
         # Made on first use: an aiohttp session belongs to the running event loop.
@@ -125,6 +128,9 @@ class Sender:
         health = Health.UNKNOWN  # if the call is cancelled: no verdict, free the probe
         down_for: float | None = None
         try:
+            if self._cap is not None:
+                # Past the breaker, so no call that will not happen takes a slot of the cap.
+                await self._cap.acquire()
             outcome = await self._put(request, number)
             health = health_of(outcome)
             if outcome.code == "BKN-T02" and outcome.retry_after is not None:
