@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from kinerja_shared import metrics, tracing_attrs
 from kinerja_shared.events.roster import Pegawai
-from kinerja_shared.inbox import IDLE_POLL_MS, dead_letter_headers
+from kinerja_shared.inbox import dead_letter_headers
 from kinerja_shared.roster.projection import subscribe_roster
 from kinerja_shared.service import Runtime
 from kinerja_shared.topics import BKN_RETRY_TIERS, PLAN_AGREED, PREDIKAT_DITETAPKAN, Topic
@@ -148,14 +148,7 @@ def _subscribe_source(runtime: Runtime, kind: str, topic: Topic[Any]) -> None:
             await batch.deliver(runtime, sources, routing_of(runtime))
 
     name = settings.skp_topic if kind == "SKP" else settings.predikat_topic
-    _subscribe(
-        runtime,
-        name,
-        handle,
-        batch=True,
-        max_records=settings.batch_max_records,
-        batch_timeout_ms=IDLE_POLL_MS,
-    )
+    _subscribe(runtime, name, handle, batch=True, max_records=settings.batch_max_records)
 
 
 def _header(msg: KafkaMessage, name: str) -> str | None:

@@ -57,9 +57,9 @@ async def on_delivery_statuses(
     if not statuses:
         return 0
     keys = sorted({(s.nip, s.period_id) for s in statuses})
-    current = {(r["nip"], r["period_id"]): r for r in await repository.lock_teachers(conn, keys)}
     seen: dict[tuple[str, str], tuple[int, DeliveryView]] = {
-        key: (row["version"], DeliveryView(row["delivery_state"])) for key, row in current.items()
+        (r["nip"], r["period_id"]): (r["version"], DeliveryView(r["delivery_state"]))
+        for r in await repository.lock_teachers(conn, keys)
     }
     changed: dict[tuple[str, str], DeliveryFacts] = {}
     for s in statuses:

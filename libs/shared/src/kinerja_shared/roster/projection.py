@@ -52,21 +52,12 @@ def _rows(newest: dict[str, Envelope[Any]]) -> str:
     )
 
 
-async def upsert_pegawai_many(
-    conn: Conn, events: Sequence[Envelope[Pegawai]]
-) -> list[tuple[Pegawai, asyncpg.Record | None]]:
-    """Store the newest entry per NIP, in one statement; (new, previous) for each NIP whose entry
-    was newer than what we had (previous is None for a NIP not seen before)."""
+async def upsert_pegawai_many(conn: Conn, events: Sequence[Envelope[Pegawai]]) -> list[Pegawai]:
+    """Store the newest entry per NIP, in one statement; the entries that were newer than what
+    we had (a NIP not seen before included)."""
     newest = _newest(events, "nip")
     if not newest:
         return []
-    previous = {
-        r["nip"]: r
-        for r in await conn.fetch(
-            "SELECT * FROM roster_pegawai WHERE nip = ANY($1::text[]) ORDER BY nip FOR UPDATE",
-            sorted(newest),
-        )
-    }
     stored = await conn.fetch(
         f"""INSERT INTO roster_pegawai ({_PEGAWAI_COLUMNS})
            SELECT {_PEGAWAI_COLUMNS}
@@ -80,12 +71,7 @@ async def upsert_pegawai_many(
            RETURNING nip""",
         _rows(newest),
     )
-    return [(newest[r["nip"]].payload, previous.get(r["nip"])) for r in stored]
-
-
-async def upsert_pegawai(conn: Conn, event: Envelope[Pegawai]) -> bool:
-    """Store the entry; True if it was newer than what we had."""
-    return bool(await upsert_pegawai_many(conn, [event]))
+    return [newest[r["nip"]].payload for r in stored]
 
 
 async def upsert_sekolah_many(conn: Conn, events: Sequence[Envelope[Sekolah]]) -> None:
@@ -131,9 +117,15 @@ def subscribe_roster(
     NIP and batch, with the newest entry of the batch."""
 
     async def pegawai(conn: Conn, events: Sequence[Envelope[Pegawai]]) -> None:
-        for new, previous in await upsert_pegawai_many(conn, events):
-            if on_pegawai_changed is not None:
-                await on_pegawai_changed(conn, new, previous)
+        if on_pegawai_changed is None:
+            await upsert_pegawai_many(conn, events)
+            return
+        # Read before the upsert, and only for a service that reacts to changes.
+        nips = sorted({e.payload.nip for e in events})
+        rows = await conn.fetch("SELECT * FROM roster_pegawai WHERE nip = ANY($1::text[])", nips)
+        previous = {r["nip"]: r for r in rows}
+        for new in await upsert_pegawai_many(conn, events):
+            await on_pegawai_changed(conn, new, previous.get(new.nip))
 
     # A new replica (or a new service) reads the whole compacted topic, one entry per teacher
     # of the country: batches, set-based, make that minutes instead of hours.
