@@ -8,10 +8,32 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
-PG_DIR="$KINERJA_STATE_DIR/pg"
-PGDATA="$PG_DIR/data"
-PG_SOCK="$PG_DIR/sock"
-PG_LOG="$PG_DIR/postgres.log"
+# The server runs as the OS user postgres, which cannot enter a work tree under a folder only
+# root may enter (root's home is 0700). Then the cluster lives under /var/lib/kinerja and
+# .local/$STACK/pg is only a symlink to it for people; every path handed to the server (data,
+# socket, log, password file) is the real one, never a path through the work tree.
+PG_LINK="$KINERJA_STATE_DIR/pg"
+PG_ALT_DIR="/var/lib/kinerja/$(echo -n "$KINERJA_ROOT" | sha256sum | cut -c1-12)/$KINERJA_STACK/pg"
+
+pg_dir_for_server() {
+  if [[ -L "$PG_LINK" ]]; then
+    readlink -f "$PG_LINK"
+  elif [[ -e "$PG_LINK" ]] || ! id -u postgres >/dev/null 2>&1; then
+    echo "$PG_LINK"
+  elif mkdir -p "$KINERJA_STATE_DIR" && runuser -u postgres -- test -x "$KINERJA_STATE_DIR"; then
+    echo "$PG_LINK"
+  else
+    echo "$PG_ALT_DIR"
+  fi
+}
+
+set_pg_paths() {
+  PG_DIR="$(pg_dir_for_server)"
+  PGDATA="$PG_DIR/data"
+  PG_SOCK="$PG_DIR/sock"
+  PG_LOG="$PG_DIR/postgres.log"
+}
+set_pg_paths
 
 pg_bin_dir() {
   local d
@@ -29,7 +51,8 @@ ensure_pg_installed() {
   id -u postgres >/dev/null 2>&1 || kinerja_die "the OS user 'postgres' does not exist"
 }
 
-as_pg() { runuser -u postgres -- "$@"; }
+# From / so that the server and initdb never start in a folder postgres cannot enter.
+as_pg() { (cd / && runuser -u postgres -- "$@"); }
 
 psql_admin() { # psql_admin DB [psql args...]
   local db="$1"
@@ -56,22 +79,14 @@ postmaster_pid() {
   [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
 
-# The postgres OS user must reach the data folder. When the work tree lives where it cannot
-# (e.g. under /root), .local/$STACK/pg becomes a symlink to a folder under /var/lib/kinerja.
 prepare_dir() {
-  if [[ ! -e "$PG_DIR" ]]; then
-    mkdir -p "$KINERJA_STATE_DIR"
-    if ! runuser -u postgres -- test -x "$KINERJA_STATE_DIR"; then
-      local alt
-      alt="/var/lib/kinerja/$(echo -n "$KINERJA_ROOT" | sha256sum | cut -c1-12)/$KINERJA_STACK/pg"
-      kinerja_log "postgres cannot reach $KINERJA_STATE_DIR: data in $alt"
-      mkdir -p "$alt"
-      ln -sfn "$alt" "$PG_DIR"
-    else
-      mkdir -p "$PG_DIR"
-    fi
+  set_pg_paths
+  if [[ "$PG_DIR" != "$PG_LINK" ]]; then
+    kinerja_log "postgres cannot enter $KINERJA_STATE_DIR: cluster in $PG_DIR"
+    mkdir -p "$PG_DIR"
+    ln -sfn "$PG_DIR" "$PG_LINK"
   fi
-  mkdir -p "$PG_SOCK"
+  mkdir -p "$PG_DIR" "$PG_SOCK"
   chown -R postgres:postgres "$PG_DIR/"
   chmod 700 "$PG_DIR/"
 }
@@ -180,7 +195,7 @@ cmd_start() {
         kinerja_die "PostgreSQL (pid $pid) does not answer on port $KINERJA_PG_PORT; see $PG_LOG"
     fi
     # Quick path: already provisioned by an earlier start.
-    if [[ -f "$KINERJA_STATE_DIR/pg/.provisioned" ]] && admin_answers; then
+    if [[ -f "$PG_DIR/.provisioned" ]] && admin_answers; then
       return 0
     fi
     provision
