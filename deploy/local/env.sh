@@ -25,22 +25,42 @@ esac
 
 KINERJA_SERVICES=(planning observation assessment predikat bkn_sync)
 
-# Everything env.sh derives. When it is sourced for another stack than the one that exported
-# these (e.g. `make test` run from a shell that had sourced the dev stack), the inherited values
-# belong to the other stack and are dropped; values the user set by hand are kept.
+# Everything env.sh derives. A value the user exported wins over the derived one: each derived
+# value is recorded in _KINERJA_DERIVED_<VAR>, so a later sourcing can tell a value it set
+# itself (derived again: it follows port and stack changes) from one the user set (kept).
 _kinerja_derived_vars=(
-  KINERJA_PORT_OFFSET KINERJA_PG_PORT KINERJA_KAFKA_PORT KINERJA_KAFKA_CONTROLLER_PORT KINERJA_ZIPKIN_PORT
+  KINERJA_PG_PORT KINERJA_KAFKA_PORT KINERJA_KAFKA_CONTROLLER_PORT KINERJA_ZIPKIN_PORT
   PLANNING_HTTP_PORT OBSERVATION_HTTP_PORT ASSESSMENT_HTTP_PORT PREDIKAT_HTTP_PORT
   BKN_SYNC_HTTP_PORT EKINERJA_SIM_HTTP_PORT
   PLANNING_DATABASE_URL OBSERVATION_DATABASE_URL ASSESSMENT_DATABASE_URL PREDIKAT_DATABASE_URL
   BKN_SYNC_DATABASE_URL
   PLANNING_KAFKA_BOOTSTRAP OBSERVATION_KAFKA_BOOTSTRAP ASSESSMENT_KAFKA_BOOTSTRAP
   PREDIKAT_KAFKA_BOOTSTRAP BKN_SYNC_KAFKA_BOOTSTRAP
+  PLANNING_JWT_JWKS_URL OBSERVATION_JWT_JWKS_URL ASSESSMENT_JWT_JWKS_URL PREDIKAT_JWT_JWKS_URL
+  BKN_SYNC_JWT_JWKS_URL
   BKN_SYNC_EKINERJA_URL KINERJA_KAFKA_BOOTSTRAP
   OTEL_TRACES_EXPORTER OTEL_EXPORTER_ZIPKIN_ENDPOINT KINERJA_ZIPKIN_URL
 )
+
+kinerja_user_set() { # VAR: set, and not to the value env.sh derived for it last time
+  local mark="_KINERJA_DERIVED_$1"
+  [[ -n "${!1:-}" && "${!1}" != "${!mark:-}" ]]
+}
+
+kinerja_default() { # VAR VALUE: VALUE unless the user set VAR
+  kinerja_user_set "$1" && return 0
+  printf -v "$1" '%s' "$2"
+  printf -v "_KINERJA_DERIVED_$1" '%s' "$2"
+  export "$1" "_KINERJA_DERIVED_$1"
+}
+
+# Values derived for another stack (e.g. `make test` from a shell that had sourced the dev
+# stack) are dropped; the user's own are kept.
 if [[ -n "${KINERJA_ENV_STACK:-}" && "$KINERJA_ENV_STACK" != "$KINERJA_STACK" ]]; then
-  unset "${_kinerja_derived_vars[@]}"
+  for _kinerja_var in "${_kinerja_derived_vars[@]}"; do
+    kinerja_user_set "$_kinerja_var" || unset "$_kinerja_var"
+  done
+  unset _kinerja_var
   [[ "${KINERJA_PG_EXTERNAL:-0}" == 1 ]] || unset KINERJA_PG_ADMIN_DSN
   unset KINERJA_PG_EXTERNAL
 fi
@@ -53,16 +73,16 @@ KINERJA_VENV="$KINERJA_ROOT/.venv"
 KINERJA_ENV_FILE="$KINERJA_STATE_DIR/env"
 
 # --- ports -------------------------------------------------------------------------------
-KINERJA_PG_PORT="${KINERJA_PG_PORT:-$((55432 + _kinerja_off))}"
-KINERJA_KAFKA_PORT="${KINERJA_KAFKA_PORT:-$((59092 + _kinerja_off))}"
-KINERJA_KAFKA_CONTROLLER_PORT="${KINERJA_KAFKA_CONTROLLER_PORT:-$((59093 + _kinerja_off))}"
-KINERJA_ZIPKIN_PORT="${KINERJA_ZIPKIN_PORT:-$((59411 + _kinerja_off))}"
-PLANNING_HTTP_PORT="${PLANNING_HTTP_PORT:-$((58001 + _kinerja_off))}"
-OBSERVATION_HTTP_PORT="${OBSERVATION_HTTP_PORT:-$((58002 + _kinerja_off))}"
-ASSESSMENT_HTTP_PORT="${ASSESSMENT_HTTP_PORT:-$((58003 + _kinerja_off))}"
-PREDIKAT_HTTP_PORT="${PREDIKAT_HTTP_PORT:-$((58004 + _kinerja_off))}"
-BKN_SYNC_HTTP_PORT="${BKN_SYNC_HTTP_PORT:-$((58005 + _kinerja_off))}"
-EKINERJA_SIM_HTTP_PORT="${EKINERJA_SIM_HTTP_PORT:-$((58010 + _kinerja_off))}"
+kinerja_default KINERJA_PG_PORT "$((55432 + _kinerja_off))"
+kinerja_default KINERJA_KAFKA_PORT "$((59092 + _kinerja_off))"
+kinerja_default KINERJA_KAFKA_CONTROLLER_PORT "$((59093 + _kinerja_off))"
+kinerja_default KINERJA_ZIPKIN_PORT "$((59411 + _kinerja_off))"
+kinerja_default PLANNING_HTTP_PORT "$((58001 + _kinerja_off))"
+kinerja_default OBSERVATION_HTTP_PORT "$((58002 + _kinerja_off))"
+kinerja_default ASSESSMENT_HTTP_PORT "$((58003 + _kinerja_off))"
+kinerja_default PREDIKAT_HTTP_PORT "$((58004 + _kinerja_off))"
+kinerja_default BKN_SYNC_HTTP_PORT "$((58005 + _kinerja_off))"
+kinerja_default EKINERJA_SIM_HTTP_PORT "$((58010 + _kinerja_off))"
 
 # --- PostgreSQL ----------------------------------------------------------------------------
 # Superuser of the project-owned cluster (TCP, scram). A KINERJA_PG_ADMIN_DSN set by the user
@@ -81,6 +101,12 @@ if [[ -z "${KINERJA_PG_EXTERNAL:-}" ]]; then
 fi
 [[ "$KINERJA_PG_EXTERNAL" == 1 ]] || KINERJA_PG_ADMIN_DSN="$KINERJA_PG_LOCAL_DSN"
 
+kinerja_simulator_url() { echo "http://127.0.0.1:$EKINERJA_SIM_HTTP_PORT"; }
+
+# The stack starts the e-Kinerja simulator only when bkn-sync is pointed at it, not when the
+# user pointed BKN_SYNC_EKINERJA_URL elsewhere.
+kinerja_simulator_wanted() { [[ "$BKN_SYNC_EKINERJA_URL" == "$(kinerja_simulator_url)" ]]; }
+
 # Host and port the service roles connect to: the project cluster, or those of an external
 # URL-style admin DSN (postgresql://user:pw@host:port/db).
 kinerja_derive_env() {
@@ -93,22 +119,21 @@ kinerja_derive_env() {
   fi
   KINERJA_PG_HOST="$host"
   KINERJA_PG_CONNECT_PORT="$port"
-  KINERJA_KAFKA_BOOTSTRAP="127.0.0.1:$KINERJA_KAFKA_PORT"
+  kinerja_default KINERJA_KAFKA_BOOTSTRAP "127.0.0.1:$KINERJA_KAFKA_PORT"
   KINERJA_DEV_IDP_DIR="$KINERJA_STATE_DIR/dev-idp"
   export KINERJA_DEV_IDP_DIR
   for svc in "${KINERJA_SERVICES[@]}"; do
     prefix="${svc^^}"
-    printf -v "${prefix}_DATABASE_URL" '%s' "postgresql://$svc:$svc@$host:$port/$KINERJA_PG_DB"
-    printf -v "${prefix}_KAFKA_BOOTSTRAP" '%s' "$KINERJA_KAFKA_BOOTSTRAP"
+    kinerja_default "${prefix}_DATABASE_URL" "postgresql://$svc:$svc@$host:$port/$KINERJA_PG_DB"
+    kinerja_default "${prefix}_KAFKA_BOOTSTRAP" "$KINERJA_KAFKA_BOOTSTRAP"
     # The services trust the stack's dev identity provider (kinerja-dev-token mints for it).
-    printf -v "${prefix}_JWT_JWKS_URL" '%s' "file://$KINERJA_DEV_IDP_DIR/jwks.json"
-    export "${prefix}_DATABASE_URL" "${prefix}_KAFKA_BOOTSTRAP" "${prefix}_HTTP_PORT" \
-      "${prefix}_JWT_JWKS_URL"
+    kinerja_default "${prefix}_JWT_JWKS_URL" "file://$KINERJA_DEV_IDP_DIR/jwks.json"
+    export "${prefix}_HTTP_PORT"
   done
-  BKN_SYNC_EKINERJA_URL="http://127.0.0.1:$EKINERJA_SIM_HTTP_PORT"
-  OTEL_TRACES_EXPORTER=zipkin
-  KINERJA_ZIPKIN_URL="http://127.0.0.1:$KINERJA_ZIPKIN_PORT"
-  OTEL_EXPORTER_ZIPKIN_ENDPOINT="$KINERJA_ZIPKIN_URL/api/v2/spans"
+  kinerja_default BKN_SYNC_EKINERJA_URL "$(kinerja_simulator_url)"
+  kinerja_default OTEL_TRACES_EXPORTER zipkin
+  kinerja_default KINERJA_ZIPKIN_URL "http://127.0.0.1:$KINERJA_ZIPKIN_PORT"
+  kinerja_default OTEL_EXPORTER_ZIPKIN_ENDPOINT "$KINERJA_ZIPKIN_URL/api/v2/spans"
   export KINERJA_PG_ADMIN_DSN KINERJA_PG_EXTERNAL EKINERJA_SIM_HTTP_PORT BKN_SYNC_EKINERJA_URL \
     KINERJA_KAFKA_BOOTSTRAP OTEL_TRACES_EXPORTER OTEL_EXPORTER_ZIPKIN_ENDPOINT KINERJA_ZIPKIN_URL
 }

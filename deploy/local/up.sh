@@ -21,7 +21,7 @@ T0=$SECONDS
 # name|command|http port variable|OTEL service name
 APPS=()
 for svc in "${KINERJA_SERVICES[@]}"; do APPS+=("$svc|$svc|${svc^^}_HTTP_PORT|$svc"); done
-APPS+=("ekinerja-sim|ekinerja-sim|EKINERJA_SIM_HTTP_PORT|ekinerja-sim")
+kinerja_simulator_wanted && APPS+=("ekinerja-sim|ekinerja-sim|EKINERJA_SIM_HTTP_PORT|ekinerja-sim")
 
 pg_owner() { [[ -f "$KINERJA_STATE_DIR/pg/data/postmaster.pid" ]] && head -n1 "$KINERJA_STATE_DIR/pg/data/postmaster.pid" || true; }
 pid_of() { kinerja_pid_alive "$KINERJA_RUN_DIR/$1.pid" || true; }
@@ -163,6 +163,8 @@ pg_where="127.0.0.1:$KINERJA_PG_PORT"
   printf '  %-14s %-44s %s\n' postgresql "$pg_where db=$KINERJA_PG_DB" "admin: $KINERJA_PG_ADMIN_DSN"
   printf '  %-14s %-44s %s\n' kafka "$KINERJA_KAFKA_BOOTSTRAP" "controller 127.0.0.1:$KINERJA_KAFKA_CONTROLLER_PORT"
   printf '  %-14s %-44s %s\n' zipkin "$KINERJA_ZIPKIN_URL/zipkin/" "spans: $OTEL_EXPORTER_ZIPKIN_ENDPOINT"
+  kinerja_simulator_wanted ||
+    printf '  %-14s %-44s %s\n' e-kinerja "$BKN_SYNC_EKINERJA_URL" "yours (BKN_SYNC_EKINERJA_URL): simulator not started"
   if [[ "$MODE" == all ]]; then
     for app in "${APPS[@]}"; do
       IFS='|' read -r name _cmd var _ <<<"$app"
