@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+from collections.abc import Callable
 
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
@@ -18,6 +20,44 @@ class _TraceIds(logging.Filter):
         return True
 
 
+class RepeatLimiter(logging.Filter):
+    """Passes the first warning or error of each kind from the Kafka client, then at most one
+    per ``interval`` seconds, carrying in ``repeated`` how many were held back meanwhile.
+
+    While a broker is away, aiokafka's reconnect, metadata, fetch and coordinator loops log an
+    error every few milliseconds each (about 70 lines a second for one consumer); a service
+    with a dozen consumers buried every other line under them. A kind is the logger and the
+    message template, so "Unable connect to node %s" is one kind whatever the node.
+    """
+
+    def __init__(
+        self,
+        interval: float,
+        prefixes: tuple[str, ...] = ("aiokafka", "kafka"),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.interval = interval
+        self.prefixes = prefixes
+        self.clock = clock
+        # kind -> [time the last record passed, records held back since]
+        self._kinds: dict[tuple[str, str], list[float]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not record.name.startswith(self.prefixes):
+            return True
+        kind = (record.name, str(record.msg))
+        now = self.clock()
+        seen = self._kinds.get(kind)
+        if seen is None or now - seen[0] >= self.interval:
+            if seen is not None and seen[1]:
+                record.repeated = int(seen[1])
+            self._kinds[kind] = [now, 0]
+            return True
+        seen[1] += 1
+        return False
+
+
 def setup_logging(level: str | None = None) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(
@@ -27,6 +67,7 @@ def setup_logging(level: str | None = None) -> None:
         )
     )
     handler.addFilter(_TraceIds())
+    handler.addFilter(RepeatLimiter(float(os.environ.get("KINERJA_LOG_REPEAT_INTERVAL_S", "30"))))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level or os.environ.get("KINERJA_LOG_LEVEL", "INFO"))
