@@ -41,6 +41,7 @@ lint: install
 # The test session reads the test stack's ports from .local/test/env (also exported here, so
 # values left in the shell by a sourced dev env.sh cannot leak in).
 test: install
+	bash deploy/local/test-tools.sh
 	KINERJA_STACK=test bash deploy/local/up.sh infra
 	# The e2e tests run first, on a quiet broker: their services start from the beginning of
 	# every topic and would otherwise first chew through what the other tests published.

@@ -17,7 +17,6 @@ from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
@@ -28,6 +27,7 @@ from . import db, metrics, telemetry, tracing_attrs
 from .auth import TokenVerifier
 from .auth.verify import install_auth_errors
 from .errors import install_error_handlers
+from .health import BrokerLink, health_router
 from .logging import setup_logging
 from .outbox import OutboxRelay, purge_published
 from .settings import ServiceSettings
@@ -87,6 +87,7 @@ def create_service_app(
         broker=make_broker(name, settings),
         verifier=TokenVerifier(settings.auth()),
     )
+    broker_link = BrokerLink(name, runtime.broker)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,11 +98,13 @@ def create_service_app(
             max_size=settings.db_pool_max,
         )
         register(runtime)
-        await runtime.broker.start()
+        await broker_link.start()
         relay = OutboxRelay(
             runtime.pool, runtime.broker, settings.db_schema, settings.outbox_poll_seconds
         )
-        relay_task = asyncio.create_task(relay.run(), name=f"{name}-outbox-relay")
+        relay_task = asyncio.create_task(
+            broker_link.when_started(relay.run), name=f"{name}-outbox-relay"
+        )
         sampler = metrics.Sampler(name, runtime.pool, runtime.broker).start()
         housekeeping = asyncio.create_task(_housekeeping(runtime.pool), name=f"{name}-housekeeping")
         if on_started is not None:
@@ -115,8 +118,10 @@ def create_service_app(
             # Stop consuming first (in-flight handlers finish and commit), then drain the relay.
             await sampler.stop()
             housekeeping.cancel()
-            await runtime.broker.stop()
+            await broker_link.stop()
             relay.stop()
+            if not broker_link.started:
+                relay_task.cancel()  # still waiting for Kafka: nothing to drain
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(relay_task, settings.graceful_shutdown_seconds)
             await runtime.pool.close()
@@ -127,7 +132,7 @@ def create_service_app(
     install_error_handlers(app)
     install_auth_errors(app)
     app.add_middleware(metrics.HttpMetricsMiddleware, service=name)
-    app.include_router(_ops_router(runtime))
+    app.include_router(_ops_router(runtime, broker_link))
     for router in routers:
         app.include_router(router, dependencies=[Depends(_annotate_span)])
     # No internal spans per ASGI receive/send message: two or three more spans per request to
@@ -164,28 +169,8 @@ async def _housekeeping(pool: asyncpg.Pool) -> None:
         await asyncio.sleep(HOUSEKEEPING_SECONDS)
 
 
-def _ops_router(runtime: Runtime) -> APIRouter:
-    router = APIRouter(tags=["operations"])
-
-    @router.get("/healthz", summary="Alive: the process answers")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok", "service": runtime.name}
-
-    @router.get("/readyz", summary="Ready: database and broker reachable")
-    async def readyz() -> JSONResponse:
-        checks: dict[str, str] = {}
-        try:
-            await runtime.db.fetchval("SELECT 1")
-            checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = f"error: {type(exc).__name__}"
-        try:
-            ok = await runtime.broker.ping(timeout=2.0)
-            checks["kafka"] = "ok" if ok else "error: no answer"
-        except Exception as exc:
-            checks["kafka"] = f"error: {type(exc).__name__}"
-        ready = all(v == "ok" for v in checks.values())
-        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+def _ops_router(runtime: Runtime, broker_link: BrokerLink) -> APIRouter:
+    router = health_router(runtime.name, lambda: runtime.db, broker_link)
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     async def metrics() -> Response:
