@@ -13,6 +13,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import settings
 
 from kinerja_shared import db
 
@@ -23,6 +24,12 @@ _EMPTY_DIR = Path(__file__).parent / "no_migrations"
 # In-process apps in tests export no spans (thousands of hypothesis runs would flood the trace
 # viewer); the e2e processes set their own exporter.
 os.environ["OTEL_TRACES_EXPORTER"] = os.environ.get("KINERJA_TEST_TRACES_EXPORTER", "none")
+
+
+# The suite shares two cores with a real broker and database: a per-example deadline would be a
+# speed limit that fails a correct property under load. Performance lives in bench/.
+settings.register_profile("kinerja", deadline=None)
+settings.load_profile("kinerja")
 
 
 @pytest.fixture(scope="session")
