@@ -5,17 +5,33 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+from collections.abc import Sequence
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from . import cli_errors
 from .topics import all_topics
+
+PROG = "kinerja-topics"
+BOOTSTRAP_ENV = "KINERJA_KAFKA_BOOTSTRAP"
+DEFAULT_BOOTSTRAP = "127.0.0.1:59092"
+
+EPILOG = f"""Every topic is declared once, in kinerja_shared/topics.py; create adds the missing
+ones with their partitions and cleanup policy and leaves existing ones as they are.
+
+examples:
+  {PROG} list
+  {PROG} create
+  {PROG} create --bootstrap kafka-0:9092 --replication-factor 3
+
+{cli_errors.EXIT_STATUS}"""
 
 
 async def create_topics(bootstrap: str, replication_factor: int = 1) -> list[str]:
     """Create every registered topic that does not exist yet; return the names created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="kinerja-topics")
-    await admin.start()
     try:
+        await admin.start()
         existing = set(await admin.list_topics())
         missing = [t for t in all_topics() if t.name not in existing]
         if missing:
@@ -35,17 +51,60 @@ async def create_topics(bootstrap: str, replication_factor: int = 1) -> list[str
         await admin.close()
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="kinerja-topics")
-    parser.add_argument("command", choices=["create", "list"])
-    parser.add_argument(
-        "--bootstrap", default=os.environ.get("KINERJA_KAFKA_BOOTSTRAP", "127.0.0.1:59092")
+def _replication_factor(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Make the Kafka cluster's topics match Kinerja's topic registry.",
+        epilog=EPILOG,
+        formatter_class=cli_errors.HelpFormatter,
     )
-    parser.add_argument("--replication-factor", type=int, default=1)
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "command",
+        choices=["create", "list"],
+        metavar="COMMAND",
+        help="create: add the registered topics the cluster lacks (idempotent); "
+        "list: print each registered topic, its partitions and config (needs no broker)",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        metavar="HOST:PORT[,HOST:PORT]",
+        help=f"Kafka bootstrap servers for create (default: ${BOOTSTRAP_ENV}, "
+        f"else {DEFAULT_BOOTSTRAP})",
+    )
+    parser.add_argument(
+        "--replication-factor",
+        type=_replication_factor,
+        default=1,
+        metavar="N",
+        help="replicas of each topic created (at most the number of brokers)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    cli_errors.quiet_library_logs()
     if args.command == "list":
         for t in all_topics():
             print(t.name, t.partitions, t.config(), sep="\t")
-        return
-    created = asyncio.run(create_topics(args.bootstrap, args.replication_factor))
-    print(f"topics: {len(created)} created, {len(all_topics()) - len(created)} already there")
+        return 0
+    bootstrap = args.bootstrap or os.environ.get(BOOTSTRAP_ENV) or DEFAULT_BOOTSTRAP
+    variable = "--bootstrap" if args.bootstrap else BOOTSTRAP_ENV
+
+    def create() -> int:
+        with cli_errors.kafka(bootstrap, variable):
+            created = asyncio.run(create_topics(bootstrap, args.replication_factor))
+        print(f"topics: {len(created)} created, {len(all_topics()) - len(created)} already there")
+        return 0
+
+    return cli_errors.run(PROG, create)

@@ -1,31 +1,33 @@
-import asyncio
-import os
-import sys
+from __future__ import annotations
+
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kinerja_shared.cli import service_main
 
 from . import ops
-from .app import create_app
 from .config import Settings
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
-def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    if args and args[0] in ops.COMMANDS:
-        # Operator commands talk to a running instance; serve/migrate stay the shared ones.
-        parsed = ops.parser().parse_args(args)
-        port = int(os.environ.get("BKN_SYNC_HTTP_PORT", Settings.model_fields["http_port"].default))
 
-        async def go() -> int:
-            async with ops.client_from_env(port) as client:
-                return await ops.run(parsed, client, sys.stdout)
+def _create_app(settings: Settings) -> FastAPI:
+    # Imported on `serve` only: FastAPI and FastStream take a second to load, and `--help`,
+    # `migrate` and the operator commands need neither.
+    from .app import create_app
 
-        raise SystemExit(asyncio.run(go()))
-    service_main(
+    return create_app(settings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    # The operator commands talk to a running instance over HTTP; serve and migrate are the
+    # shared ones. One parser for all, so `bkn_sync --help` lists every command.
+    return service_main(
         "bkn_sync",
         Settings,
-        create_app,  # type: ignore[arg-type]
+        _create_app,  # type: ignore[arg-type]
         Path(__file__).parent / "migrations",
         argv,
+        commands=ops.commands(Settings.model_fields["http_port"].default),
     )

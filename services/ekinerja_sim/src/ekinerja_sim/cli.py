@@ -1,26 +1,95 @@
-"""``ekinerja-sim serve``: run the simulator as its own process."""
+"""``ekinerja-sim serve``: run the simulator as its own process.
+
+The simulator stands in for a system outside Kinerja, so it depends on no Kinerja package (its
+image installs only itself); its command line follows the same conventions on its own: one
+line on stderr and exit status 2 for bad usage or input.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+from pydantic import ValidationError
 
 from ekinerja_sim.app import create_app
-from ekinerja_sim.settings import SimSettings
+from ekinerja_sim.seed import load_seed
+from ekinerja_sim.settings import DEFAULT_HTTP_PORT, SimSettings
+
+PROG = "ekinerja-sim"
+EXIT_USAGE = 2
+
+EPILOG = f"""The simulator stands in for BKN's e-Kinerja: idempotent SKP and predikat records, a
+ledger at /ledger, refusals and faults scriptable at /admin/*. Its state lives in the process's
+memory: one process, one worker, and a restart starts empty (plus the seed file).
+
+environment:
+  EKINERJA_SIM_HOST        address to listen on (default 127.0.0.1)
+  EKINERJA_SIM_HTTP_PORT   port to listen on (default {DEFAULT_HTTP_PORT})
+  EKINERJA_SIM_SEED_FILE   the seed file, as --seed-file
+
+examples:
+  {PROG} serve
+  {PROG} serve --host 0.0.0.0 --port 8000 --seed-file refusals.json
+
+exit status:
+  0  stopped by SIGTERM or Ctrl-C
+  2  bad usage or input (unknown option, unreadable or invalid seed file, bad variable)
+  3  cannot listen on the address (e.g. the port is taken; uvicorn's log says which)"""
+
+
+class _Invalid(Exception):
+    """Bad usage or input: printed as one line on stderr, exit status 2."""
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "%(default)" in text:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ekinerja-sim", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the e-Kinerja simulator over HTTP")
-    serve.add_argument("--host", help="default: EKINERJA_SIM_HOST or 127.0.0.1")
-    serve.add_argument("--port", type=int, help="default: EKINERJA_SIM_HTTP_PORT or 58010")
-    serve.add_argument("--seed-file", type=Path, help="JSON with initial refusals and faults")
-    serve.add_argument("--log-level", default="info")
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="The e-Kinerja simulator: BKN's API as Kinerja's bkn-sync sees it.",
+        epilog=EPILOG,
+        formatter_class=_HelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the e-Kinerja simulator over HTTP",
+        description="Serve the simulator until SIGTERM or Ctrl-C.",
+        epilog=EPILOG,
+        formatter_class=_HelpFormatter,
+    )
+    serve.add_argument(
+        "--host", help="address to listen on (default: EKINERJA_SIM_HOST, else 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        help=f"port to listen on (default: EKINERJA_SIM_HTTP_PORT, else {DEFAULT_HTTP_PORT})",
+    )
+    serve.add_argument(
+        "--seed-file",
+        type=Path,
+        metavar="FILE",
+        help="JSON with the refusals and faults to start with (and return to on reset): "
+        '{"refusals": {"<nip>": ["BKN-E03", ...]}, "faults": {...}}',
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug", "trace"],
+        help="uvicorn's log level",
+    )
     return parser
 
 
@@ -35,7 +104,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if value is not None
     }
-    settings = SimSettings(**overrides)
+
+    try:
+        settings = _settings(overrides)
+        _check_seed(settings.seed_file)
+    except _Invalid as exc:
+        sys.stderr.write(f"{PROG}: {exc}\n")
+        return EXIT_USAGE
     # One process, one worker: the ledger and idempotency store live in this process's memory.
     uvicorn.run(
         create_app(settings),
@@ -45,3 +120,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         timeout_graceful_shutdown=2,
     )
     return 0
+
+
+def _settings(overrides: dict[str, Any]) -> SimSettings:
+    try:
+        return SimSettings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"EKINERJA_SIM_{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise _Invalid(problems) from exc
+
+
+def _check_seed(path: Path | None) -> None:
+    """A seed file that cannot be read is one line now, not a traceback from inside the app."""
+    try:
+        load_seed(path)
+    except OSError as exc:
+        raise _Invalid(f"cannot read the seed file {path}: {exc.strerror or exc}") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise _Invalid(
+            f"the seed file {path} is not a valid seed: {where + ': ' if where else ''}"
+            f"{first['msg']} ({exc.error_count()} problem(s))"
+        ) from exc

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
+from kinerja_shared import cli_errors
 from kinerja_shared.auth.claims import Principal, Role
 from kinerja_shared.auth.verify import AuthSettings
 
@@ -231,64 +232,126 @@ class DevIdentityProvider:
 # --- CLI ---------------------------------------------------------------------------------------
 
 
+PROG = "kinerja-dev-token"
+
+MINT_EPILOG = f"""roles and the claims each needs:
+  guru, kepala_sekolah   --nip and --npsn
+  dinas                  --area (and no --npsn)
+  operator               none
+
+examples:
+  {PROG} --role guru --nip 198609262015051001 --npsn 20100001
+  {PROG} --role dinas --area 3171 --ttl 600
+  {PROG} --role operator
+  {PROG} jwks-path      # the file:// URL of the JWKS, for *_JWT_JWKS_URL
+
+The token is printed on stdout. The key directory is created with a new key on first use.
+
+{cli_errors.EXIT_STATUS}"""
+
+
+def _dir_help() -> str:
+    return f"key directory (default: ${ENV_DIR}, else <repo>/.local/dev-idp)"
+
+
 def _mint_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="kinerja-dev-token",
-        description="Mint a development bearer token (dev identity provider).",
-        epilog="Also: 'kinerja-dev-token jwks-path [--dir DIR]' prints the JWKS file:// URL.",
+        prog=PROG,
+        description="Mint a development bearer token, signed by the dev identity provider's "
+        "key, that the services accept when their JWT_JWKS_URL is this provider's JWKS. "
+        "Also: 'kinerja-dev-token jwks-path [--dir DIR]' prints that JWKS's file:// URL.",
+        epilog=MINT_EPILOG,
+        formatter_class=cli_errors.HelpFormatter,
+    )
+    parser.add_argument("--dir", type=Path, help=_dir_help())
+    parser.add_argument(
+        "--role",
+        required=True,
+        choices=[role.value for role in Role],
+        help="role of the caller (see below for the claims each needs)",
+    )
+    parser.add_argument("--nip", help="18-digit NIP (guru, kepala_sekolah)")
+    parser.add_argument("--npsn", help="8-character NPSN of the school (guru, kepala_sekolah)")
+    parser.add_argument("--area", help="kode wilayah of the Dinas, e.g. 3171 (dinas)")
+    parser.add_argument("--name", help="display name carried in the token")
+    parser.add_argument(
+        "--sub", dest="subject", help="subject claim (default: dev:<role>:<nip, area or npsn>)"
     )
     parser.add_argument(
-        "--dir", type=Path, help=f"key directory (default ${ENV_DIR} or <repo>/.local/dev-idp)"
+        "--ttl", type=int, default=DEFAULT_TTL_SECONDS, help="lifetime of the token, seconds"
     )
-    parser.add_argument("--role", required=True, choices=[role.value for role in Role])
-    parser.add_argument("--nip", help="18-digit NIP (guru, kepala_sekolah)")
-    parser.add_argument("--npsn", help="8-character NPSN (guru, kepala_sekolah)")
-    parser.add_argument("--area", help="kode wilayah of the Dinas, e.g. 3171 (dinas)")
-    parser.add_argument("--name", help="display name")
-    parser.add_argument("--sub", dest="subject", help="subject (default derived from the role)")
-    parser.add_argument("--ttl", type=int, default=DEFAULT_TTL_SECONDS, help="lifetime, seconds")
-    parser.add_argument("--issuer", default=DEFAULT_ISSUER)
-    parser.add_argument("--audience", default=DEFAULT_AUDIENCE)
+    parser.add_argument(
+        "--issuer", default=DEFAULT_ISSUER, help="iss claim; the services' JWT_ISSUER"
+    )
+    parser.add_argument(
+        "--audience", default=DEFAULT_AUDIENCE, help="aud claim; the services' JWT_AUDIENCE"
+    )
     return parser
 
 
 def _jwks_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="kinerja-dev-token jwks-path",
-        description="Print the file:// URL of the dev JWKS (creating the key if needed).",
+        prog=f"{PROG} jwks-path",
+        description="Print the file:// URL of the dev JWKS (creating the key if needed), the "
+        "value for the services' *_JWT_JWKS_URL.",
+        epilog=f"example:\n  export PLANNING_JWT_JWKS_URL=$({PROG} jwks-path)\n\n"
+        + cli_errors.EXIT_STATUS,
+        formatter_class=cli_errors.HelpFormatter,
     )
-    parser.add_argument("--dir", type=Path, help="key directory")
+    parser.add_argument("--dir", type=Path, help=_dir_help())
     return parser
+
+
+def _key_dir_error(provider: DevIdentityProvider, exc: OSError) -> cli_errors.CliError:
+    where = f"--dir or ${ENV_DIR}"
+    return cli_errors.CliError(
+        f"cannot use the key directory {provider.directory} ({where}): {exc.strerror or exc}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["jwks-path"]:
         args = _jwks_parser().parse_args(args_list[1:])
-        sys.stdout.write(DevIdentityProvider(args.dir).jwks_url + "\n")
-        return 0
+        provider = DevIdentityProvider(args.dir)
+
+        def jwks_path() -> int:
+            try:
+                url = provider.jwks_url
+            except OSError as exc:
+                raise _key_dir_error(provider, exc) from exc
+            sys.stdout.write(url + "\n")
+            return 0
+
+        return cli_errors.run(PROG, jwks_path)
     parser = _mint_parser()
     args = parser.parse_args(args_list)
     if args.ttl <= 0:
         parser.error("--ttl must be positive")
     provider = DevIdentityProvider(args.dir, issuer=args.issuer, audience=args.audience)
-    try:
-        token = provider.mint(
-            role=args.role,
-            nip=args.nip,
-            npsn=args.npsn,
-            area=args.area,
-            name=args.name,
-            subject=args.subject,
-            ttl=args.ttl,
-        )
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or args.role}: {e['msg']}" for e in exc.errors()
-        )
-        parser.error(problems)
-    sys.stdout.write(token + "\n")
-    return 0
+
+    def mint() -> int:
+        try:
+            token = provider.mint(
+                role=args.role,
+                nip=args.nip,
+                npsn=args.npsn,
+                area=args.area,
+                name=args.name,
+                subject=args.subject,
+                ttl=args.ttl,
+            )
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or args.role}: {e['msg']}" for e in exc.errors()
+            )
+            parser.error(problems)
+        except OSError as exc:
+            raise _key_dir_error(provider, exc) from exc
+        sys.stdout.write(token + "\n")
+        return 0
+
+    return cli_errors.run(PROG, mint)
 
 
 if __name__ == "__main__":
