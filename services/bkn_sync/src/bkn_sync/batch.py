@@ -20,12 +20,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from opentelemetry import trace
 
 from kinerja_shared import telemetry, tracing_attrs
+from kinerja_shared.events.bkn_sync import DeliveryState
 from kinerja_shared.service import Runtime
 
 from . import pipeline
 from .domain.deliveries import PENDING
+from .domain.delivery import Delivery
 from .pipeline import Attempted, Routing, Source
-from .repository import Row
 from .sender import Sender
 
 _tracer = trace.get_tracer(__name__)
@@ -43,7 +44,7 @@ def _within(headers: Mapping[str, str]) -> Iterator[None]:
 
 async def deliver(
     runtime: Runtime, sources: Sequence[Source], routing: Routing
-) -> list[Row | None]:
+) -> list[Delivery | None]:
     """Ingest, attempt and record a batch; raises (so the batch is read again) if any of its
     deliveries could not be attempted, after recording the outcomes of the others."""
     sender: Sender = runtime.extras["sender"]
@@ -53,7 +54,7 @@ async def deliver(
     async with runtime.db.acquire() as conn, conn.transaction():
         due = await pipeline.ingest(conn, sources, claim=claim)
     outcomes = await asyncio.gather(
-        *(_attempt(runtime, row, src) for row, src in due), return_exceptions=True
+        *(_attempt(runtime, d, src) for d, src in due), return_exceptions=True
     )
     done = [o for o in outcomes if isinstance(o, Attempted)]
     recorded = await pipeline.record_many(runtime.db, done, routing)
@@ -63,18 +64,18 @@ async def deliver(
     return recorded
 
 
-async def _attempt(runtime: Runtime, row: Row, src: Source) -> Attempted | None:
+async def _attempt(runtime: Runtime, d: Delivery, src: Source) -> Attempted | None:
     sender: Sender = runtime.extras["sender"]
     in_flight: asyncio.Semaphore = runtime.extras["in_flight"]
     with _within(src.trace), _tracer.start_as_current_span(f"bkn-sync deliver {src.kind}"):
-        tracing_attrs.annotate(src.nip, src.period_id, row["delivery_id"])
+        tracing_attrs.annotate(src.nip, src.period_id, d.delivery_key)
         # Waiting for the breaker takes no slot: nothing could use it meanwhile anyway.
         await sender.gate.ready()
         async with in_flight:
-            if row["state"] != "IN_FLIGHT":
-                claimed = await pipeline.claim(runtime.db, row["delivery_id"], PENDING)
+            if d.state is not DeliveryState.IN_FLIGHT:
+                claimed = await pipeline.claim(runtime.db, d.delivery_key, PENDING)
                 if claimed is None:
                     return None  # moved on meanwhile (a redrive, a tier attempt)
-                row = claimed
-            result = await sender.deliver(pipeline.request_of(row))
-        return Attempted(row, result, telemetry.current_trace_headers())
+                d = claimed
+            result = await sender.deliver(pipeline.request_of(d))
+        return Attempted(d, result, telemetry.current_trace_headers())

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,6 +20,7 @@ from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel, ValidationError
 
 from kinerja_shared import metrics, tracing_attrs
+from kinerja_shared.events.bkn_sync import DeliveryState, RecordKind
 from kinerja_shared.events.roster import Pegawai
 from kinerja_shared.inbox import dead_letter_headers
 from kinerja_shared.roster.projection import subscribe_roster
@@ -30,15 +30,16 @@ from kinerja_shared.topics import BKN_RETRY_TIERS, PLAN_AGREED, PREDIKAT_DITETAP
 from . import batch, pipeline, repository
 from .config import Settings
 from .domain.classify import ROSTER_FIXABLE
-from .domain.deliveries import RetrySchedule
+from .domain.deliveries import CLAIMABLE, RetrySchedule
 from .repository import Conn
 from .sender import Sender
 
 log = logging.getLogger(__name__)
 
-SOURCES: dict[str, Topic[Any]] = {"SKP": PLAN_AGREED, "PREDIKAT": PREDIKAT_DITETAPKAN}
-# What a tier consumer may pick up: waiting for its tier, redriven, or crashed mid-attempt.
-TIER_READY = ("RETRYING", "QUEUED", "IN_FLIGHT")
+SOURCES: dict[RecordKind, Topic[Any]] = {
+    RecordKind.SKP: PLAN_AGREED,
+    RecordKind.PREDIKAT: PREDIKAT_DITETAPKAN,
+}
 
 
 class NotDueYet(Exception):
@@ -61,17 +62,20 @@ def routing_of(runtime: Runtime) -> pipeline.Routing:
 
 
 async def attempt(
-    runtime: Runtime, did: str, states: tuple[str, ...], seq: int | None = None
+    runtime: Runtime,
+    delivery_key: str,
+    states: frozenset[DeliveryState],
+    seq: int | None = None,
 ) -> None:
     """One retry-tier (or redriven) delivery, one record at a time."""
     sender: Sender = runtime.extras["sender"]
     # While e-Kinerja is down the delivery stays QUEUED/RETRYING, its attempts untouched.
     await sender.gate.ready()
     async with runtime.extras["in_flight"]:
-        claimed = await pipeline.claim(runtime.db, did, states, seq)
+        claimed = await pipeline.claim(runtime.db, delivery_key, states, seq)
         if claimed is None:
             return
-        tracing_attrs.annotate(claimed["nip"], claimed["period_id"], did)
+        tracing_attrs.annotate(claimed.nip, claimed.period_id, delivery_key)
         result = await sender.deliver(pipeline.request_of(claimed))
     await pipeline.record(runtime.db, claimed, result, routing_of(runtime))
 
@@ -88,7 +92,7 @@ def register(runtime: Runtime) -> None:
         rows = await repository.find(
             conn,
             nip=pegawai.nip,
-            states=["PARKED"],
+            states=[DeliveryState.PARKED],
             reason_codes=sorted(ROSTER_FIXABLE),
             for_update=True,
         )
@@ -105,7 +109,7 @@ def register(runtime: Runtime) -> None:
         _subscribe_tier(runtime, tier_topic.name)
 
 
-def _subscribe_source(runtime: Runtime, kind: str, topic: Topic[Any]) -> None:
+def _subscribe_source(runtime: Runtime, kind: RecordKind, topic: Topic[Any]) -> None:
     settings = settings_of(runtime)
     group = settings.consumer_group
 
@@ -147,7 +151,7 @@ def _subscribe_source(runtime: Runtime, kind: str, topic: Topic[Any]) -> None:
         if sources:
             await batch.deliver(runtime, sources, routing_of(runtime))
 
-    name = settings.skp_topic if kind == "SKP" else settings.predikat_topic
+    name = settings.skp_topic if kind is RecordKind.SKP else settings.predikat_topic
     _subscribe(runtime, name, handle, batch=True, max_records=settings.batch_max_records)
 
 
@@ -163,25 +167,26 @@ def _subscribe_tier(runtime: Runtime, topic_name: str) -> None:
     settings = settings_of(runtime)
 
     async def handle(msg: KafkaMessage) -> None:
-        did = _header(msg, f"{pipeline.H}delivery-id")
-        seq = _header(msg, f"{pipeline.H}retry-seq")
-        if did is None or seq is None or not seq.isdigit():
+        # The header keeps its contract name; its value is the delivery key.
+        key = _header(msg, f"{repository.H}delivery-id")
+        seq = _header(msg, f"{repository.H}retry-seq")
+        if key is None or seq is None or not seq.isdigit():
             log.warning(
                 "retry record without delivery headers dropped", extra={"topic": topic_name}
             )
             return
         # Look before waiting: a stale record (newer version, redriven, other environment)
         # must never hold the partition.
-        row = await repository.get(runtime.db, did)
-        if row is None or row["retry_seq"] != int(seq) or row["state"] not in TIER_READY:
+        found = await repository.get(runtime.db, key)
+        if found is None or not found.waiting_for(CLAIMABLE, int(seq)):
             return
-        due: datetime | None = row["next_attempt_at"]
+        due = found.next_attempt_at
         wait = (due - repository.now()).total_seconds() if due is not None else 0.0
         if wait > 0:
             await asyncio.sleep(min(wait, settings.retry_hold_max_seconds))
             if wait > settings.retry_hold_max_seconds:
-                raise NotDueYet(did)
-        await attempt(runtime, did, TIER_READY, int(seq))
+                raise NotDueYet(key)
+        await attempt(runtime, key, CLAIMABLE, int(seq))
 
     workers = settings.delivery_workers
     _subscribe(runtime, topic_name, handle, **({"max_workers": workers} if workers > 1 else {}))

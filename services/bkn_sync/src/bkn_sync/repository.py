@@ -1,5 +1,6 @@
-"""Plain SQL over this service's schema: the deliveries, their status events and the raw
-records staged for the retry tiers and the DLQ (through the outbox, in the caller's transaction).
+"""Plain SQL over this service's schema: deliveries loaded as ``Delivery`` and saved with the
+events their transitions caused, in the caller's transaction. Here, and only here, those events
+become outbox records: status events, and the raw records staged for the retry tiers and the DLQ.
 """
 
 from __future__ import annotations
@@ -7,49 +8,127 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from kinerja_shared import outbox, telemetry
-from kinerja_shared.events.bkn_sync import DeliveryState, DeliveryStatus, RecordKind
-from kinerja_shared.topics import BKN_DELIVERY_STATUS
+from kinerja_shared import outbox
+from kinerja_shared.events.bkn_sync import DeliveryState, DeliveryStatus
+from kinerja_shared.topics import BKN_DELIVERY_STATUS, BKN_RETRY_TIERS
+
+from .domain.classify import WAITS_FOR_ATASAN_SKP
+from .domain.delivery import (
+    NO_REASON,
+    DeadLettered,
+    Delivery,
+    Event,
+    Reason,
+    RetryScheduled,
+    SourceVersion,
+)
 
 Row = asyncpg.Record
-# A row as read, or as the pipeline changed it before writing it back.
-RowLike = Row | Mapping[str, Any]
 # What a pool hands out behaves as a connection.
 Conn = asyncpg.Connection | PoolConnectionProxy
+
+H = "kinerja-"  # prefix of every header this service writes
 
 
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-async def get(conn: Conn | asyncpg.Pool, delivery_id: str) -> Row | None:
-    row: Row | None = await conn.fetchrow(
-        "SELECT * FROM deliveries WHERE delivery_id = $1", delivery_id
+# --- rows and deliveries ----------------------------------------------------------------------
+
+
+def to_delivery(row: Row) -> Delivery:
+    reason = Reason(row["reason_code"], row["reason"], row["remedy"], row["actor"])
+    return Delivery(
+        current=SourceVersion(
+            kind=row["kind"],
+            nip=row["nip"],
+            npsn=row["npsn"],
+            period_id=row["period_id"],
+            version=row["version"],
+            body=row["body"],
+            record=bytes(row["source_record"]),
+            topic=row["source_topic"],
+            partition=row["source_partition"],
+            offset=row["source_offset"],
+        ),
+        idempotency_key=row["idempotency_key"],
+        state=DeliveryState(row["state"]),
+        attempts=row["attempts"],
+        retry_seq=row["retry_seq"],
+        retry_tier=row["retry_tier"],
+        next_attempt_at=row["next_attempt_at"],
+        reason=None if reason == NO_REASON else reason,
+        first_error=row["first_error"],
+        last_error=row["last_error"],
+        first_attempt_at=row["first_attempt_at"],
+        last_attempt_at=row["last_attempt_at"],
+        delivered_at=row["delivered_at"],
     )
-    return row
 
 
-async def lock(conn: Conn, delivery_id: str) -> Row | None:
+def columns_of(d: Delivery) -> dict[str, Any]:
+    """The delivery as the columns of its row (``delivery_id`` is its delivery key)."""
+    v, reason = d.current, d.reason or NO_REASON
+    return {
+        "delivery_id": d.delivery_key,
+        "kind": d.kind,
+        "nip": d.nip,
+        "period_id": d.period_id,
+        "state": d.state,
+        "attempts": d.attempts,
+        "retry_seq": d.retry_seq,
+        "retry_tier": d.retry_tier,
+        "next_attempt_at": d.next_attempt_at,
+        "reason_code": reason.code,
+        "reason": reason.text,
+        "remedy": reason.remedy,
+        "actor": reason.actor,
+        "first_error": d.first_error,
+        "last_error": d.last_error,
+        "first_attempt_at": d.first_attempt_at,
+        "last_attempt_at": d.last_attempt_at,
+        "delivered_at": d.delivered_at,
+        "npsn": v.npsn,
+        "version": v.version,
+        "idempotency_key": d.idempotency_key,
+        "body": v.body,
+        "source_record": v.record,
+        "source_topic": v.topic,
+        "source_partition": v.partition,
+        "source_offset": v.offset,
+    }
+
+
+async def get(conn: Conn | asyncpg.Pool, delivery_key: str) -> Delivery | None:
     row: Row | None = await conn.fetchrow(
-        "SELECT * FROM deliveries WHERE delivery_id = $1 FOR UPDATE", delivery_id
+        "SELECT * FROM deliveries WHERE delivery_id = $1", delivery_key
     )
-    return row
+    return to_delivery(row) if row is not None else None
 
 
-async def lock_many(conn: Conn, delivery_ids: Iterable[str]) -> dict[str, Row]:
-    """Lock the rows that exist, in delivery-id order (two batches never deadlock)."""
+async def lock(conn: Conn, delivery_key: str) -> Delivery | None:
+    row: Row | None = await conn.fetchrow(
+        "SELECT * FROM deliveries WHERE delivery_id = $1 FOR UPDATE", delivery_key
+    )
+    return to_delivery(row) if row is not None else None
+
+
+async def lock_many(conn: Conn, delivery_keys: Iterable[str]) -> dict[str, Delivery]:
+    """Lock the rows that exist, in delivery-key order (two batches never deadlock)."""
     rows: list[Row] = await conn.fetch(
         "SELECT * FROM deliveries WHERE delivery_id = ANY($1::text[]) "
         "ORDER BY delivery_id FOR UPDATE",
-        sorted(set(delivery_ids)),
+        sorted(set(delivery_keys)),
     )
-    return {r["delivery_id"]: r for r in rows}
+    return {r["delivery_id"]: to_delivery(r) for r in rows}
 
 
 # What an attempt's outcome or a redrive changes; a new version changes ALL_WRITABLE. The slot
@@ -81,6 +160,8 @@ ALL_WRITABLE = [
     "source_partition",
     "source_offset",
 ]
+# What a claim changes.
+CLAIM = ["state", "next_attempt_at"]
 
 
 def _json_value(value: Any) -> Any:
@@ -94,90 +175,153 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _as_json(rows: Sequence[RowLike], columns: Sequence[str]) -> str:
+def _as_json(deliveries: Sequence[Delivery], columns: Sequence[str]) -> str:
     # Many rows as one parameter, typed by the table itself: one statement for a whole batch.
+    rows = (columns_of(d) for d in deliveries)
     return json.dumps([{c: _json_value(r[c]) for c in columns} for r in rows])
 
 
-async def insert_many(conn: Conn, rows: Sequence[RowLike]) -> list[Row]:
-    """Insert rows that all have the same columns; the stored rows, in no particular order."""
-    if not rows:
-        return []
-    columns = list(rows[0])
+async def insert_many(conn: Conn, deliveries: Sequence[Delivery]) -> None:
+    """Insert the first versions of slots, in one statement."""
+    if not deliveries:
+        return
+    columns = ["delivery_id", "kind", "nip", "period_id", *ALL_WRITABLE]
     names = ", ".join(columns)
-    stored: list[Row] = await conn.fetch(
+    await conn.execute(
         f"INSERT INTO deliveries ({names}) SELECT {names} "
-        "FROM jsonb_populate_recordset(NULL::deliveries, $1::text::jsonb) RETURNING *",
-        _as_json(rows, columns),
+        "FROM jsonb_populate_recordset(NULL::deliveries, $1::text::jsonb)",
+        _as_json(deliveries, columns),
     )
-    return stored
 
 
 async def write_many(
-    conn: Conn, rows: Sequence[RowLike], columns: Sequence[str] = ALL_WRITABLE
+    conn: Conn,
+    deliveries: Sequence[Delivery],
+    columns: Sequence[str] = ALL_WRITABLE,
+    *,
+    returning: bool = False,
 ) -> list[Row]:
-    """Write rows back (each as read under its lock, then changed), the given columns of each
-    (those that may have changed: the body and source record are the bulk of a row)."""
-    if not rows:
+    """Write deliveries back (each read under its lock, then changed) in one statement, the
+    given columns of each (those that may have changed: the body and source record are the bulk
+    of a row); with ``returning``, the rows as stored."""
+    if not deliveries:
         return []
     sets = ", ".join(f"{c} = x.{c}" for c in columns)
-    stored: list[Row] = await conn.fetch(
+    sql = (
         f"UPDATE deliveries d SET {sets}, updated_at = now() "
         "FROM jsonb_populate_recordset(NULL::deliveries, $1::text::jsonb) x "
-        "WHERE d.delivery_id = x.delivery_id RETURNING d.*",
-        _as_json(rows, ["delivery_id", *columns]),
+        "WHERE d.delivery_id = x.delivery_id"
     )
+    payload = _as_json(deliveries, ["delivery_id", *columns])
+    if not returning:
+        await conn.execute(sql, payload)
+        return []
+    stored: list[Row] = await conn.fetch(f"{sql} RETURNING d.*", payload)
     return stored
 
 
-async def update(conn: Conn, delivery_id: str, fields: Mapping[str, Any]) -> Row:
-    # Column names come from our own code, never from a request.
-    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(fields, start=2))
-    row: Row | None = await conn.fetchrow(
-        f"UPDATE deliveries SET {sets}, updated_at = now() WHERE delivery_id = $1 RETURNING *",
-        delivery_id,
-        *fields.values(),
-    )
-    assert row is not None
-    return row
+async def save(
+    conn: Conn,
+    *,
+    inserted: Sequence[Delivery] = (),
+    updated: Sequence[Delivery] = (),
+    columns: Sequence[str] = ALL_WRITABLE,
+    events: Sequence[tuple[Event, Mapping[str, str]]] = (),
+    dead_letters: DeadLetters | None = None,
+    returning: bool = False,
+) -> list[Row]:
+    """Store new and changed deliveries and stage the events their transitions caused (each
+    with the trace context of what caused it): at most three statements, whatever the number
+    of deliveries. With ``returning``, the updated rows as stored."""
+    await insert_many(conn, inserted)
+    stored = await write_many(conn, updated, columns, returning=returning)
+    await stage(conn, [outbound(event, trace, dead_letters) for event, trace in events])
+    return stored
 
 
-def status_of(
-    row: RowLike, *, state: str | None = None, version: int | None = None
-) -> DeliveryStatus:
-    return DeliveryStatus(
-        delivery_id=row["delivery_id"],
-        kind=RecordKind(row["kind"]),
-        nip=row["nip"],
-        npsn=row["npsn"],
-        period_id=row["period_id"],
-        version=version if version is not None else row["version"],
-        state=DeliveryState(state or row["state"]),
-        attempts=row["attempts"],
-        next_attempt_at=row["next_attempt_at"],
-        reason_code=row["reason_code"],
-        reason=row["reason"],
-        remedy=row["remedy"],
-        actor=row["actor"],
-        at=now(),
-    )
+# --- events as outbox records -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeadLetters:
+    """Where a consumer's dead deliveries go, and the consumer their headers name."""
+
+    topic: str
+    group: str
+
+
+def outbound(
+    event: Event, trace: Mapping[str, str], dead_letters: DeadLetters | None = None
+) -> outbox.Staged:
+    """An event of the delivery lifecycle as the record to stage, carrying the trace context of
+    the record (or request) that caused it."""
+    if isinstance(event, DeliveryStatus):
+        return status_record(event, trace)
+    if isinstance(event, RetryScheduled):
+        headers = retry_headers(event.delivery, event.tier, event.due_at)
+        return _copy(event.delivery, tier_topic(event.tier), {**trace, **headers})
+    if dead_letters is None:
+        raise ValueError(f"no dead-letter topic for {event.delivery.delivery_key}")
+    return _dead_record(event, dead_letters, trace)
 
 
 def status_record(status: DeliveryStatus, trace: Mapping[str, str]) -> outbox.Staged:
-    """A status event to stage, carrying the trace context of the record that caused it."""
     return outbox.Staged.of(
         BKN_DELIVERY_STATUS, BKN_DELIVERY_STATUS.envelope(status.nip, status), trace
     )
 
 
-async def publish_status(conn: Conn, status: DeliveryStatus) -> None:
-    await stage(conn, [status_record(status, telemetry.current_trace_headers())])
+def retry_headers(d: Delivery, tier: int, due: datetime) -> dict[str, str]:
+    """Where the record came from and how its delivery has gone so far."""
+    return {
+        f"{H}original-topic": d.current.topic,
+        f"{H}original-partition": str(d.current.partition),
+        f"{H}original-offset": str(d.current.offset),
+        f"{H}original-key": d.nip,
+        f"{H}delivery-id": d.delivery_key,
+        f"{H}delivery-version": str(d.version),
+        f"{H}retry-seq": str(d.retry_seq),
+        f"{H}retry-tier": str(tier),
+        f"{H}attempts": str(d.attempts),
+        f"{H}first-error": (d.first_error or "")[:1000],
+        f"{H}last-error": (d.last_error or "")[:1000],
+        f"{H}first-attempt-at": d.first_attempt_at.isoformat() if d.first_attempt_at else "",
+        f"{H}last-attempt-at": d.last_attempt_at.isoformat() if d.last_attempt_at else "",
+        f"{H}due-at": due.isoformat(),
+    }
+
+
+def tier_topic(tier: int) -> str:
+    # Tier 0 (a redrive) rides the first tier topic with no wait.
+    return BKN_RETRY_TIERS[max(tier, 1) - 1].name
+
+
+def _copy(d: Delivery, topic: str, headers: Mapping[str, str]) -> outbox.Staged:
+    """The source record, unchanged, for a retry tier or the DLQ."""
+    return outbox.Staged(topic, d.nip, d.current.record, headers)
+
+
+def _dead_record(
+    event: DeadLettered, dead_letters: DeadLetters, trace: Mapping[str, str]
+) -> outbox.Staged:
+    d = event.delivery
+    headers = retry_headers(d, d.retry_tier, event.at)
+    headers |= {
+        f"{H}dlq-consumer": dead_letters.group,
+        f"{H}error-code": (d.reason.code if d.reason else None) or "",
+        f"{H}error": (d.last_error or "")[:1000],
+        f"{H}dead-lettered-at": event.at.isoformat(),
+    }
+    return _copy(d, dead_letters.topic, {**trace, **headers})
 
 
 async def stage(conn: Conn, records: Sequence[outbox.Staged]) -> None:
     """Stage status events and retry-tier or DLQ copies of source records in the outbox, in
     order, so they are published if and only if the state change commits."""
     await outbox.add_many(conn, records)
+
+
+# --- queries ----------------------------------------------------------------------------------
 
 
 def _filters(
@@ -219,15 +363,17 @@ def _filters(
     return (" AND ".join(clauses) or "true"), args
 
 
-async def parked_waiting_for_atasan_skp(conn: Conn, atasan_nips: Sequence[str]) -> list[Row]:
+async def parked_waiting_for_atasan_skp(conn: Conn, atasan_nips: Sequence[str]) -> list[Delivery]:
     """Deliveries parked because their Kepala Sekolah had no SKP in e-Kinerja (BKN-E05)."""
     rows: list[Row] = await conn.fetch(
         "SELECT d.* FROM deliveries d JOIN roster_pegawai p ON p.nip = d.nip "
-        "WHERE p.atasan_nip = ANY($1::text[]) AND d.state = 'PARKED' "
-        "AND d.reason_code = 'BKN-E05' ORDER BY d.delivery_id FOR UPDATE OF d",
+        "WHERE p.atasan_nip = ANY($1::text[]) AND d.state = $2 AND d.reason_code = $3 "
+        "ORDER BY d.delivery_id FOR UPDATE OF d",
         list(atasan_nips),
+        DeliveryState.PARKED.value,
+        WAITS_FOR_ATASAN_SKP,
     )
-    return rows
+    return [to_delivery(r) for r in rows]
 
 
 async def find(

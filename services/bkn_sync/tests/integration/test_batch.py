@@ -159,15 +159,15 @@ async def test_a_batch_read_again_after_a_crash_resends_only_what_was_pending(
     await batch.deliver(rig.runtime, [source(delivered, 1, 20)], routing)
     # As if the process died after ingesting `pending` (IN_FLIGHT) but before its PUT.
     async with rig.runtime.db.acquire() as conn, conn.transaction():
-        [(row, _)] = await pipeline.ingest(conn, [source(pending, 1, 21)], claim=True)
-    assert row["state"] == "IN_FLIGHT"
+        [(ingested, _)] = await pipeline.ingest(conn, [source(pending, 1, 21)], claim=True)
+    assert ingested.state == "IN_FLIGHT"
 
     # The uncommitted offsets bring both records back.
     rows = await batch.deliver(
         rig.runtime, [source(delivered, 1, 20), source(pending, 1, 21)], routing
     )
 
-    assert [r["state"] for r in rows if r is not None] == ["DELIVERED"]
+    assert [r.state for r in rows if r is not None] == ["DELIVERED"]
     for t in (pending, delivered):
         sent = await sim_attempts(rig, t.nip)
         assert [a["key"] for a in sent] == [str(idempotency_key("SKP", t.nip, "2025", 1))]

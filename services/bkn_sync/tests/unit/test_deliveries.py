@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from bkn_sync.domain.deliveries import (
     Arrival,
     RetrySchedule,
-    delivery_id,
+    delivery_key,
     idempotency_key,
     on_arrival,
 )
@@ -44,8 +44,8 @@ def test_key_differs_per_teacher() -> None:
     )
 
 
-def test_delivery_id_names_the_slot() -> None:
-    assert delivery_id("PREDIKAT", NIP, "2025") == f"PREDIKAT:{NIP}:2025"
+def test_delivery_key_names_the_slot() -> None:
+    assert delivery_key("PREDIKAT", NIP, "2025") == f"PREDIKAT:{NIP}:2025"
 
 
 def test_first_version_is_new() -> None:

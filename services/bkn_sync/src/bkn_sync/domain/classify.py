@@ -128,6 +128,8 @@ _PERMANENT: dict[str, _Permanent] = {
 # Parked for a data problem a roster fix can solve: redriven when the teacher's roster changes.
 ROSTER_FIXABLE = frozenset({"BKN-E01", "BKN-E02", "BKN-E03", "BKN-E04", "BKN-E05", "BKN-E06"})
 DROPPED = frozenset({"BKN-E07"})
+# Parked until the teacher's atasan has an SKP in e-Kinerja: redriven when it is delivered.
+WAITS_FOR_ATASAN_SKP = "BKN-E05"
 
 DELIVERED = Outcome(Verdict.DELIVERED)
 

@@ -1,8 +1,13 @@
 """Identity, versions and retry schedule of a delivery (DOMAIN.md §2.10, ARCHITECTURE.md).
 
-A delivery is one record slot in e-Kinerja: (kind, NIP, period). Each version of it has an
-idempotency key that never changes, so every retry of that version is the same request to
-e-Kinerja and a lost response cannot create a second record.
+A delivery is one record slot in e-Kinerja: (kind, NIP, period), named by its delivery key
+``{kind}:{nip}:{period}``. The key is what the status event, the ``deliveries`` table and the
+``kinerja-delivery-id`` header call ``delivery_id`` (contract names, kept). It is not predikat's
+``PREDIKAT:{nip}:{period}:v{n}``, which names one *version* of a predikat; here a version is
+the delivery's ``version`` number, and its idempotency key.
+
+Each version has an idempotency key that never changes, so every retry of that version is the
+same request to e-Kinerja and a lost response cannot create a second record.
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from kinerja_shared.events.bkn_sync import DeliveryState
+
 # Fixed forever: changing it would change every key and make e-Kinerja see new requests.
 KEY_NAMESPACE = uuid.UUID("5b0c1d8e-3f7a-4c2b-9e61-0a8f4d2c7b13")
 
 
-def delivery_id(kind: str, nip: str, period_id: str) -> str:
+def delivery_key(kind: str, nip: str, period_id: str) -> str:
     return f"{kind}:{nip}:{period_id}"
 
 
@@ -43,9 +50,16 @@ def on_arrival(current_version: int | None, version: int) -> Arrival:
 
 
 # States in which the current version still has to reach e-Kinerja by the pipeline itself.
-PENDING = frozenset({"QUEUED", "IN_FLIGHT"})
-REDRIVABLE = frozenset({"PARKED", "DEAD"})
-TERMINAL_DELIVERED = "DELIVERED"
+PENDING = frozenset({DeliveryState.QUEUED, DeliveryState.IN_FLIGHT})
+# What may be taken for an attempt: queued (new or redriven), waiting for its retry tier, or
+# IN_FLIGHT still after a crash mid-attempt.
+CLAIMABLE = PENDING | {DeliveryState.RETRYING}
+# The end of a version's road: only a redrive (PARKED, DEAD) takes it out again; a newer
+# version replaces the delivery whatever its state.
+TERMINAL = frozenset(
+    {DeliveryState.DELIVERED, DeliveryState.PARKED, DeliveryState.DEAD, DeliveryState.SUPERSEDED}
+)
+REDRIVABLE = frozenset({DeliveryState.PARKED, DeliveryState.DEAD})
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,389 @@
+"""The delivery lifecycle (DOMAIN.md §2.10, §6): what happens to one record slot in e-Kinerja
+when a version arrives, when it is taken for an attempt, when e-Kinerja answers, when an
+operator redrives it, and when a newer version replaces it.
+
+Pure: every transition takes the time it happens at and returns the new delivery with the
+events it causes (``Transition``); the caller saves both in one transaction. A delivery is
+immutable, so a transition that does not apply leaves it as it was.
+
+::
+
+    arrive, first version    (none)            → QUEUED, or IN_FLIGHT if claimed at once
+    arrive, newer version    any state         → QUEUED / IN_FLIGHT for the new version; the
+                                                 old one is told SUPERSEDED unless
+                                                 DELIVERED or told already
+    arrive, same version     QUEUED            → IN_FLIGHT if claimed at once, else as it is
+    arrive, older version    any state         → as it is; that version is told SUPERSEDED
+    claim                    QUEUED, RETRYING  → IN_FLIGHT (IN_FLIGHT after a crash: as it is)
+    record                   IN_FLIGHT         → DELIVERED | RETRYING (next tier, due time)
+                                                 | PARKED (reason) | DEAD | SUPERSEDED (E11)
+    redrive                  PARKED, DEAD      → QUEUED, tier 0, due now
+
+DELIVERED, PARKED, DEAD and SUPERSEDED end a version's road: only a redrive (PARKED, DEAD) or
+a newer version moves the delivery on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from kinerja_shared.events.bkn_sync import DeliveryState, DeliveryStatus, RecordKind
+
+from .classify import Outcome, Verdict
+from .deliveries import (
+    CLAIMABLE,
+    PENDING,
+    REDRIVABLE,
+    Arrival,
+    RetrySchedule,
+    delivery_key,
+    idempotency_key,
+    on_arrival,
+)
+
+# What e-Kinerja's "stale version" answer (409) and an older version arriving late are told.
+SUPERSEDED_CODE = "BKN-E11"
+
+
+class TransitionRefused(Exception):
+    """A transition asked of a delivery in a state that does not allow it."""
+
+
+@dataclass(frozen=True)
+class SourceVersion:
+    """One version of a record as it came off its source topic: what is sent to e-Kinerja
+    (``body``) and the record itself, replayed unchanged onto the retry tiers and the DLQ."""
+
+    kind: RecordKind
+    nip: str
+    npsn: str
+    period_id: str
+    version: int
+    body: Mapping[str, Any]
+    record: bytes
+    topic: str
+    partition: int
+    offset: int
+
+    def __post_init__(self) -> None:
+        # The source consumers name the kind as their topic's; the events need the enum.
+        object.__setattr__(self, "kind", RecordKind(self.kind))
+
+    @property
+    def delivery_key(self) -> str:
+        return delivery_key(self.kind, self.nip, self.period_id)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a delivery is where it is, and who must do what (DOMAIN.md §6.4)."""
+
+    code: str | None
+    text: str | None
+    remedy: str | None = None
+    actor: str | None = None
+
+    @classmethod
+    def of(cls, outcome: Outcome) -> Reason | None:
+        reason = cls(outcome.code, outcome.reason, outcome.remedy, outcome.actor)
+        return None if reason == NO_REASON else reason
+
+
+NO_REASON = Reason(None, None)
+
+
+@dataclass(frozen=True)
+class RetryScheduled:
+    """The delivery's source record goes to retry tier ``tier`` (0: a redrive, no wait), to be
+    attempted at ``due_at``."""
+
+    delivery: Delivery
+    tier: int
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class DeadLettered:
+    """The delivery's source record goes to the DLQ, for engineers."""
+
+    delivery: Delivery
+    at: datetime
+
+
+# What a transition causes: the status everyone is told (``DeliveryStatus``, the public event)
+# and the hand-overs of the source record to a retry tier or the DLQ.
+Event = DeliveryStatus | RetryScheduled | DeadLettered
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The delivery after a transition and the events it causes, saved together. A transition
+    that changes nothing hands back the very same delivery: the caller writes what changed."""
+
+    delivery: Delivery
+    events: tuple[Event, ...] = ()
+    # Set by ``arrive``: the current version is to be attempted now (newly accepted, or still
+    # pending after a crash before the source offsets were committed).
+    attempt: bool = False
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One record slot (kind, NIP, period) and where its current version stands."""
+
+    current: SourceVersion
+    idempotency_key: uuid.UUID
+    state: DeliveryState
+    attempts: int = 0
+    # Bumped whenever a retry-tier record is staged: a tier record with another value is stale.
+    retry_seq: int = 0
+    retry_tier: int = 0
+    next_attempt_at: datetime | None = None
+    reason: Reason | None = None
+    first_error: str | None = None
+    last_error: str | None = None
+    first_attempt_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+    # --- identity ---------------------------------------------------------------------------
+
+    @property
+    def delivery_key(self) -> str:
+        return self.current.delivery_key
+
+    @property
+    def kind(self) -> RecordKind:
+        return self.current.kind
+
+    @property
+    def nip(self) -> str:
+        return self.current.nip
+
+    @property
+    def npsn(self) -> str:
+        return self.current.npsn
+
+    @property
+    def period_id(self) -> str:
+        return self.current.period_id
+
+    @property
+    def version(self) -> int:
+        return self.current.version
+
+    @property
+    def redrivable(self) -> bool:
+        return self.state in REDRIVABLE
+
+    @property
+    def releases_teachers(self) -> bool:
+        """An atasan's own SKP in e-Kinerja is what their teachers' E05 refusals wait for."""
+        return self.state is DeliveryState.DELIVERED and self.kind is RecordKind.SKP
+
+    def waiting_for(self, states: Collection[DeliveryState], retry_seq: int | None = None) -> bool:
+        """Still waiting for an attempt from one of ``states`` (and, given a tier record's
+        ``retry_seq``, for that very record)?"""
+        if self.state not in states or self.state not in CLAIMABLE:
+            return False
+        return retry_seq is None or retry_seq == self.retry_seq
+
+    # --- transitions ------------------------------------------------------------------------
+
+    @classmethod
+    def new(cls, version: SourceVersion, *, claim: bool, at: datetime) -> Transition:
+        """The first version of a slot. With ``claim`` it goes straight to IN_FLIGHT (one status
+        event instead of QUEUED then IN_FLIGHT) as its attempt follows at once."""
+        fresh = cls._fresh(version, claim=claim)
+        return Transition(fresh, (fresh.status(at),), attempt=True)
+
+    def arrive(self, version: SourceVersion, *, claim: bool, at: datetime) -> Transition:
+        """A version of this slot came off the source topic: a newer one, a copy of the current
+        one (a redelivery after a crash, a re-publish), or an older one arriving late."""
+        if version.delivery_key != self.delivery_key:
+            raise TransitionRefused(f"{version.delivery_key} is not {self.delivery_key}")
+        arrival = on_arrival(self.version, version.version)
+        if arrival is Arrival.OLDER:
+            return Transition(self, (self._refused_older(version.version, at),))
+        if arrival is Arrival.SAME:
+            if self.state not in PENDING:
+                # Past its attempt (delivered, parked, on a retry tier): a copy asks nothing new.
+                return Transition(self)
+            if not claim:
+                return Transition(self, attempt=True)
+            claimed = self.claim(PENDING, at=at)
+            assert claimed is not None  # PENDING is claimable
+            return replace(claimed, attempt=True)
+        superseded = self.supersede(version.version, at=at)
+        # Bumping retry_seq orphans any retry-tier record of the old version.
+        fresh = replace(self._fresh(version, claim=claim), retry_seq=self.retry_seq + 1)
+        return Transition(fresh, (*superseded.events, fresh.status(at)), attempt=True)
+
+    def supersede(self, newer_version: int, *, at: datetime) -> Transition:
+        """A strictly newer version replaces this one. A version e-Kinerja already holds stays
+        DELIVERED (the newer one will replace it there); one told SUPERSEDED is not told again."""
+        if newer_version <= self.version:
+            raise TransitionRefused(
+                f"version {newer_version} does not supersede version {self.version}"
+            )
+        if self.state in (DeliveryState.DELIVERED, DeliveryState.SUPERSEDED):
+            return Transition(self)
+        superseded = replace(self, state=DeliveryState.SUPERSEDED)
+        return Transition(superseded, (superseded.status(at),))
+
+    def claim(
+        self,
+        states: Collection[DeliveryState] = PENDING,
+        retry_seq: int | None = None,
+        *,
+        at: datetime,
+    ) -> Transition | None:
+        """Take the delivery for an attempt; None if it is no longer waiting for one from
+        ``states`` (delivered, redriven or replaced meanwhile)."""
+        if not self.waiting_for(states, retry_seq):
+            return None
+        if self.state is DeliveryState.IN_FLIGHT:
+            return Transition(self)  # a previous attempt crashed mid-way; its status was told
+        claimed = replace(self, state=DeliveryState.IN_FLIGHT, next_attempt_at=None)
+        return Transition(claimed, (claimed.status(at),))
+
+    def record(
+        self,
+        claimed: Delivery,
+        outcome: Outcome,
+        *,
+        attempts: int,
+        errors: Sequence[str],
+        schedule: RetrySchedule,
+        at: datetime,
+    ) -> Transition | None:
+        """What ``attempts`` PUTs of the attempt that ``claimed`` this delivery ended with; None
+        if the delivery moved on meanwhile (redriven, a newer version), so it is not this
+        attempt's to decide."""
+        if (
+            self.state is not DeliveryState.IN_FLIGHT
+            or self.version != claimed.version
+            or self.retry_seq != claimed.retry_seq
+        ):
+            return None
+        after = self._after(outcome, attempts, errors, schedule, at)
+        if after.state is DeliveryState.RETRYING:
+            assert after.next_attempt_at is not None
+            handed: tuple[Event, ...] = (
+                RetryScheduled(after, after.retry_tier, after.next_attempt_at),
+            )
+        elif after.state is DeliveryState.DEAD:
+            handed = (DeadLettered(after, at),)
+        else:
+            handed = ()
+        return Transition(after, (*handed, after.status(at)))
+
+    def redrive(self, *, at: datetime) -> Transition:
+        """Put a parked or dead delivery back on the road: queued, a fresh retry budget (tier 0),
+        no wait. Its attempts so far stay counted."""
+        if not self.redrivable:
+            raise TransitionRefused(f"a {self.state} delivery is not redriven")
+        redriven = replace(
+            self,
+            state=DeliveryState.QUEUED,
+            retry_tier=0,
+            retry_seq=self.retry_seq + 1,
+            next_attempt_at=at,
+            reason=None,
+        )
+        return Transition(redriven, (RetryScheduled(redriven, 0, at), redriven.status(at)))
+
+    # --- events -----------------------------------------------------------------------------
+
+    def status(self, at: datetime) -> DeliveryStatus:
+        """Where the current version stands, as everyone is told it."""
+        reason = self.reason or NO_REASON
+        return DeliveryStatus(
+            delivery_id=self.delivery_key,
+            kind=self.kind,
+            nip=self.nip,
+            npsn=self.npsn,
+            period_id=self.period_id,
+            version=self.version,
+            state=self.state,
+            attempts=self.attempts,
+            next_attempt_at=self.next_attempt_at,
+            reason_code=reason.code,
+            reason=reason.text,
+            remedy=reason.remedy,
+            actor=reason.actor,
+            at=at,
+        )
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    @classmethod
+    def _fresh(cls, version: SourceVersion, *, claim: bool) -> Delivery:
+        return cls(
+            current=version,
+            idempotency_key=idempotency_key(
+                version.kind, version.nip, version.period_id, version.version
+            ),
+            state=DeliveryState.IN_FLIGHT if claim else DeliveryState.QUEUED,
+        )
+
+    def _refused_older(self, version: int, at: datetime) -> DeliveryStatus:
+        """The status of a version that arrived after a newer one: superseded on arrival, never
+        queued. The delivery itself stays as it is."""
+        return self.status(at).model_copy(
+            update={
+                "version": version,
+                "state": DeliveryState.SUPERSEDED,
+                "attempts": 0,
+                "next_attempt_at": None,
+                "reason_code": SUPERSEDED_CODE,
+                "reason": f"Versi {self.version} yang lebih baru sudah diterima.",
+                "remedy": None,
+                "actor": None,
+            }
+        )
+
+    def _after(
+        self,
+        outcome: Outcome,
+        attempts: int,
+        errors: Sequence[str],
+        schedule: RetrySchedule,
+        at: datetime,
+    ) -> Delivery:
+        """The delivery once the attempts' outcome is applied."""
+        said = list(errors)
+        if not outcome.is_transient and outcome.verdict is not Verdict.DELIVERED:
+            said.append(outcome.error_text())
+        tried = replace(
+            self,
+            attempts=self.attempts + attempts,
+            first_attempt_at=self.first_attempt_at or at,
+            last_attempt_at=at,
+            first_error=(self.first_error or said[0]) if said else self.first_error,
+            last_error=said[-1] if said else self.last_error,
+            reason=Reason.of(outcome),
+        )
+        verdict = outcome.verdict
+        if verdict is Verdict.DELIVERED:
+            return replace(tried, state=DeliveryState.DELIVERED, delivered_at=at, reason=None)
+        if verdict is Verdict.SUPERSEDE:
+            return replace(tried, state=DeliveryState.SUPERSEDED)
+        if verdict in (Verdict.PARK, Verdict.DROP):
+            return replace(tried, state=DeliveryState.PARKED)
+        if verdict is Verdict.DEAD:
+            return replace(tried, state=DeliveryState.DEAD)
+        tier = schedule.next_tier(self.retry_tier)
+        if tier is None:  # the last tier failed too
+            return replace(tried, state=DeliveryState.DEAD, next_attempt_at=None)
+        return replace(
+            tried,
+            state=DeliveryState.RETRYING,
+            retry_tier=tier,
+            retry_seq=self.retry_seq + 1,
+            next_attempt_at=schedule.due_at(tier, at, outcome.retry_after),
+        )
