@@ -1,13 +1,15 @@
 """One error shape for every HTTP API: ``{"code", "message", "correlation_id"}``.
 
-Domain refusals carry a stable machine-readable code (DOMAIN.md §5) and the Indonesian message;
-anything unexpected is a 500 with a code and the correlation id to quote to the helpdesk, never a
-stack trace.
+A ``Refusal`` (DOMAIN.md §5 code, Indonesian message, optional detail) gets the status of its
+kind from ``STATUS_OF``, the only place a refusal meets HTTP; anything unexpected is a 500 with a
+code and the correlation id to quote to the helpdesk, never a stack trace.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import asyncpg
@@ -17,19 +19,19 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import telemetry
+from .refusal import Kind, Refusal
 
 log = logging.getLogger(__name__)
 
 
-class DomainError(Exception):
-    """A refusal the caller can act on. ``status`` is 403, 404, 409 or 422."""
-
-    def __init__(self, code: str, message: str, status: int = 422, **detail: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.detail = detail
+STATUS_OF: Mapping[Kind, int] = MappingProxyType(
+    {
+        Kind.INVALID: 422,
+        Kind.FORBIDDEN: 403,
+        Kind.NOT_FOUND: 404,
+        Kind.CONFLICT: 409,
+    }
+)
 
 
 def _body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -37,10 +39,10 @@ def _body(code: str, message: str, **extra: Any) -> dict[str, Any]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(DomainError)
-    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+    @app.exception_handler(Refusal)
+    async def _refused(_: Request, exc: Refusal) -> JSONResponse:
         extra = {"detail": exc.detail} if exc.detail else {}
-        return JSONResponse(_body(exc.code, exc.message, **extra), status_code=exc.status)
+        return JSONResponse(_body(exc.code, exc.message, **extra), status_code=STATUS_OF[exc.kind])
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

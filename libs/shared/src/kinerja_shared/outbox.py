@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,7 +25,7 @@ from pydantic import BaseModel
 from . import failpoints, telemetry
 from .db import Conn
 from .envelope import Envelope, new_event_id
-from .topics import Topic
+from .topics import REGISTRY, Topic
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,38 @@ async def add_event(
     envelope = topic.envelope(subject, payload)
     await add(conn, topic, envelope)
     return envelope
+
+
+@functools.cache
+def topics_carrying(payload: type[BaseModel]) -> tuple[Topic[Any], ...]:
+    """Every registered topic whose records carry ``payload``, in registry order."""
+    found = tuple(t for t in REGISTRY if t.payload is payload)
+    if not found:
+        raise LookupError(f"no topic in the registry carries {payload.__name__}")
+    return found
+
+
+def _key_values(topic: Topic[Any], payload: BaseModel) -> list[str]:
+    return [str(getattr(payload, field)) for field in topic.key.split(":")]
+
+
+async def add_events(conn: Conn, events: Iterable[BaseModel]) -> None:
+    """Stage domain events, in the order given, on every topic that carries each one's payload
+    type (``PredikatDitetapkan`` goes to the history and to the compacted current-state topic),
+    in the caller's transaction.
+
+    The record key follows the topic's declared key (``nip``, ``npsn``, ``nip:period_id``) and
+    the envelope's subject is its first part, whom the event is about: no caller picks either,
+    so a topic's key can never differ between two places that publish to it.
+    """
+    headers = telemetry.current_trace_headers()
+    staged = []
+    for event in events:
+        for topic in topics_carrying(type(event)):
+            values = _key_values(topic, event)
+            envelope = topic.envelope(values[0], event)
+            staged.append(Staged.of(topic, envelope, headers, ":".join(values)))
+    await add_many(conn, staged)
 
 
 class OutboxRelay:

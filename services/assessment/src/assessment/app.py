@@ -2,7 +2,7 @@ from fastapi import FastAPI
 
 from kinerja_shared.service import Runtime, create_service_app
 
-from . import api, handlers, routes_sekolah
+from . import api, handlers
 from .config import Settings
 
 
@@ -10,7 +10,7 @@ def create_app(settings: Settings) -> FastAPI:
     return create_service_app(
         "assessment",
         settings,
-        routers=[api.router, routes_sekolah.router],
+        routers=[api.router],
         register=handlers.register,
         description="Work-result and behaviour ratings, and the recommended predikat.",
     )

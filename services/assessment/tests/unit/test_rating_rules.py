@@ -17,11 +17,11 @@ from assessment.domain.assessment import (
 )
 from assessment.domain.rating_rules import (
     RatingInput,
-    RatingRefused,
     followup_effort,
     rate,
 )
 from assessment.domain.ratings import BERAKHLAK, Predikat, Rating
+from kinerja_shared.refusal import Kind, Refusal
 
 ATAS = Rating.DI_ATAS_EKSPEKTASI
 SESUAI = Rating.SESUAI_EKSPEKTASI
@@ -42,8 +42,8 @@ def observed(practice: Rating = SESUAI, actions: int | None = None) -> Assessmen
     return a
 
 
-def refusal(a: Assessment, req: RatingInput) -> RatingRefused:
-    with pytest.raises(RatingRefused) as caught:
+def refusal(a: Assessment, req: RatingInput) -> Refusal:
+    with pytest.raises(Refusal) as caught:
         rate(a, req)
     return caught.value
 
@@ -74,13 +74,13 @@ def test_reflection_quality_defaults_to_meets_expectations() -> None:
 
 def test_a_rating_before_the_plan_is_agreed_is_refused_as_not_open() -> None:
     r = refusal(Assessment(), RatingInput(ALL_SESUAI))
-    assert (r.code, r.status) == ("ASSESSMENT_NOT_OPEN", 404)
+    assert (r.code, r.kind) == ("ASSESSMENT_NOT_OPEN", Kind.NOT_FOUND)
     assert "perencanaan" in r.message
 
 
 def test_a_rating_before_the_observation_is_refused_as_not_open() -> None:
     r = refusal(apply(Assessment(), plan()), RatingInput(ALL_SESUAI))
-    assert (r.code, r.status) == ("ASSESSMENT_NOT_OPEN", 404)
+    assert (r.code, r.kind) == ("ASSESSMENT_NOT_OPEN", Kind.NOT_FOUND)
     assert "observasi" in r.message
 
 
@@ -91,7 +91,8 @@ def test_a_rating_while_a_revised_plan_awaits_agreement_is_refused() -> None:
 
 def test_missing_follow_up_needs_the_ks_to_confirm_and_then_counts_below() -> None:
     r = refusal(observed(), RatingInput(ALL_SESUAI))
-    assert (r.code, r.status, r.detail) == ("EVIDENCE_MISSING", 422, {"missing": ["FOLLOWUP"]})
+    assert (r.code, r.kind) == ("EVIDENCE_MISSING", Kind.INVALID)
+    assert r.detail == {"missing": ["FOLLOWUP"]}
     out = rate(observed(ATAS), RatingInput(ALL_SESUAI, allow_missing_followup=True))
     assert out.follow_up_effort is BAWAH
     assert out.followup_missing
@@ -125,7 +126,7 @@ def test_hk_changes_without_reason_or_beyond_one_step_are_v18(
         hk_reason=reason,
     )
     r = refusal(a, req)
-    assert (r.code, r.status) == ("V-18", 422)
+    assert (r.code, r.kind) == ("V-18", Kind.INVALID)
 
 
 def test_incomplete_behaviours_are_refused_with_the_missing_names() -> None:
@@ -138,7 +139,7 @@ def test_incomplete_behaviours_are_refused_with_the_missing_names() -> None:
 def test_a_submitted_assessment_is_locked() -> None:
     done = submitted(with_rating(observed(actions=1)))
     r = refusal(done, RatingInput(ALL_SESUAI))
-    assert (r.code, r.status) == ("ASSESSMENT_LOCKED", 409)
+    assert (r.code, r.kind) == ("ASSESSMENT_LOCKED", Kind.CONFLICT)
 
 
 def test_re_rating_before_submission_is_allowed() -> None:

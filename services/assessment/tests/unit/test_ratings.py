@@ -12,12 +12,12 @@ from assessment.domain.ratings import (
     InvalidBehaviourRatings,
     Predikat,
     Rating,
-    RatingRuleViolation,
     adjust_hk,
     derive_hk,
     derive_pk,
     recommend_predikat,
 )
+from kinerja_shared.refusal import Refusal
 
 ATAS = Rating.DI_ATAS_EKSPEKTASI
 SESUAI = Rating.SESUAI_EKSPEKTASI
@@ -145,18 +145,18 @@ def test_one_step_change_with_a_fifty_character_reason_is_accepted(
 
 @pytest.mark.parametrize("reason", [None, "", "x" * 49, "  " + "x" * 49 + "   ", " " * 80])
 def test_one_step_change_without_a_fifty_character_reason_is_refused(reason: str | None) -> None:
-    with pytest.raises(RatingRuleViolation):
+    with pytest.raises(Refusal):
         adjust_hk(SESUAI, ATAS, reason)
 
 
 @pytest.mark.parametrize(("derived", "adjusted"), [(ATAS, BAWAH), (BAWAH, ATAS)])
 def test_two_step_change_is_refused_even_with_a_reason(derived: Rating, adjusted: Rating) -> None:
-    with pytest.raises(RatingRuleViolation):
+    with pytest.raises(Refusal):
         adjust_hk(derived, adjusted, "x" * 500)
 
 
 def test_refused_change_carries_the_v18_code_and_message() -> None:
-    with pytest.raises(RatingRuleViolation) as caught:
+    with pytest.raises(Refusal) as caught:
         adjust_hk(ATAS, BAWAH, None)
 
     assert caught.value.code == "V-18"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from assessment.domain.assessment import AssessmentState
-from assessment.domain.rating_rules import RatingRefused
 from assessment.domain.submission import TeacherStatus, check_submission
+from kinerja_shared.refusal import Kind, Refusal
 
 D = AssessmentState.DINILAI
 B = AssessmentState.BELUM_DINILAI
@@ -17,8 +17,8 @@ def teachers(*states: AssessmentState) -> list[TeacherStatus]:
     return [TeacherStatus(f"nip{i}", s) for i, s in enumerate(states)]
 
 
-def refusal(ts: list[TeacherStatus], exclusions: dict[str, str]) -> RatingRefused:
-    with pytest.raises(RatingRefused) as caught:
+def refusal(ts: list[TeacherStatus], exclusions: dict[str, str]) -> Refusal:
+    with pytest.raises(Refusal) as caught:
         check_submission(ts, exclusions)
     return caught.value
 
@@ -31,7 +31,7 @@ def test_all_rated_teachers_are_submitted() -> None:
 
 def test_unrated_teachers_are_counted_in_the_v20_message() -> None:
     r = refusal(teachers(D, B, B), {})
-    assert (r.code, r.status) == ("V-20", 422)
+    assert (r.code, r.kind) == ("V-20", Kind.INVALID)
     assert r.message == "Masih ada 2 guru yang belum dinilai."
     assert r.detail["nips"] == ["nip1", "nip2"]
 
@@ -52,4 +52,4 @@ def test_only_own_teachers_can_be_excluded() -> None:
 
 def test_a_second_submission_is_a_conflict() -> None:
     r = refusal(teachers(AssessmentState.DIKIRIM_KE_DINAS), {})
-    assert (r.code, r.status) == ("SCHOOL_ALREADY_SUBMITTED", 409)
+    assert (r.code, r.kind) == ("SCHOOL_ALREADY_SUBMITTED", Kind.CONFLICT)

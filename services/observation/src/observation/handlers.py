@@ -11,6 +11,7 @@ import asyncpg
 from kinerja_shared import inbox
 from kinerja_shared.envelope import Envelope
 from kinerja_shared.events.roster import Pegawai
+from kinerja_shared.refusal import Refusal
 from kinerja_shared.roster.projection import subscribe_roster
 from kinerja_shared.service import Runtime
 from kinerja_shared.topics import PLAN_AGREED
@@ -18,9 +19,9 @@ from kinerja_shared.topics import PLAN_AGREED
 from . import repository
 from .domain import followup
 from .domain.calendar import Clock
-from .domain.errors import Refusal
 from .domain.observation import AgreedPlan, cancel, on_plan_agreed
 from .repository import Conn
+from .rules import ObservationRules
 
 SYSTEM = "SYSTEM"
 TRANSFER_REASON = "Pegawai mutasi keluar (tidak aktif lagi pada data Dapodik)."
@@ -34,13 +35,16 @@ def register(runtime: Runtime) -> None:
             clock: Clock = runtime.extras["clock"]
             await cancel_open_items(conn, new.nip, now=clock())
 
+    async def agreed(conn: Conn, event: Envelope[Any]) -> None:
+        await plan_agreed(conn, event, runtime.extras["rules"])
+
     subscribe_roster(
         runtime.broker, group=group, pool=runtime.db, on_pegawai_changed=pegawai_changed
     )
-    inbox.subscribe(runtime.broker, PLAN_AGREED, group=group, pool=runtime.db, effect=plan_agreed)
+    inbox.subscribe(runtime.broker, PLAN_AGREED, group=group, pool=runtime.db, effect=agreed)
 
 
-async def plan_agreed(conn: Conn, event: Envelope[Any]) -> None:
+async def plan_agreed(conn: Conn, event: Envelope[Any], rules: ObservationRules) -> None:
     p = event.payload
     plan = AgreedPlan(
         plan_id=p.plan_id,
@@ -53,7 +57,7 @@ async def plan_agreed(conn: Conn, event: Envelope[Any]) -> None:
     )
     current = await repository.get(conn, p.nip, p.period_id, lock=True)
     try:
-        updated = on_plan_agreed(current, plan)
+        updated = on_plan_agreed(current, plan, calendar=rules.calendar, rubrics=rules.rubrics)
     except Refusal as exc:
         # An unknown period or sub-indicator will not become known by retrying: park it.
         raise inbox.PermanentError(exc.code, exc.message) from exc

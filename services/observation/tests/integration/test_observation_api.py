@@ -17,7 +17,7 @@ from kinerja_shared.topics import (
     PLAN_AGREED,
     dlq_name,
 )
-from observation.domain.rubric import rubric_for
+from observation.rules import packaged_rubrics
 
 from .conftest import Clock, Env, School, events_for, plan_agreed
 
@@ -39,7 +39,7 @@ def url(nip: str, action: str = "") -> str:
 
 
 def scores(sub: str = "D1.1", score: int = 3) -> dict[str, int]:
-    rubric = rubric_for(sub)
+    rubric = packaged_rubrics().get(sub)
     assert rubric is not None
     return dict.fromkeys(rubric.codes, score)
 

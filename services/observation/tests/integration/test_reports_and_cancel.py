@@ -19,7 +19,7 @@ from kinerja_shared.topics import (
     OBSERVATION_SCHEDULED,
     ROSTER_PEGAWAI,
 )
-from observation.domain.rubric import rubric_for
+from observation.rules import packaged_rubrics
 
 from .conftest import Clock, Env, School, events_for
 
@@ -86,7 +86,7 @@ async def test_followup_reflection_publishes_followup_reflected(env: Env) -> Non
     guru, ks = env.guru(nip, school), env.ks(school.ks, school)
     assert (await post(env, url(nip, "schedule"), {"scheduled_at": AT.isoformat()}, ks)).is_success
     env.clock.now = AT
-    rubric = rubric_for("D1.1")
+    rubric = packaged_rubrics().get("D1.1")
     assert rubric is not None
     scores = dict.fromkeys(rubric.codes, 3)
     assert (await post(env, url(nip, "conduct"), {"rubric_scores": scores}, ks)).is_success

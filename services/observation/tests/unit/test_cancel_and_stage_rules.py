@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from kinerja_shared.periods import PeriodCalendar, Stage
-from observation.domain.calendar import check_pelaksanaan_open, find_period
-from observation.domain.errors import Refusal
+from kinerja_shared.periods import PeriodCalendar, Stage, load_calendar
+from kinerja_shared.refusal import Kind, Refusal
+from observation.domain.calendar import check_pelaksanaan_open
 from observation.domain.followup import (
     Followup,
     FollowupState,
@@ -28,7 +28,10 @@ from observation.domain.observation import (
     reschedule,
     schedule,
 )
-from observation.domain.rubric import rubric_for
+from observation.rules import packaged_rubrics
+
+CALENDAR = load_calendar()
+RUBRICS = packaged_rubrics()
 
 NIP = "198501012010011001"
 KS = "197001011995011001"
@@ -37,9 +40,14 @@ AT = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
 
 
 def scheduled() -> Observation:
-    opened = on_plan_agreed(None, AgreedPlan("P", 1, NIP, "20100001", "2026", "D1.1", KS))
+    opened = on_plan_agreed(
+        None,
+        AgreedPlan("P", 1, NIP, "20100001", "2026", "D1.1", KS),
+        calendar=CALENDAR,
+        rubrics=RUBRICS,
+    )
     assert opened is not None
-    obs, _ = schedule(opened, AT, observer_nip=KS, by_nip=NIP, now=NOW)
+    obs, _ = schedule(opened, AT, observer_nip=KS, by_nip=NIP, now=NOW, calendar=CALENDAR)
     return obs
 
 
@@ -65,9 +73,11 @@ def test_cancel_needs_a_reason_and_the_current_revision() -> None:
 
 
 def test_conducted_observation_cannot_be_cancelled() -> None:
-    rubric = rubric_for("D1.1")
+    rubric = RUBRICS.get("D1.1")
     assert rubric is not None
-    done = conduct(scheduled(), dict.fromkeys(rubric.codes, 3), "", observer_nip=KS, now=AT)
+    done = conduct(
+        scheduled(), dict.fromkeys(rubric.codes, 3), "", observer_nip=KS, now=AT, rubrics=RUBRICS
+    )
     with pytest.raises(Refusal, match=r"^INVALID_STATE:"):
         cancel(done, "Guru mutasi keluar", by_nip=KS, now=AT)
 
@@ -76,8 +86,8 @@ def test_cancelled_observation_can_be_scheduled_again_but_not_rescheduled() -> N
     obs, _ = cancel(scheduled(), "Salah input", by_nip=KS, now=NOW)
     with pytest.raises(Refusal, match=r"^INVALID_STATE:"):
         reschedule(obs, AT, "alasan jadwal", observer_nip=KS, by_nip=NIP, now=NOW,
-                   expected_revision=obs.revision)  # fmt: skip
-    again, change = schedule(obs, AT, observer_nip=KS, by_nip=NIP, now=NOW)
+                   expected_revision=obs.revision, calendar=CALENDAR)  # fmt: skip
+    again, change = schedule(obs, AT, observer_nip=KS, by_nip=NIP, now=NOW, calendar=CALENDAR)
     assert (again.state, again.scheduled_at, again.revision) == (State.DIJADWALKAN, AT, 3)
     assert change is not None
     assert change.kind is ScheduleKind.DIJADWALKAN
@@ -119,20 +129,20 @@ def test_hard_end_can_be_extended_per_period() -> None:
 
 
 def test_writes_after_hard_end_are_v28() -> None:
-    period = find_period("2026")
+    period = CALENDAR.period("2026")
     assert period is not None
-    check_pelaksanaan_open("2026", datetime(2027, 1, 15, tzinfo=UTC))
+    check_pelaksanaan_open(CALENDAR, "2026", datetime(2027, 1, 15, tzinfo=UTC))
     with pytest.raises(Refusal) as exc:
-        check_pelaksanaan_open("2026", datetime(2027, 3, 2, 3, tzinfo=UTC))
-    assert (exc.value.code, exc.value.message, exc.value.status) == (
-        "V-28", "Tahap ini sudah ditutup untuk periode tersebut.", 422,
+        check_pelaksanaan_open(CALENDAR, "2026", datetime(2027, 3, 2, 3, tzinfo=UTC))
+    assert (exc.value.code, exc.value.message, exc.value.kind) == (
+        "V-28", "Tahap ini sudah ditutup untuk periode tersebut.", Kind.INVALID,
     )  # fmt: skip
 
 
 def test_shipped_periods_know_their_rules() -> None:
     ids = ("2024-S1", "2024-S2", "2025", "2026", "2027")
-    versions = {p: find_period(p).rules_version for p in ids}  # type: ignore[union-attr]
+    versions = {p: CALENDAR.period(p).rules_version for p in ids}  # type: ignore[union-attr]
     assert versions == {"2024-S1": 2024, "2024-S2": 2024, "2025": 2025, "2026": 2025, "2027": 2025}
-    period = find_period("2024-S1")
+    period = CALENDAR.period("2024-S1")
     assert period is not None
     assert period.pelaksanaan.hard_end == period.end + timedelta(days=60)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from observation.domain.errors import Refusal
+from kinerja_shared.refusal import Refusal
 from observation.domain.followup import (
     Followup,
     FollowupState,

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from observation.domain.calendar import find_period
-from observation.domain.errors import Refusal
+from kinerja_shared.periods import load_calendar
+from kinerja_shared.refusal import Refusal
 from observation.domain.observation import (
     AgreedPlan,
     Observation,
@@ -21,7 +21,11 @@ from observation.domain.observation import (
     schedule,
     slot_clashes,
 )
-from observation.domain.rubric import PracticeRating, practice_rating, rubric_for
+from observation.domain.rubric import PracticeRating, practice_rating
+from observation.rules import packaged_rubrics
+
+CALENDAR = load_calendar()
+RUBRICS = packaged_rubrics()
 
 NIP = "198501012010011001"
 KS = "197001011995011001"
@@ -34,18 +38,18 @@ def plan(version: int = 1, sub: str = "D1.1", period: str = "2026") -> AgreedPla
 
 
 def opened() -> Observation:
-    obs = on_plan_agreed(None, plan())
+    obs = on_plan_agreed(None, plan(), calendar=CALENDAR, rubrics=RUBRICS)
     assert obs is not None
     return obs
 
 
 def scheduled(at: datetime = AT) -> Observation:
-    obs, _ = schedule(opened(), at, observer_nip=KS, by_nip=NIP, now=NOW)
+    obs, _ = schedule(opened(), at, observer_nip=KS, by_nip=NIP, now=NOW, calendar=CALENDAR)
     return obs
 
 
 def all_scores(sub: str = "D1.1", score: int = 3) -> dict[str, int]:
-    rubric = rubric_for(sub)
+    rubric = RUBRICS.get(sub)
     assert rubric is not None
     return dict.fromkeys(rubric.codes, score)
 
@@ -62,25 +66,30 @@ def test_agreed_plan_opens_an_unscheduled_observation_observed_by_the_atasan() -
 
 
 def test_redelivered_or_older_plan_changes_nothing() -> None:
-    assert on_plan_agreed(opened(), plan()) is None
+    assert on_plan_agreed(opened(), plan(), calendar=CALENDAR, rubrics=RUBRICS) is None
 
 
 def test_later_plan_version_moves_the_focus_until_conducted() -> None:
-    moved = on_plan_agreed(scheduled(), plan(version=2, sub="D1.4"))
+    moved = on_plan_agreed(
+        scheduled(), plan(version=2, sub="D1.4"), calendar=CALENDAR, rubrics=RUBRICS
+    )
     assert moved is not None
     assert (moved.sub_indikator, moved.state, moved.revision) == ("D1.4", State.DIJADWALKAN, 2)
-    done = conduct(scheduled(), all_scores(), "", observer_nip=KS, now=AT)
-    assert on_plan_agreed(done, plan(version=2, sub="D1.4")) is None
+    done = conduct(scheduled(), all_scores(), "", observer_nip=KS, now=AT, rubrics=RUBRICS)
+    assert (
+        on_plan_agreed(done, plan(version=2, sub="D1.4"), calendar=CALENDAR, rubrics=RUBRICS)
+        is None
+    )
 
 
 @pytest.mark.parametrize(("sub", "period"), [("D9.9", "2026"), ("D1.1", "2031")])
 def test_unknown_sub_indicator_or_period_is_refused(sub: str, period: str) -> None:
     with pytest.raises(Refusal):
-        on_plan_agreed(None, plan(sub=sub, period=period))
+        on_plan_agreed(None, plan(sub=sub, period=period), calendar=CALENDAR, rubrics=RUBRICS)
 
 
 def test_scheduling_inside_the_period_records_the_first_history_line() -> None:
-    obs, change = schedule(opened(), AT, observer_nip=KS, by_nip=NIP, now=NOW)
+    obs, change = schedule(opened(), AT, observer_nip=KS, by_nip=NIP, now=NOW, calendar=CALENDAR)
     assert (obs.state, obs.scheduled_at, obs.revision) == (State.DIJADWALKAN, AT, 1)
     assert change is not None
     assert change.kind is ScheduleKind.DIJADWALKAN
@@ -96,11 +105,11 @@ def test_scheduling_inside_the_period_records_the_first_history_line() -> None:
 )
 def test_schedule_in_the_past_or_outside_the_period_is_v13(at: datetime) -> None:
     with refused("V-13"):
-        schedule(opened(), at, observer_nip=KS, by_nip=NIP, now=NOW)
+        schedule(opened(), at, observer_nip=KS, by_nip=NIP, now=NOW, calendar=CALENDAR)
 
 
 def test_period_days_are_read_in_wib() -> None:
-    period = find_period("2026")
+    period = CALENDAR.period("2026")
     assert period is not None
     assert period.contains(datetime(2025, 12, 31, 17, 30, tzinfo=UTC))  # 00:30 WIB 1 Jan
 
@@ -109,7 +118,7 @@ def test_observer_slot_already_held_is_refused() -> None:
     with refused("SLOT_TAKEN"):
         schedule(
             opened(), AT, observer_nip=KS, by_nip=NIP, now=NOW,
-            busy=[AT + timedelta(minutes=59)],
+            busy=[AT + timedelta(minutes=59)], calendar=CALENDAR,
         )  # fmt: skip
 
 
@@ -120,23 +129,40 @@ def test_slots_one_hour_apart_do_not_clash() -> None:
 
 def test_stale_expected_revision_is_v15() -> None:
     with refused("V-15"):
-        schedule(opened(), AT, observer_nip=KS, by_nip=NIP, now=NOW, expected_revision=7)
+        schedule(
+            opened(),
+            AT,
+            observer_nip=KS,
+            by_nip=NIP,
+            now=NOW,
+            expected_revision=7,
+            calendar=CALENDAR,
+        )
 
 
 def test_same_schedule_again_is_a_no_op_but_another_date_needs_a_reschedule() -> None:
     obs = scheduled()
-    again, change = schedule(obs, AT, observer_nip=KS, by_nip=NIP, now=NOW)
+    again, change = schedule(obs, AT, observer_nip=KS, by_nip=NIP, now=NOW, calendar=CALENDAR)
     assert again is obs
     assert change is None
     with refused("ALREADY_SCHEDULED"):
-        schedule(obs, AT + timedelta(days=1), observer_nip=KS, by_nip=NIP, now=NOW)
+        schedule(
+            obs, AT + timedelta(days=1), observer_nip=KS, by_nip=NIP, now=NOW, calendar=CALENDAR
+        )
 
 
 def test_reschedule_keeps_the_previous_date_and_reason() -> None:
     obs = scheduled()
     later = AT + timedelta(days=2)
     moved, change = reschedule(
-        obs, later, "KS dinas luar", observer_nip=KS, by_nip=NIP, now=NOW, expected_revision=1
+        obs,
+        later,
+        "KS dinas luar",
+        observer_nip=KS,
+        by_nip=NIP,
+        now=NOW,
+        expected_revision=1,
+        calendar=CALENDAR,
     )
     assert (moved.scheduled_at, moved.revision, moved.state) == (later, 2, State.DIJADWALKAN)
     assert change is not None
@@ -148,29 +174,31 @@ def test_reschedule_keeps_the_previous_date_and_reason() -> None:
 def test_reschedule_needs_a_reason() -> None:
     with refused("RESCHEDULE_REASON_REQUIRED"):
         reschedule(scheduled(), AT + timedelta(days=1), "  ", observer_nip=KS, by_nip=NIP,
-                   now=NOW, expected_revision=1)  # fmt: skip
+                   now=NOW, expected_revision=1, calendar=CALENDAR)  # fmt: skip
 
 
 def test_reschedule_with_stale_revision_is_v15_and_a_retry_of_a_done_move_is_a_no_op() -> None:
     obs = scheduled()
     with refused("V-15"):
         reschedule(obs, AT + timedelta(days=1), "bentrok rapat", observer_nip=KS, by_nip=NIP,
-                   now=NOW, expected_revision=0)  # fmt: skip
+                   now=NOW, expected_revision=0, calendar=CALENDAR)  # fmt: skip
     same, change = reschedule(obs, AT, "bentrok rapat", observer_nip=KS, by_nip=NIP, now=NOW,
-                              expected_revision=0)  # fmt: skip
+                              expected_revision=0, calendar=CALENDAR)  # fmt: skip
     assert same is obs
     assert change is None
 
 
 def test_reschedule_after_conduct_is_v14() -> None:
-    done = conduct(scheduled(), all_scores(), "baik", observer_nip=KS, now=AT)
+    done = conduct(scheduled(), all_scores(), "baik", observer_nip=KS, now=AT, rubrics=RUBRICS)
     with refused("V-14"):
         reschedule(done, AT + timedelta(days=1), "ulang lagi", observer_nip=KS, by_nip=NIP,
-                   now=AT, expected_revision=done.revision)  # fmt: skip
+                   now=AT, expected_revision=done.revision, calendar=CALENDAR)  # fmt: skip
 
 
 def test_conduct_scores_every_item_and_derives_the_practice_rating() -> None:
-    done = conduct(scheduled(), all_scores(score=4), "sangat baik", observer_nip=KS, now=AT)
+    done = conduct(
+        scheduled(), all_scores(score=4), "sangat baik", observer_nip=KS, now=AT, rubrics=RUBRICS
+    )
     assert done.state is State.DILAKSANAKAN
     assert done.practice_rating == PracticeRating.DI_ATAS_EKSPEKTASI
     assert done.conducted_at == AT
@@ -181,16 +209,16 @@ def test_conduct_with_a_missing_or_out_of_range_item_is_v16() -> None:
     first = next(iter(scores))
     with refused("V-16"):
         conduct(scheduled(), {k: v for k, v in scores.items() if k != first}, "",
-                observer_nip=KS, now=AT)  # fmt: skip
+                observer_nip=KS, now=AT, rubrics=RUBRICS)  # fmt: skip
     with refused("V-16"):
-        conduct(scheduled(), {**scores, first: 5}, "", observer_nip=KS, now=AT)
+        conduct(scheduled(), {**scores, first: 5}, "", observer_nip=KS, now=AT, rubrics=RUBRICS)
 
 
 def test_conduct_before_the_scheduled_day_or_before_scheduling_is_refused() -> None:
     with refused("OBSERVATION_NOT_DUE"):
-        conduct(scheduled(), all_scores(), "", observer_nip=KS, now=NOW)
+        conduct(scheduled(), all_scores(), "", observer_nip=KS, now=NOW, rubrics=RUBRICS)
     with refused("INVALID_STATE"):
-        conduct(opened(), all_scores(), "", observer_nip=KS, now=AT)
+        conduct(opened(), all_scores(), "", observer_nip=KS, now=AT, rubrics=RUBRICS)
 
 
 @pytest.mark.parametrize(
@@ -207,7 +235,7 @@ def test_practice_rating_thresholds_on_the_mean(scores: list[int], rating: Pract
 
 
 def test_feedback_after_conduct_completes_the_observation() -> None:
-    done = conduct(scheduled(), all_scores(), "", observer_nip=KS, now=AT)
+    done = conduct(scheduled(), all_scores(), "", observer_nip=KS, now=AT, rubrics=RUBRICS)
     fed = give_feedback(done, "Perjelas tujuan di awal.", now=AT)
     assert fed.state is State.UMPAN_BALIK_DIBERIKAN
     assert give_feedback(fed, "Perjelas tujuan di awal.", now=AT) is fed
@@ -217,6 +245,6 @@ def test_feedback_after_conduct_completes_the_observation() -> None:
 
 def test_every_sub_indicator_has_a_rubric() -> None:
     for n in range(1, 9):
-        rubric = rubric_for(f"D1.{n}")
+        rubric = RUBRICS.get(f"D1.{n}")
         assert rubric is not None
         assert len(rubric.items) >= 3

@@ -14,7 +14,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from observation.domain.errors import Refusal
+from kinerja_shared.periods import load_calendar
+from kinerja_shared.refusal import Refusal
 from observation.domain.observation import (
     DONE,
     AgreedPlan,
@@ -28,7 +29,10 @@ from observation.domain.observation import (
     schedule,
     slot_clashes,
 )
-from observation.domain.rubric import rubric_for
+from observation.rules import packaged_rubrics
+
+CALENDAR = load_calendar()
+RUBRICS = packaged_rubrics()
 
 KS = "197001011995011001"
 TEACHERS = tuple(f"19850101201001100{i}" for i in range(3))
@@ -47,7 +51,12 @@ class ObservationSequences(RuleBasedStateMachine):
         self.obs: dict[str, Observation] = {}
         self.history: dict[str, list[ScheduleChange]] = {}
         for nip in TEACHERS:
-            opened = on_plan_agreed(None, AgreedPlan("P", 1, nip, "20100001", "2026", "D1.2", KS))
+            opened = on_plan_agreed(
+                None,
+                AgreedPlan("P", 1, nip, "20100001", "2026", "D1.2", KS),
+                calendar=CALENDAR,
+                rubrics=RUBRICS,
+            )
             assert opened is not None
             self.obs[nip] = opened
             self.history[nip] = []
@@ -69,7 +78,13 @@ class ObservationSequences(RuleBasedStateMachine):
     def schedule(self, nip: str, at: datetime) -> None:
         try:
             result = schedule(
-                self.obs[nip], at, observer_nip=KS, by_nip=nip, now=self.now, busy=self._busy(nip)
+                self.obs[nip],
+                at,
+                observer_nip=KS,
+                by_nip=nip,
+                now=self.now,
+                busy=self._busy(nip),
+                calendar=CALENDAR,
             )
         except Refusal:
             return
@@ -83,7 +98,7 @@ class ObservationSequences(RuleBasedStateMachine):
         try:
             result = reschedule(
                 before, at, "alasan jadwal ulang", observer_nip=KS, by_nip=nip, now=self.now,
-                expected_revision=before.revision + skew, busy=self._busy(nip),
+                expected_revision=before.revision + skew, busy=self._busy(nip), calendar=CALENDAR,
             )  # fmt: skip
         except Refusal as exc:
             refused_with = exc.code
@@ -108,11 +123,16 @@ class ObservationSequences(RuleBasedStateMachine):
 
     @rule(nip=teacher)
     def conduct(self, nip: str) -> None:
-        rubric = rubric_for("D1.2")
+        rubric = RUBRICS.get("D1.2")
         assert rubric is not None
         try:
             new = conduct(
-                self.obs[nip], dict.fromkeys(rubric.codes, 3), "", observer_nip=KS, now=self.now
+                self.obs[nip],
+                dict.fromkeys(rubric.codes, 3),
+                "",
+                observer_nip=KS,
+                now=self.now,
+                rubrics=RUBRICS,
             )
         except Refusal:
             return
@@ -129,7 +149,8 @@ class ObservationSequences(RuleBasedStateMachine):
             if o.state in DONE:
                 with pytest.raises(Refusal, match=r"^V-14:"):
                     reschedule(o, START, "apa saja", observer_nip=KS, by_nip=o.nip,
-                               now=self.now, expected_revision=o.revision)  # fmt: skip
+                               now=self.now, expected_revision=o.revision,
+                               calendar=CALENDAR)  # fmt: skip
 
     @invariant()
     def observer_never_double_booked(self) -> None:

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from observation.domain.errors import Refusal
+from kinerja_shared.refusal import Kind, Refusal
 from observation.domain.reports import (
     Activity,
     CompetencyReport,
@@ -32,8 +32,8 @@ def empty() -> CompetencyReport:
 def test_2025_report_needs_a_reflection_but_no_activity_minimum() -> None:
     with pytest.raises(Refusal) as exc:
         fill_competency(empty(), [Activity("Webinar")], "   ", rules_version=2025, now=NOW)
-    assert (exc.value.code, exc.value.message, exc.value.status) == (
-        "V-17", "Tuliskan refleksi hasil belajar Anda.", 422,
+    assert (exc.value.code, exc.value.message, exc.value.kind) == (
+        "V-17", "Tuliskan refleksi hasil belajar Anda.", Kind.INVALID,
     )  # fmt: skip
     report = fill_competency(empty(), [], "Belajar dari rekan sejawat.", rules_version=2025,
                              now=NOW)  # fmt: skip
@@ -89,7 +89,7 @@ def test_stale_expected_revision_is_v15() -> None:
 def test_empty_report_cannot_be_verified() -> None:
     with pytest.raises(Refusal) as exc:
         verify(DutyReport(nip=NIP, period_id="2026"), by_nip=KS, now=NOW)
-    assert (exc.value.code, exc.value.status) == ("INVALID_STATE", 409)
+    assert (exc.value.code, exc.value.kind) == ("INVALID_STATE", Kind.CONFLICT)
 
 
 def test_duties_need_at_least_one_non_blank_tugas() -> None:

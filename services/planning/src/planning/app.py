@@ -12,7 +12,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = create_service_app(
         "planning",
         settings,
-        routers=[api.router, api.catalog_router],
+        routers=[api.router],
         register=handlers.register,
         description="The teacher's performance plan (SKP): write, submit, review and agree.",
     )

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from kinerja_shared import outbox
 from kinerja_shared.events.roster import Pegawai
 from kinerja_shared.roster.projection import subscribe_roster
 from kinerja_shared.service import Runtime
@@ -39,3 +40,4 @@ async def on_pegawai_changed(
     for plan in await repository.pending_for_teacher(conn, new.nip):
         transition = plan.reassign_atasan(atasan, now)
         await repository.save_transition(conn, plan, transition, actor=ROSTER_ACTOR)
+        await outbox.add_events(conn, transition.events)

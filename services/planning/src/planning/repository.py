@@ -7,25 +7,8 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from kinerja_shared import outbox
 from kinerja_shared.auth import Principal, Role
-from kinerja_shared.events.base import Payload
-from kinerja_shared.events.planning import (
-    ApprovedBy,
-    PlanAgreed,
-    PlanApproved,
-    PlanReturned,
-    PlanRevised,
-    PlanSubmitted,
-)
-from kinerja_shared.topics import (
-    PLAN_AGREED,
-    PLAN_APPROVED,
-    PLAN_RETURNED,
-    PLAN_REVISED,
-    PLAN_SUBMITTED,
-    Topic,
-)
+from kinerja_shared.events.planning import ApprovedBy
 
 from .domain.plan import Plan, PlanContent, PlanState, Transition
 
@@ -205,15 +188,6 @@ async def list_visible(
     return [to_plan(r) for r in rows]
 
 
-_TOPICS: dict[type[Payload], Topic[Any]] = {
-    PlanSubmitted: PLAN_SUBMITTED,
-    PlanReturned: PLAN_RETURNED,
-    PlanApproved: PLAN_APPROVED,
-    PlanAgreed: PLAN_AGREED,
-    PlanRevised: PLAN_REVISED,
-}
-
-
 async def save_transition(
     conn: Conn,
     before: Plan,
@@ -222,9 +196,8 @@ async def save_transition(
     actor: str,
     note: str | None = None,
 ) -> None:
-    """The new state and the events it caused, in the caller's transaction (the outbox)."""
+    """The plan's new state, over the version it was decided on; its events are the caller's
+    to stage in the same transaction."""
     if transition.plan == before:
         return
     await update(conn, transition.plan, previous_version=before.version, actor=actor, note=note)
-    for event in transition.events:
-        await outbox.add_event(conn, _TOPICS[type(event)], transition.plan.nip, event)

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from kinerja_shared.periods import PeriodCalendar
-from planning.domain.errors import RuleViolation
+from kinerja_shared.refusal import Kind, Refusal
 from planning.domain.periods import (
     PERIOD_NOT_OPEN,
     open_for_planning,
@@ -48,17 +48,17 @@ def test_planning_after_the_first_month_only_warns(calendar: PeriodCalendar) -> 
 def test_closed_or_unknown_period_is_refused_with_v04(
     calendar: PeriodCalendar, period_id: str, day: date
 ) -> None:
-    with pytest.raises(RuleViolation) as caught:
+    with pytest.raises(Refusal) as caught:
         require_open_for_planning(calendar, period_id, day)
-    assert (caught.value.code, caught.value.message, caught.value.status) == (
+    assert (caught.value.code, caught.value.message, caught.value.kind) == (
         "V-04",
         PERIOD_NOT_OPEN,
-        422,
+        Kind.INVALID,
     )
 
 
 def test_changing_a_plan_after_hard_end_is_v28(calendar: PeriodCalendar) -> None:
-    with pytest.raises(RuleViolation) as caught:
+    with pytest.raises(Refusal) as caught:
         require_plan_stage_open(calendar, "2024-S1", date(2024, 8, 1))
     assert caught.value.code == "V-28"
 

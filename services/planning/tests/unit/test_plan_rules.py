@@ -12,8 +12,8 @@ from kinerja_shared.events.planning import (
     PlanRevised,
     PlanSubmitted,
 )
+from kinerja_shared.refusal import Kind, Refusal
 from planning.domain.catalog import Catalog
-from planning.domain.errors import RuleViolation
 from planning.domain.plan import (
     NO_ATASAN_MESSAGE,
     Atasan,
@@ -52,7 +52,7 @@ def submitted(catalog: Catalog) -> Plan:
 
 
 def code_of(call: object) -> str:
-    assert isinstance(call, RuleViolation)
+    assert isinstance(call, Refusal)
     return call.code
 
 
@@ -67,7 +67,7 @@ def test_submit_sends_the_plan_to_the_atasan(catalog: Catalog) -> None:
 def test_submit_without_atasan_is_v03_with_the_exact_message_and_a_remedy(
     catalog: Catalog,
 ) -> None:
-    with pytest.raises(RuleViolation) as caught:
+    with pytest.raises(Refusal) as caught:
         draft(catalog).submit(Atasan(None), catalog, NOW)
     assert caught.value.code == "V-03"
     assert caught.value.message == NO_ATASAN_MESSAGE == "Data atasan Anda tidak ditemukan"
@@ -122,7 +122,7 @@ def test_incomplete_content_cannot_be_submitted(
     catalog: Catalog, content: PlanContent, code: str
 ) -> None:
     plan = draft(catalog, content)
-    with pytest.raises(RuleViolation) as caught:
+    with pytest.raises(Refusal) as caught:
         plan.submit(Atasan(KS), catalog, NOW)
     assert caught.value.code == code
     assert caught.value.detail["violations"][0]["code"] == code
@@ -135,19 +135,19 @@ def test_2024_rules_need_the_surat_tugas_for_tugas_tambahan(catalog: Catalog) ->
         perilaku_fokus=("LOYAL",),
         tugas_tambahan=(TugasTambahan("Wali kelas", "Wali kelas VII-A"),),
     )
-    with pytest.raises(RuleViolation) as caught:
+    with pytest.raises(Refusal) as caught:
         draft(catalog, content, rules_version=2024).submit(Atasan(KS), catalog, NOW)
     assert caught.value.message == "Unggah Surat Tugas atau Keputusan."
 
 
 def test_a_draft_cannot_name_a_sub_indicator_outside_the_catalog(catalog: Catalog) -> None:
-    with pytest.raises(RuleViolation) as caught:
+    with pytest.raises(Refusal) as caught:
         draft(catalog, PlanContent(sub_indikator=("D9.9",)))
     assert caught.value.code == "V-05"
 
 
 def test_return_needs_a_note_of_twenty_characters(catalog: Catalog) -> None:
-    with pytest.raises(RuleViolation) as caught:
+    with pytest.raises(Refusal) as caught:
         submitted(catalog).return_for_revision(KS, "  kurang jelas  ")
     assert (caught.value.code, caught.value.message) == ("V-11", "Tuliskan catatan perbaikan.")
 
@@ -165,9 +165,9 @@ def test_returned_plan_is_edited_and_resubmitted(catalog: Catalog) -> None:
 
 def test_a_returned_plan_is_edited_before_it_is_resubmitted(catalog: Catalog) -> None:
     returned = submitted(catalog).return_for_revision(KS, "Tugas pokok belum lengkap ya.").plan
-    with pytest.raises(RuleViolation) as caught:
+    with pytest.raises(Refusal) as caught:
         returned.submit(Atasan(KS), catalog, NOW)
-    assert (caught.value.code, caught.value.status) == ("PLAN_STATE_CONFLICT", 409)
+    assert (caught.value.code, caught.value.kind) == ("PLAN_STATE_CONFLICT", Kind.CONFLICT)
 
 
 REASON = "Mendapat tugas tambahan baru sebagai pembina OSIS."
@@ -219,9 +219,9 @@ def test_a_revision_with_a_plt_atasan_is_approved_at_once(catalog: Catalog) -> N
 
 
 def test_a_revision_needs_a_reason(catalog: Catalog) -> None:
-    with pytest.raises(RuleViolation) as caught:
+    with pytest.raises(Refusal) as caught:
         agreed(catalog).revise("ganti")
-    assert (caught.value.code, caught.value.status) == ("PLAN_REVISION_REASON", 422)
+    assert (caught.value.code, caught.value.kind) == ("PLAN_REVISION_REASON", Kind.INVALID)
 
 
 @pytest.mark.parametrize("state", ["draft", "submitted", "approved"])
@@ -231,15 +231,15 @@ def test_only_an_agreed_plan_can_be_revised(catalog: Catalog, state: str) -> Non
         "submitted": lambda: submitted(catalog),
         "approved": lambda: submitted(catalog).approve(KS, NOW).plan,
     }[state]()
-    with pytest.raises(RuleViolation) as caught:
+    with pytest.raises(Refusal) as caught:
         plan.revise(REASON)
-    assert (caught.value.code, caught.value.status) == ("PLAN_STATE_CONFLICT", 409)
+    assert (caught.value.code, caught.value.kind) == ("PLAN_STATE_CONFLICT", Kind.CONFLICT)
 
 
 def test_only_the_atasan_on_the_plan_may_approve(catalog: Catalog) -> None:
-    with pytest.raises(RuleViolation) as caught:
+    with pytest.raises(Refusal) as caught:
         submitted(catalog).approve("196001011990031003", NOW)
-    assert (caught.value.code, caught.value.status) == ("V-10", 403)
+    assert (caught.value.code, caught.value.kind) == ("V-10", Kind.FORBIDDEN)
 
 
 def test_agree_after_approval_emits_the_skp(catalog: Catalog) -> None:
@@ -255,15 +255,15 @@ def test_agree_after_approval_emits_the_skp(catalog: Catalog) -> None:
 
 
 def test_agree_before_approval_is_a_state_conflict(catalog: Catalog) -> None:
-    with pytest.raises(RuleViolation) as caught:
+    with pytest.raises(Refusal) as caught:
         submitted(catalog).agree(GURU, NOW)
-    assert (caught.value.code, caught.value.status) == ("PLAN_STATE_CONFLICT", 409)
+    assert (caught.value.code, caught.value.kind) == ("PLAN_STATE_CONFLICT", Kind.CONFLICT)
 
 
 def test_withdraw_takes_a_submitted_plan_back_to_draft(catalog: Catalog) -> None:
     t = submitted(catalog).withdraw(GURU)
     assert t.plan.state is PlanState.DRAF
-    with pytest.raises(RuleViolation):
+    with pytest.raises(Refusal):
         t.plan.withdraw(GURU)
 
 

@@ -2,7 +2,7 @@ from fastapi import FastAPI
 
 from kinerja_shared.service import Runtime, create_service_app
 
-from . import handlers, routes_organisasi, routes_predikat, routes_sekolah
+from . import api, handlers
 from .config import Settings
 
 
@@ -10,7 +10,7 @@ def create_app(settings: Settings) -> FastAPI:
     return create_service_app(
         "predikat",
         settings,
-        routers=[routes_organisasi.router, routes_predikat.router, routes_sekolah.router],
+        routers=[api.router],
         register=handlers.register,
         description="Org predikat, teacher predikat, and sending them to the teachers.",
     )

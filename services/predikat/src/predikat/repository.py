@@ -9,7 +9,9 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from .domain.delivery import DeliveryFacts
+from kinerja_shared.events.predikat import PredikatDitetapkan
+
+from .domain.delivery import DeliveryFacts, delivery_id
 
 # A pooled connection is a proxy to asyncpg's type checker; both are one transaction here.
 Tx = asyncpg.Connection | PoolConnectionProxy
@@ -164,12 +166,25 @@ async def record_override(
     )
 
 
-async def record_sent(conn: Tx, versions: Sequence[Mapping[str, Any]]) -> None:
-    """Record each new version (nip, period_id, version, predikat, delivery_id,
-    correction_reason, sent_by) and make it the teacher's current one, waiting for delivery."""
-    if not versions:
+async def record_sent(conn: Tx, sent: Sequence[PredikatDitetapkan]) -> None:
+    """Record each sent version under its delivery id and make it the teacher's current one,
+    waiting for delivery."""
+    if not sent:
         return
-    rows = json.dumps(list(versions))
+    rows = json.dumps(
+        [
+            {
+                "nip": e.nip,
+                "period_id": e.period_id,
+                "version": e.version,
+                "predikat": e.predikat,
+                "delivery_id": delivery_id(e.nip, e.period_id, e.version),
+                "correction_reason": e.correction_reason,
+                "sent_by": e.penilai_nip,
+            }
+            for e in sent
+        ]
+    )
     await conn.execute(
         """INSERT INTO predikat_version (nip, period_id, version, predikat, delivery_id,
                correction_reason, sent_by)

@@ -1,9 +1,9 @@
 import pytest
 
+from kinerja_shared.refusal import Kind, Refusal
 from predikat.domain.curve import OrgPredikat, TeacherPredikat
 from predikat.domain.penetapan import (
     PredikatState,
-    RuleViolation,
     check_correction,
     check_tetapkan,
     choose_predikat,
@@ -21,7 +21,7 @@ def test_keeping_the_recommendation_needs_no_reason() -> None:
 
 
 def test_overriding_the_recommendation_without_reason_is_refused() -> None:
-    with pytest.raises(RuleViolation) as err:
+    with pytest.raises(Refusal) as err:
         choose_predikat(B, SB, "  ")
     assert err.value.code == "OVERRIDE_REASON_REQUIRED"
 
@@ -32,20 +32,20 @@ def test_overriding_with_a_reason_keeps_it() -> None:
 
 def test_a_sent_predikat_is_changed_only_by_correction() -> None:
     may_edit(PredikatState.DITETAPKAN, 0)
-    with pytest.raises(RuleViolation) as err:
+    with pytest.raises(Refusal) as err:
         may_edit(PredikatState.DITETAPKAN, 1)
-    assert err.value.status == 409
+    assert err.value.kind is Kind.CONFLICT
 
 
 def test_org_revision_after_sending_is_v22() -> None:
     may_revise_org(False)
-    with pytest.raises(RuleViolation) as err:
+    with pytest.raises(Refusal) as err:
         may_revise_org(True)
-    assert (err.value.code, err.value.status) == ("V-22", 409)
+    assert (err.value.code, err.value.kind) == ("V-22", Kind.CONFLICT)
 
 
 def test_tetapkan_without_org_predikat_is_v19() -> None:
-    with pytest.raises(RuleViolation) as err:
+    with pytest.raises(Refusal) as err:
         check_tetapkan(None, {B: 3}, None, strict=False)
     assert err.value.code == "V-19"
     assert err.value.message == (
@@ -55,7 +55,7 @@ def test_tetapkan_without_org_predikat_is_v19() -> None:
 
 
 def test_curve_violation_is_v21_with_the_limits() -> None:
-    with pytest.raises(RuleViolation) as err:
+    with pytest.raises(Refusal) as err:
         check_tetapkan(OrgPredikat.BAIK, {SB: 2, B: 5}, None, strict=False)
     assert err.value.code == "V-21"
     assert err.value.message == (
@@ -72,12 +72,12 @@ def test_a_written_reason_passes_the_curve_warning() -> None:
 
 
 def test_a_short_reason_does_not_pass() -> None:
-    with pytest.raises(RuleViolation):
+    with pytest.raises(Refusal):
         check_tetapkan(OrgPredikat.BAIK, {SB: 2, B: 5}, "karena", strict=False)
 
 
 def test_a_strict_dinas_blocks_even_with_a_reason() -> None:
-    with pytest.raises(RuleViolation) as err:
+    with pytest.raises(Refusal) as err:
         check_tetapkan(OrgPredikat.BAIK, {SB: 2, B: 5}, REASON, strict=True)
     assert err.value.detail["strict"] is True
 
@@ -89,10 +89,10 @@ def test_a_fitting_school_passes_without_reason() -> None:
 
 
 def test_correction_needs_a_change_and_a_reason() -> None:
-    with pytest.raises(RuleViolation) as same:
+    with pytest.raises(Refusal) as same:
         check_correction(B, B, REASON)
-    assert same.value.status == 409
-    with pytest.raises(RuleViolation) as short:
+    assert same.value.kind is Kind.CONFLICT
+    with pytest.raises(Refusal) as short:
         check_correction(B, SB, "salah")
     assert short.value.code == "KOREKSI_REASON_REQUIRED"
     assert check_correction(B, SB, REASON) == REASON

@@ -17,14 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+
+from kinerja_shared.events.assessment import AssessmentRecommended
+from kinerja_shared.refusal import Kind, Refusal
 
 from .assessment import Assessment, AssessmentState, EvidenceKind
 from .ratings import (
     InvalidBehaviourRatings,
     Predikat,
     Rating,
-    RatingRuleViolation,
     adjust_hk,
     derive_hk,
     derive_pk,
@@ -35,33 +36,32 @@ FOLLOWUP_MEETS_FROM_ACTIONS = 1
 FOLLOWUP_ABOVE_FROM_ACTIONS = 3
 
 
-class RatingRefused(Exception):
-    """A refusal with its stable code, Indonesian message and HTTP status."""
-
-    def __init__(self, code: str, message: str, status: int = 422, **detail: Any) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.status = status
-        self.detail = detail
+def not_agreed() -> Refusal:
+    return Refusal(
+        "ASSESSMENT_NOT_OPEN",
+        "Penilaian belum dapat dilakukan: perencanaan kinerja belum disepakati.",
+        Kind.NOT_FOUND,
+    )
 
 
-NOT_AGREED = RatingRefused(
-    "ASSESSMENT_NOT_OPEN",
-    "Penilaian belum dapat dilakukan: perencanaan kinerja belum disepakati.",
-    404,
-)
-NOT_OBSERVED = RatingRefused(
-    "ASSESSMENT_NOT_OPEN",
-    "Penilaian belum dapat dilakukan: observasi kelas belum dilaksanakan.",
-    404,
-)
-REVISION_PENDING = RatingRefused("V-12", "Perencanaan kinerja belum disepakati.", 422)
-LOCKED = RatingRefused(
-    "ASSESSMENT_LOCKED",
-    "Penilaian sudah dikirim ke Dinas Pendidikan dan tidak dapat diubah.",
-    409,
-)
+def not_observed() -> Refusal:
+    return Refusal(
+        "ASSESSMENT_NOT_OPEN",
+        "Penilaian belum dapat dilakukan: observasi kelas belum dilaksanakan.",
+        Kind.NOT_FOUND,
+    )
+
+
+def revision_pending() -> Refusal:
+    return Refusal("V-12", "Perencanaan kinerja belum disepakati.")
+
+
+def locked() -> Refusal:
+    return Refusal(
+        "ASSESSMENT_LOCKED",
+        "Penilaian sudah dikirim ke Dinas Pendidikan dan tidak dapat diubah.",
+        Kind.CONFLICT,
+    )
 
 
 def followup_effort(actions: int) -> Rating:
@@ -123,13 +123,13 @@ class RatingOutcome:
 def check_open(a: Assessment) -> None:
     """Refuse a rating the assessment cannot take now (order of checks = what to fix first)."""
     if not a.ever_agreed or a.plan is None:
-        raise NOT_AGREED
+        raise not_agreed()
     if a.state is AssessmentState.DIKIRIM_KE_DINAS:
-        raise LOCKED
+        raise locked()
     if not a.plan.agreed:
-        raise REVISION_PENDING
+        raise revision_pending()
     if EvidenceKind.OBSERVATION not in a.evidence:
-        raise NOT_OBSERVED
+        raise not_observed()
 
 
 def rate(a: Assessment, req: RatingInput) -> RatingOutcome:
@@ -139,32 +139,27 @@ def rate(a: Assessment, req: RatingInput) -> RatingOutcome:
     followup = found.follow_up_effort
     if followup is None:
         if not req.allow_missing_followup:
-            raise RatingRefused(
+            raise Refusal(
                 "EVIDENCE_MISSING",
                 "Bukti belum lengkap: refleksi tindak lanjut belum dikirim oleh guru. Tunggu "
                 "refleksinya, atau nilai dengan menyetujui bahwa aspek upaya tindak lanjut "
                 "dihitung Di Bawah Ekspektasi (allow_missing_followup).",
-                422,
                 missing=found.missing_for_hk,
             )
         followup = Rating.DI_BAWAH_EKSPEKTASI
     try:
         pk = derive_pk(req.behaviours)
     except InvalidBehaviourRatings as exc:
-        raise RatingRefused(
+        raise Refusal(
             "PK_INCOMPLETE",
             "Nilai ketujuh perilaku kerja BerAKHLAK.",
-            422,
             missing=list(exc.missing),
             unknown=list(exc.unknown),
         ) from exc
     derived = derive_hk(req.reflection_quality, followup, found.practice_change)
     hk = derived
     if req.hk_adjusted_to is not None:
-        try:
-            hk = adjust_hk(derived, req.hk_adjusted_to, req.hk_reason)
-        except RatingRuleViolation as exc:
-            raise RatingRefused(exc.code, exc.message, 422) from exc
+        hk = adjust_hk(derived, req.hk_adjusted_to, req.hk_reason)
     return RatingOutcome(
         reflection_quality=Rating(req.reflection_quality),
         follow_up_effort=followup,
@@ -175,4 +170,20 @@ def rate(a: Assessment, req: RatingInput) -> RatingOutcome:
         perilaku_kerja=pk,
         predikat=recommend_predikat(hk, pk),
         behaviours=dict(req.behaviours),
+    )
+
+
+def recommendation(
+    outcome: RatingOutcome, *, nip: str, period_id: str, npsn: str, atasan_nip: str
+) -> AssessmentRecommended:
+    """What a rating publishes: the recommended predikat, for the predikat service."""
+    return AssessmentRecommended(
+        assessment_id=f"{nip}:{period_id}",
+        nip=nip,
+        npsn=npsn,
+        period_id=period_id,
+        atasan_nip=atasan_nip,
+        hasil_kerja=outcome.hasil_kerja.value,
+        perilaku_kerja=outcome.perilaku_kerja.value,
+        recommended_predikat=outcome.predikat.value,
     )

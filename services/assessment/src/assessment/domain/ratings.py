@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
 
+from kinerja_shared.refusal import Refusal
+
 __all__ = [
     "BERAKHLAK",
     "BERAKHLAK_LABELS",
@@ -24,7 +26,6 @@ __all__ = [
     "InvalidBehaviourRatings",
     "Predikat",
     "Rating",
-    "RatingRuleViolation",
     "adjust_hk",
     "derive_hk",
     "derive_pk",
@@ -135,15 +136,6 @@ _PREDIKAT_LABELS = {
 }
 
 
-class RatingRuleViolation(ValueError):
-    """A business rule on ratings was broken; ``code``/``message`` are the §5 row."""
-
-    def __init__(self, *, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
 class InvalidBehaviourRatings(ValueError):
     """``derive_pk`` was not given exactly the 7 BerAKHLAK behaviours."""
 
@@ -200,9 +192,7 @@ def adjust_hk(derived: Rating, adjusted: Rating, reason: str | None) -> Rating:
     one_step = abs(adjusted.level - derived.level) == 1
     reasoned = reason is not None and len(reason.strip()) >= HK_ADJUSTMENT_MIN_REASON_CHARS
     if not (one_step and reasoned):
-        raise RatingRuleViolation(
-            code=HK_ADJUSTMENT_VIOLATION_CODE, message=HK_ADJUSTMENT_VIOLATION_MESSAGE
-        )
+        raise Refusal(HK_ADJUSTMENT_VIOLATION_CODE, HK_ADJUSTMENT_VIOLATION_MESSAGE)
     return adjusted
 
 

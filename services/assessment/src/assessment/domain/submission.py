@@ -9,16 +9,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from kinerja_shared.events.assessment import SchoolSubmitted
+from kinerja_shared.refusal import Kind, Refusal
+
 from .assessment import AssessmentState
-from .rating_rules import RatingRefused
 
 EXCLUSION_MIN_REASON_CHARS = 20
 
-ALREADY_SUBMITTED = RatingRefused(
-    "SCHOOL_ALREADY_SUBMITTED",
-    "Penilaian satuan pendidikan ini sudah dikirim ke Dinas Pendidikan.",
-    409,
-)
+
+def already_submitted() -> Refusal:
+    return Refusal(
+        "SCHOOL_ALREADY_SUBMITTED",
+        "Penilaian satuan pendidikan ini sudah dikirim ke Dinas Pendidikan.",
+        Kind.CONFLICT,
+    )
 
 
 @dataclass(frozen=True)
@@ -39,34 +43,43 @@ def check_submission(
     known = {t.nip for t in teachers}
     strangers = sorted(set(exclusions) - known)
     if strangers:
-        raise RatingRefused(
+        raise Refusal(
             "EXCLUSION_UNKNOWN_TEACHER",
             "Guru yang dikecualikan bukan guru yang Anda nilai pada periode ini.",
-            422,
             nips=strangers,
         )
     short = sorted(
         nip for nip, why in exclusions.items() if len(why.strip()) < EXCLUSION_MIN_REASON_CHARS
     )
     if short:
-        raise RatingRefused(
+        raise Refusal(
             "EXCLUSION_REASON_REQUIRED",
             f"Tuliskan alasan pengecualian (minimal {EXCLUSION_MIN_REASON_CHARS} karakter).",
-            422,
             nips=short,
         )
     if any(t.state is AssessmentState.DIKIRIM_KE_DINAS for t in teachers):
-        raise ALREADY_SUBMITTED
+        raise already_submitted()
     pending = sorted(
         t.nip
         for t in teachers
         if t.state is not AssessmentState.DINILAI and t.nip not in exclusions
     )
     if pending:
-        raise RatingRefused(
-            "V-20", f"Masih ada {len(pending)} guru yang belum dinilai.", 422, nips=pending
-        )
+        raise Refusal("V-20", f"Masih ada {len(pending)} guru yang belum dinilai.", nips=pending)
     return Submission(
         assessed=tuple(sorted(t.nip for t in teachers if t.nip not in exclusions)),
         excluded={nip: why.strip() for nip, why in sorted(exclusions.items())},
+    )
+
+
+def submitted_event(
+    done: Submission, *, npsn: str, period_id: str, atasan_nip: str
+) -> SchoolSubmitted:
+    """What Kirim ke Dinas publishes: how many teachers were sent and how many left out."""
+    return SchoolSubmitted(
+        npsn=npsn,
+        period_id=period_id,
+        atasan_nip=atasan_nip,
+        assessed=len(done.assessed),
+        excluded=len(done.excluded),
     )

@@ -12,7 +12,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from .errors import Refusal, wrong_state
+from kinerja_shared.events.observation import FollowupReflected
+from kinerja_shared.refusal import Refusal
+
+from .observation import Observation, event_facts
+from .refusals import wrong_state
 
 
 class FollowupState(StrEnum):
@@ -108,3 +112,15 @@ def cancel(f: Followup) -> Followup:
     if f.state in CLOSED:
         return f
     return replace(f, state=FollowupState.DIBATALKAN, revision=f.revision + 1)
+
+
+def reflected_event(obs: Observation, f: Followup) -> FollowupReflected:
+    """What a submitted reflection of ``obs``'s follow-up publishes."""
+    assert f.reflection is not None
+    assert f.reflected_at is not None
+    return FollowupReflected(
+        **event_facts(obs),
+        actions=len(f.actions),
+        reflection=f.reflection,
+        reflected_at=f.reflected_at,
+    )

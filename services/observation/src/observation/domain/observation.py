@@ -22,16 +22,25 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
-from .calendar import Period, find_period, local_day
-from .errors import (
-    Refusal,
+from kinerja_shared.events.base import Payload
+from kinerja_shared.events.observation import (
+    ObservationConducted,
+    ObservationRescheduled,
+    ObservationScheduled,
+)
+from kinerja_shared.refusal import Kind, Refusal
+
+from .calendar import Period, PeriodCalendar, local_day
+from .refusals import (
     already_conducted,
     date_outside_period,
     slot_taken,
     stale_revision,
+    unknown_period,
+    unknown_sub_indikator,
     wrong_state,
 )
-from .rubric import check_scores, practice_rating, rubric_for
+from .rubric import Rubrics, check_scores, practice_rating
 
 SLOT = timedelta(hours=1)
 MIN_REASON_CHARS = 5
@@ -109,16 +118,22 @@ def observation_id(nip: str, period_id: str) -> str:
     return f"OBS-{nip}-{period_id}"
 
 
-def on_plan_agreed(current: Observation | None, plan: AgreedPlan) -> Observation | None:
+def on_plan_agreed(
+    current: Observation | None,
+    plan: AgreedPlan,
+    *,
+    calendar: PeriodCalendar,
+    rubrics: Rubrics,
+) -> Observation | None:
     """The observation after ``plan`` was agreed, or None when nothing changes.
 
     A later plan version moves the focus only while the observation has not happened: a
     conducted observation was scored against the focus of its day.
     """
-    if find_period(plan.period_id) is None:
-        raise Refusal("UNKNOWN_PERIOD", f"Periode {plan.period_id} tidak dikenal.")
-    if rubric_for(plan.sub_indikator) is None:
-        raise Refusal("UNKNOWN_SUB_INDIKATOR", f"Sub indikator {plan.sub_indikator} tidak dikenal.")
+    if calendar.period(plan.period_id) is None:
+        raise unknown_period(plan.period_id)
+    if plan.sub_indikator not in rubrics:
+        raise unknown_sub_indikator(plan.sub_indikator)
     if current is None:
         return Observation(
             observation_id=observation_id(plan.nip, plan.period_id),
@@ -146,17 +161,23 @@ def slot_clashes(at: datetime, busy: Iterable[datetime]) -> bool:
     return any(abs(at - other) < SLOT for other in busy)
 
 
-def _period(obs: Observation) -> Period:
-    period = find_period(obs.period_id)
+def _period(obs: Observation, calendar: PeriodCalendar) -> Period:
+    period = calendar.period(obs.period_id)
     if period is None:
-        raise Refusal("UNKNOWN_PERIOD", f"Periode {obs.period_id} tidak dikenal.")
+        raise unknown_period(obs.period_id)
     return period
 
 
-def _check_time(obs: Observation, at: datetime, now: datetime, busy: Iterable[datetime]) -> None:
+def _check_time(
+    obs: Observation,
+    at: datetime,
+    now: datetime,
+    busy: Iterable[datetime],
+    calendar: PeriodCalendar,
+) -> None:
     if at.tzinfo is None:
         raise Refusal("VALIDATION_ERROR", "Waktu observasi harus menyertakan zona waktu.")
-    if at < now or not _period(obs).contains(at):
+    if at < now or not _period(obs, calendar).contains(at):
         raise date_outside_period()
     if slot_clashes(at, busy):
         raise slot_taken()
@@ -171,6 +192,7 @@ def schedule(
     obs: Observation,
     at: datetime,
     *,
+    calendar: PeriodCalendar,
     observer_nip: str,
     by_nip: str,
     now: datetime,
@@ -186,11 +208,11 @@ def schedule(
         raise Refusal(
             "ALREADY_SCHEDULED",
             "Observasi sudah dijadwalkan. Gunakan jadwal ulang dan tuliskan alasannya.",
-            409,
+            Kind.CONFLICT,
             revision=obs.revision,
         )
     _check_revision(obs, expected_revision)
-    _check_time(obs, at, now, busy)
+    _check_time(obs, at, now, busy, calendar)
     new = obs._next(state=State.DIJADWALKAN, scheduled_at=at, observer_nip=observer_nip)
     change = ScheduleChange(ScheduleKind.DIJADWALKAN, new.revision, at, None, None, by_nip, now)
     return new, change
@@ -201,6 +223,7 @@ def reschedule(
     at: datetime,
     reason: str,
     *,
+    calendar: PeriodCalendar,
     observer_nip: str,
     by_nip: str,
     now: datetime,
@@ -219,7 +242,7 @@ def reschedule(
         # The same move again (a retry after a lost response): already done.
         return obs, None
     _check_revision(obs, expected_revision)
-    _check_time(obs, at, now, busy)
+    _check_time(obs, at, now, busy, calendar)
     new = obs._next(scheduled_at=at, observer_nip=observer_nip)
     change = ScheduleChange(
         ScheduleKind.DIJADWALKAN_ULANG, new.revision, at, obs.scheduled_at, reason, by_nip, now
@@ -259,6 +282,7 @@ def conduct(
     scores: Mapping[str, int],
     notes: str,
     *,
+    rubrics: Rubrics,
     observer_nip: str,
     now: datetime,
 ) -> Observation:
@@ -274,9 +298,9 @@ def conduct(
             "OBSERVATION_NOT_DUE",
             "Observasi belum dapat dilaksanakan sebelum tanggal yang dijadwalkan.",
         )
-    rubric = rubric_for(obs.sub_indikator)
+    rubric = rubrics.get(obs.sub_indikator)
     if rubric is None:
-        raise Refusal("UNKNOWN_SUB_INDIKATOR", f"Sub indikator {obs.sub_indikator} tidak dikenal.")
+        raise unknown_sub_indikator(obs.sub_indikator)
     checked = check_scores(rubric, scores)
     return obs._next(
         state=State.DILAKSANAKAN,
@@ -298,3 +322,60 @@ def give_feedback(obs: Observation, feedback: str, *, now: datetime) -> Observat
     if obs.state is not State.DILAKSANAKAN:
         raise wrong_state(obs.state.value, "diberi umpan balik")
     return obs._next(state=State.UMPAN_BALIK_DIBERIKAN, feedback=feedback, feedback_at=now)
+
+
+# --- the events these transitions publish ---------------------------------------------------
+
+
+def event_facts(obs: Observation) -> dict[str, str]:
+    """What every event about the observation of ``obs`` says of whose and which it is."""
+    return {
+        "observation_id": obs.observation_id,
+        "plan_id": obs.plan_id,
+        "nip": obs.nip,
+        "npsn": obs.npsn,
+        "period_id": obs.period_id,
+    }
+
+
+def schedule_events(obs: Observation, change: ScheduleChange | None) -> tuple[Payload, ...]:
+    """What a schedule change of ``obs`` (now its new state) publishes.
+
+    Consumers of ``scheduled`` keep the live date from it alone, so a reschedule publishes both:
+    ``scheduled`` with the new date and revision, and ``rescheduled`` with what moved and why. A
+    cancellation publishes nothing: the registry has no topic for it yet.
+    """
+    if change is None or change.kind is ScheduleKind.DIBATALKAN:
+        return ()
+    assert obs.scheduled_at is not None
+    assert obs.observer_nip is not None
+    scheduled = ObservationScheduled(
+        **event_facts(obs),
+        scheduled_at=obs.scheduled_at,
+        observer_nip=obs.observer_nip,
+        revision=obs.revision,
+    )
+    if change.kind is ScheduleKind.DIJADWALKAN:
+        return (scheduled,)
+    assert change.previous_at is not None
+    rescheduled = ObservationRescheduled(
+        **event_facts(obs),
+        scheduled_at=obs.scheduled_at,
+        previous_at=change.previous_at,
+        reason=change.reason or "",
+        observer_nip=obs.observer_nip,
+        revision=obs.revision,
+    )
+    return scheduled, rescheduled
+
+
+def conducted_event(obs: Observation) -> ObservationConducted:
+    assert obs.conducted_at is not None
+    assert obs.practice_rating is not None
+    return ObservationConducted(
+        **event_facts(obs),
+        observer_nip=str(obs.observer_nip),
+        conducted_at=obs.conducted_at,
+        rubric_scores=dict(obs.rubric_scores),
+        practice_rating=obs.practice_rating,
+    )

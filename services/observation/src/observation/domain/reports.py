@@ -20,7 +20,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
 
-from .errors import Refusal, stale_revision
+from kinerja_shared.events.observation import CompetencyReported, DutyReported
+from kinerja_shared.refusal import Kind, Refusal
+
+from .calendar import PeriodCalendar
+from .observation import Observation
+from .refusals import stale_revision
 
 
 class ReportState(StrEnum):
@@ -65,15 +70,21 @@ class DutyReport(Report):
 R = TypeVar("R", bound=Report)
 
 
+def rules_version(calendar: PeriodCalendar, period_id: str) -> int:
+    """Which year's report rules apply to ``period_id``; a period the calendar does not know
+    gets the current (2025) ones."""
+    period = calendar.period(period_id)
+    return 2025 if period is None else period.rules_version
+
+
 def reflection_required() -> Refusal:
-    return Refusal("V-17", "Tuliskan refleksi hasil belajar Anda.", 422)
+    return Refusal("V-17", "Tuliskan refleksi hasil belajar Anda.")
 
 
 def bukti_required(missing: list[int]) -> Refusal:
     return Refusal(
         "V-17B",
         "Unggah bukti dukung untuk setiap kegiatan pengembangan kompetensi.",
-        422,
         missing=missing,
     )
 
@@ -83,7 +94,6 @@ def bukti_not_used(given: list[int]) -> Refusal:
         "BUKTI_NOT_USED",
         "Periode ini tidak menggunakan unggahan bukti dukung; cukup tuliskan kegiatan dan "
         "refleksinya.",
-        422,
         given=given,
     )
 
@@ -170,7 +180,7 @@ def verify(report: R, *, by_nip: str, now: datetime) -> R:
         raise Refusal(
             "INVALID_STATE",
             "Laporan belum diisi sehingga belum dapat diverifikasi.",
-            409,
+            Kind.CONFLICT,
             state=report.state.value,
         )
     return replace(
@@ -179,4 +189,30 @@ def verify(report: R, *, by_nip: str, now: datetime) -> R:
         revision=report.revision + 1,
         verified_by=by_nip,
         verified_at=now,
+    )
+
+
+def competency_event(obs: Observation, r: CompetencyReport) -> CompetencyReported:
+    """What a filled competency report of ``obs``'s teacher publishes."""
+    assert r.reflection is not None
+    assert r.reported_at is not None
+    return CompetencyReported(
+        nip=r.nip,
+        npsn=obs.npsn,
+        period_id=r.period_id,
+        activities=[a.text for a in r.activities],
+        reflection=r.reflection,
+        reported_at=r.reported_at,
+    )
+
+
+def duty_event(obs: Observation, r: DutyReport) -> DutyReported:
+    """What a filled main-duty report of ``obs``'s teacher publishes."""
+    assert r.reported_at is not None
+    return DutyReported(
+        nip=r.nip,
+        npsn=obs.npsn,
+        period_id=r.period_id,
+        tugas=list(r.tugas),
+        reported_at=r.reported_at,
     )

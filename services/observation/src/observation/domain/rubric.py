@@ -1,5 +1,8 @@
 """The observation rubric per sub-indicator and the practice rating it yields.
 
+The rubrics are configuration (``data/rubric.json``, read by ``observation.rules`` at start-up);
+this module only parses and applies them.
+
 ``practice_rating`` is **our design** [D]: PMM does not publish how rubric scores become the
 rating of the teacher's practice. We take the mean of the item scores (scale 1..4):
 mean ≥ 3.5 → DI_ATAS_EKSPEKTASI, mean ≥ 2.5 → SESUAI_EKSPEKTASI, otherwise
@@ -8,15 +11,12 @@ DI_BAWAH_EKSPEKTASI. The three values are assessment's ``Rating`` (DOMAIN.md §4
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
-from functools import cache
-from pathlib import Path
 
-from .errors import rubric_incomplete
+from .refusals import rubric_incomplete
 
 SCORE_MIN = 1
 SCORE_MAX = 4
@@ -47,6 +47,10 @@ class Rubric:
         return tuple(i.code for i in self.items)
 
 
+Rubrics = Mapping[str, Rubric]
+"""The rubric of each sub-indicator, by its code; loaded once at start-up and handed in."""
+
+
 def parse_rubrics(raw: Mapping[str, object]) -> dict[str, Rubric]:
     rubrics: dict[str, Rubric] = {}
     for s in raw["sub_indikator"]:  # type: ignore[attr-defined]
@@ -55,17 +59,6 @@ def parse_rubrics(raw: Mapping[str, object]) -> dict[str, Rubric]:
             raise ValueError(f"sub-indicator {s['code']} has no rubric items")
         rubrics[str(s["code"])] = Rubric(str(s["code"]), str(s["nama"]), items)
     return rubrics
-
-
-@cache
-def rubrics() -> dict[str, Rubric]:
-    path = Path(__file__).parent.parent / "data" / "rubric.json"
-    loaded: dict[str, Rubric] = parse_rubrics(json.loads(path.read_text(encoding="utf-8")))
-    return loaded
-
-
-def rubric_for(sub_indikator: str) -> Rubric | None:
-    return rubrics().get(sub_indikator)
 
 
 def check_scores(rubric: Rubric, scores: Mapping[str, int]) -> dict[str, int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import RuleViolation
+from kinerja_shared.refusal import Kind, Refusal
 
 ELIGIBLE_JENIS_PTK = frozenset(
     {
@@ -22,16 +22,16 @@ ELIGIBLE_JENIS_PTK = frozenset(
 
 def require_eligible(jenis_ptk: str, naungan: str) -> None:
     if naungan == "KEMENAG":
-        raise RuleViolation(
+        raise Refusal(
             "V-02",
             "Guru/Kepala Sekolah di bawah naungan Kemenag mengisi SKP langsung di e-Kinerja BKN.",
-            403,
+            Kind.FORBIDDEN,
         )
     if jenis_ptk not in ELIGIBLE_JENIS_PTK:
-        raise RuleViolation(
+        raise Refusal(
             "V-01",
             "Anda belum dapat mengakses Pengelolaan Kinerja karena Jenis PTK Anda tidak sesuai. "
             "Hubungi Operator Sekolah untuk memperbarui data di Dapodik.",
-            403,
+            Kind.FORBIDDEN,
             jenis_ptk=jenis_ptk,
         )

@@ -11,8 +11,7 @@ from __future__ import annotations
 from datetime import date
 
 from kinerja_shared.periods import Period, PeriodCalendar, Stage
-
-from .errors import RuleViolation
+from kinerja_shared.refusal import Refusal
 
 STAGE_CLOSED = "Tahap ini sudah ditutup untuk periode tersebut."
 LATE_PLANNING_WARNING = (
@@ -38,7 +37,7 @@ def require_open_for_planning(calendar: PeriodCalendar, period_id: str, day: dat
     period = calendar.period(period_id)
     if period is None or not period.is_open(Stage.PLAN, day):
         open_ids = [p.period_id for p in open_for_planning(calendar, day)]
-        raise RuleViolation("V-04", PERIOD_NOT_OPEN, 422, open_periods=open_ids)
+        raise Refusal("V-04", PERIOD_NOT_OPEN, open_periods=open_ids)
     return period
 
 
@@ -46,5 +45,5 @@ def require_plan_stage_open(calendar: PeriodCalendar, period_id: str, day: date)
     """A plan already exists; changing it after the stage's hard_end is V-28."""
     period = calendar.period(period_id)
     if period is None or not period.is_open(Stage.PLAN, day):
-        raise RuleViolation("V-28", STAGE_CLOSED, 422, period_id=period_id)
+        raise Refusal("V-28", STAGE_CLOSED, period_id=period_id)
     return period

@@ -31,9 +31,9 @@ from kinerja_shared.events.planning import (
     PlanRevised,
     PlanSubmitted,
 )
+from kinerja_shared.refusal import Kind, Refusal
 
 from .catalog import Catalog
-from .errors import RuleViolation
 
 RETURN_NOTE_MIN_CHARS = 20
 REVISION_REASON_MIN_CHARS = 20
@@ -104,27 +104,25 @@ class PlanContent:
         )
 
 
-def content_violations(
-    content: PlanContent, catalog: Catalog, rules_version: int
-) -> list[RuleViolation]:
+def content_violations(content: PlanContent, catalog: Catalog, rules_version: int) -> list[Refusal]:
     """Every broken content rule, in V-code order (empty when the plan may be submitted)."""
-    found: list[RuleViolation] = []
+    found: list[Refusal] = []
     subs = content.sub_indikator
     if len(subs) != 1 or subs[0] not in catalog.sub_indikator:
-        found.append(RuleViolation("V-05", "Pilih tepat satu sub indikator sebagai fokus utama."))
+        found.append(Refusal("V-05", "Pilih tepat satu sub indikator sebagai fokus utama."))
     komp = content.indikator_kompetensi
     if len(komp) != 1 or komp[0] not in catalog.indikator_kompetensi:
-        found.append(RuleViolation("V-06", "Pilih satu indikator kompetensi."))
+        found.append(Refusal("V-06", "Pilih satu indikator kompetensi."))
     fokus = content.perilaku_fokus
     if not fokus or len(set(fokus)) != len(fokus) or not set(fokus) <= catalog.perilaku:
-        found.append(RuleViolation("V-07", "Pilih minimal satu perilaku kerja BerAKHLAK."))
+        found.append(Refusal("V-07", "Pilih minimal satu perilaku kerja BerAKHLAK."))
     for t in content.tugas_tambahan:
         # 2024 rules asked for the assignment letter, 2025 for a written description.
         if rules_version == 2024 and not (t.surat_tugas or "").strip():
-            found.append(RuleViolation("V-08", "Unggah Surat Tugas atau Keputusan."))
+            found.append(Refusal("V-08", "Unggah Surat Tugas atau Keputusan."))
             break
         if rules_version != 2024 and not (t.nama.strip() and t.deskripsi.strip()):
-            found.append(RuleViolation("V-08", "Lengkapi tugas tambahan."))
+            found.append(Refusal("V-08", "Lengkapi tugas tambahan."))
             break
     return found
 
@@ -133,10 +131,9 @@ def validate_content(content: PlanContent, catalog: Catalog, rules_version: int)
     found = content_violations(content, catalog, rules_version)
     if found:
         first = found[0]
-        raise RuleViolation(
+        raise Refusal(
             first.code,
             first.message,
-            422,
             violations=[{"code": v.code, "message": v.message} for v in found],
         )
 
@@ -190,9 +187,7 @@ class Plan:
         self._require(SUBMITTABLE, "diajukan")
         validate_content(self.content, catalog, self.rules_version)
         if atasan.nip is None:
-            raise RuleViolation(
-                "V-03", NO_ATASAN_MESSAGE, 422, remedy=NO_ATASAN_REMEDY, nip=self.nip
-            )
+            raise Refusal("V-03", NO_ATASAN_MESSAGE, remedy=NO_ATASAN_REMEDY, nip=self.nip)
         submitted = self._next(
             state=PlanState.DIAJUKAN, atasan_nip=atasan.nip, submitted_at=now, return_note=None
         )
@@ -218,9 +213,7 @@ class Plan:
         self._require_atasan(approver_nip)
         note = note.strip()
         if len(note) < RETURN_NOTE_MIN_CHARS:
-            raise RuleViolation(
-                "V-11", "Tuliskan catatan perbaikan.", 422, min_chars=RETURN_NOTE_MIN_CHARS
-            )
+            raise Refusal("V-11", "Tuliskan catatan perbaikan.", min_chars=RETURN_NOTE_MIN_CHARS)
         returned = self._next(state=PlanState.DIKEMBALIKAN, return_note=note)
         return Transition(returned, (PlanReturned(**returned._facts(), note=note),))
 
@@ -249,10 +242,9 @@ class Plan:
         self._require({PlanState.DISEPAKATI}, "direvisi")
         reason = reason.strip()
         if len(reason) < REVISION_REASON_MIN_CHARS:
-            raise RuleViolation(
+            raise Refusal(
                 "PLAN_REVISION_REASON",
                 REVISION_REASON_MESSAGE,
-                422,
                 min_chars=REVISION_REASON_MIN_CHARS,
             )
         reopened = self._next(
@@ -305,22 +297,40 @@ class Plan:
 
     def _require(self, states: Collection[PlanState], verb: str) -> None:
         if self.state not in states:
-            raise RuleViolation(
+            raise Refusal(
                 "PLAN_STATE_CONFLICT",
                 f"Perencanaan kinerja berstatus {self.state.value} sehingga tidak dapat {verb}.",
-                409,
+                Kind.CONFLICT,
                 state=self.state.value,
             )
 
     def _require_atasan(self, nip: str) -> None:
         if self.atasan_nip is None or nip != self.atasan_nip:
-            raise RuleViolation("V-10", NOT_ATASAN_MESSAGE, 403)
+            raise Refusal("V-10", NOT_ATASAN_MESSAGE, Kind.FORBIDDEN)
 
     def _require_owner(self, nip: str) -> None:
         if nip != self.nip:
-            raise RuleViolation(
-                "NOT_OWN_RECORD", "Anda hanya dapat mengubah perencanaan kinerja Anda sendiri.", 403
-            )
+            raise not_own_plan()
+
+
+def not_own_plan() -> Refusal:
+    return Refusal(
+        "NOT_OWN_RECORD",
+        "Anda hanya dapat mengubah perencanaan kinerja Anda sendiri.",
+        Kind.FORBIDDEN,
+    )
+
+
+def stale_version() -> Refusal:
+    """V-15: the command was decided on a version of the plan that is no longer current."""
+    return Refusal("V-15", "Data telah berubah. Muat ulang halaman lalu coba lagi.", Kind.CONFLICT)
+
+
+def already_planned() -> Refusal:
+    """V-09: one plan per teacher and period."""
+    return Refusal(
+        "V-09", "Anda sudah memiliki perencanaan kinerja untuk periode ini.", Kind.CONFLICT
+    )
 
 
 def new_plan(
@@ -347,23 +357,20 @@ def new_plan(
 def _reject_unknown_codes(content: PlanContent, catalog: Catalog) -> None:
     """Drafts may be incomplete, but never name something that is not in the catalog."""
     if not set(content.sub_indikator) <= catalog.sub_indikator:
-        raise RuleViolation(
+        raise Refusal(
             "V-05",
             "Pilih tepat satu sub indikator sebagai fokus utama.",
-            422,
             unknown=sorted(set(content.sub_indikator) - catalog.sub_indikator),
         )
     if not set(content.indikator_kompetensi) <= catalog.indikator_kompetensi:
-        raise RuleViolation(
+        raise Refusal(
             "V-06",
             "Pilih satu indikator kompetensi.",
-            422,
             unknown=sorted(set(content.indikator_kompetensi) - catalog.indikator_kompetensi),
         )
     if not set(content.perilaku_fokus) <= catalog.perilaku:
-        raise RuleViolation(
+        raise Refusal(
             "V-07",
             "Pilih minimal satu perilaku kerja BerAKHLAK.",
-            422,
             unknown=sorted(set(content.perilaku_fokus) - catalog.perilaku),
         )

@@ -3,11 +3,14 @@ delivery states (§2.10). Pure: no I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from kinerja_shared.events.bkn_sync import DeliveryState
+from kinerja_shared.events.predikat import PredikatDitetapkan
 
 
 class DeliveryView(StrEnum):
@@ -99,3 +102,29 @@ def status_text(view: DeliveryView, next_attempt_at: datetime | None) -> str:
 def delivery_id(nip: str, period_id: str, version: int) -> str:
     """Stable per version: the same click twice names the same delivery."""
     return f"PREDIKAT:{nip}:{period_id}:v{version}"
+
+
+def next_version(
+    teacher: Mapping[str, Any],
+    org: str,
+    penilai_nip: str,
+    now: datetime,
+    *,
+    predikat: str | None = None,
+    correction_reason: str | None = None,
+) -> PredikatDitetapkan:
+    """*Kirim ke guru*: version+1 of the teacher's decided predikat (``teacher`` is their
+    ``teacher_predikat`` row), or of a correction to ``predikat`` with its reason."""
+    return PredikatDitetapkan(
+        nip=teacher["nip"],
+        npsn=teacher["npsn"],
+        period_id=teacher["period_id"],
+        version=teacher["version"] + 1,
+        predikat=predikat or teacher["predikat"],
+        hasil_kerja=teacher["hasil_kerja"],
+        perilaku_kerja=teacher["perilaku_kerja"],
+        predikat_organisasi=org,
+        penilai_nip=penilai_nip,
+        ditetapkan_at=teacher["ditetapkan_at"] or now,
+        correction_reason=correction_reason,
+    )

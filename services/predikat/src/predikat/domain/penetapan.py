@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+
+from kinerja_shared.events.predikat import OrganisasiDitetapkan
+from kinerja_shared.refusal import Kind, Refusal
 
 from .curve import (
     OrgPredikat,
@@ -29,25 +33,39 @@ class OrgState(StrEnum):
     DIREVISI = "DIREVISI"
 
 
-class RuleViolation(Exception):
-    """A refusal with its stable code, message and HTTP status; the API maps it 1:1."""
-
-    def __init__(self, code: str, message: str, status: int = 422, **detail: object) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.detail = detail
+def org_predikat_required() -> Refusal:
+    """V-19: a teacher's predikat is decided and sent against the school's org predikat."""
+    return Refusal(
+        "V-19",
+        "Predikat Kinerja Organisasi untuk satuan pendidikan Anda belum ditetapkan oleh Dinas "
+        "Pendidikan.",
+    )
 
 
-V19 = RuleViolation(
-    "V-19",
-    "Predikat Kinerja Organisasi untuk satuan pendidikan Anda belum ditetapkan oleh Dinas "
-    "Pendidikan.",
-)
-V22 = RuleViolation(
-    "V-22", "Predikat sudah dikirim ke guru; revisi memerlukan pembukaan kembali.", 409
-)
+def revision_after_sent() -> Refusal:
+    """V-22: sent predikat carry the org predikat, so changing it needs a formal reopening."""
+    return Refusal(
+        "V-22",
+        "Predikat sudah dikirim ke guru; revisi memerlukan pembukaan kembali.",
+        Kind.CONFLICT,
+    )
+
+
+def not_decided() -> Refusal:
+    """Only a DITETAPKAN predikat is sent to the teacher."""
+    return Refusal(
+        "PREDIKAT_BELUM_DITETAPKAN",
+        "Predikat belum ditetapkan; tetapkan predikat sekolah terlebih dahulu.",
+    )
+
+
+def correction_before_sent() -> Refusal:
+    """A correction replaces a sent version; before sending, the predikat is simply changed."""
+    return Refusal(
+        "KOREKSI_BELUM_DIKIRIM",
+        "Predikat belum dikirim; ubah predikat lalu tetapkan kembali.",
+        Kind.CONFLICT,
+    )
 
 
 def _blank(text: str | None) -> bool:
@@ -64,7 +82,7 @@ def choose_predikat(
     if requested is None or requested is recommended:
         return recommended, None
     if _blank(reason):
-        raise RuleViolation(
+        raise Refusal(
             "OVERRIDE_REASON_REQUIRED",
             "Perubahan predikat dari rekomendasi wajib disertai alasan.",
         )
@@ -75,17 +93,16 @@ def choose_predikat(
 def may_edit(state: PredikatState, version: int) -> None:
     """Before sending the KS may still change a teacher; after it only a correction will do."""
     if version >= 1:
-        raise RuleViolation(
+        raise Refusal(
             "PREDIKAT_SUDAH_DIKIRIM",
             "Predikat sudah dikirim ke guru; gunakan koreksi untuk mengubahnya.",
-            409,
+            Kind.CONFLICT,
         )
 
 
 def may_revise_org(any_sent: bool) -> None:
-    # Sent predikat carry the org predikat; changing it under them needs a formal reopening.
     if any_sent:
-        raise V22
+        raise revision_after_sent()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +121,7 @@ def check_tetapkan(
     """Guard of DRAF → DITETAPKAN for a school: org predikat set (V-19), curve kept (V-21) or
     a written reason given where the Dinas treats the curve as guidance (§4.2)."""
     if org is None:
-        raise V19
+        raise org_predikat_required()
     violations = check_distribution(org, counts)
     if not violations:
         return DistributionOutcome([], None)
@@ -131,19 +148,34 @@ def check_tetapkan(
     message = describe_violations(org, violations)
     reason = (distribution_reason or "").strip()
     if strict or len(reason) < DISTRIBUTION_REASON_MIN:
-        raise RuleViolation("V-21", message, 422, **detail)
+        raise Refusal("V-21", message, Kind.INVALID, **detail)
     return DistributionOutcome(violations, reason)
 
 
 def check_correction(current: TeacherPredikat, new: TeacherPredikat, reason: str | None) -> str:
     if new is current:
-        raise RuleViolation(
-            "KOREKSI_TANPA_PERUBAHAN", "Predikat koreksi sama dengan predikat yang terkirim.", 409
+        raise Refusal(
+            "KOREKSI_TANPA_PERUBAHAN",
+            "Predikat koreksi sama dengan predikat yang terkirim.",
+            Kind.CONFLICT,
         )
     text = (reason or "").strip()
     if len(text) < CORRECTION_REASON_MIN:
-        raise RuleViolation(
+        raise Refusal(
             "KOREKSI_REASON_REQUIRED",
             f"Koreksi predikat wajib disertai alasan (minimal {CORRECTION_REASON_MIN} karakter).",
         )
     return text
+
+
+def org_event(
+    npsn: str, period_id: str, value: OrgPredikat, *, by: str, at: datetime
+) -> OrganisasiDitetapkan:
+    """What setting (or revising) a school's org predikat publishes."""
+    return OrganisasiDitetapkan(
+        npsn=npsn,
+        period_id=period_id,
+        predikat_organisasi=value.value,
+        ditetapkan_by=by,
+        ditetapkan_at=at,
+    )
