@@ -842,7 +842,7 @@ def test_every_pdb_lets_a_node_drain_at_the_fewest_replicas(
 def test_every_environment_keeps_bkn_sync_within_the_total_ekinerja_call_cap(
     overlay: tuple[str, list[dict[str, Any]]],
 ) -> None:
-    # DOMAIN.md §8: 200 calls/s to e-Kinerja for all of Kinerja, however far KEDA scales.
+    # docs/domain.md §8: 200 calls/s to e-Kinerja for all of Kinerja, however far KEDA scales.
     _, resources = overlay
     config = of_kind(resources, "ConfigMap")["bkn-sync-config"]["data"]
     per_replica = float(config["BKN_SYNC_EKINERJA_MAX_CALLS_PER_SECOND"])

@@ -61,7 +61,7 @@ async def test_school_of_seven_through_the_cycle(
     headless = new_school(teachers=1, headless=True)
     best, returned, rescheduled, plain, weak = school.guru
     plt_guru, lone = plt_school.guru[0], headless.guru[0]
-    # The spread for the org predikat Baik at n=5 (DOMAIN §4.2): Baik ≤ floor(0.7·5) = 3 and
+    # The spread for the org predikat Baik at n=5 (docs/domain.md §4.2): Baik ≤ floor(0.7·5) = 3 and
     # at least one Butuh Perbaikan/Kurang → Sangat Baik 1, Baik 3, Butuh Perbaikan 1.
     expected = {
         best.nip: "SANGAT_BAIK",

@@ -34,7 +34,7 @@ def free_port() -> int:
 
 
 def nip(n: int) -> str:
-    """A well-formed PNS NIP (DOMAIN.md §6.2 layout), distinct for each ``n`` < 335,664."""
+    """A well-formed PNS NIP (docs/domain.md §6.2 layout), distinct for each ``n`` < 335,664."""
     day, month, seq = 1 + n % 28, 1 + (n // 28) % 12, 1 + n // 336
     return f"1985{month:02d}{day:02d}201001{1 + n % 2}{seq:03d}"
 

@@ -9,7 +9,7 @@ Two checks, both with three separate processes sharing one consumer group and on
    application would show up as a second row. The instance killed is the relay leader, so the
    relay fails over as well; every output event must reach Kafka (at least once).
 2. **A real service**: ``assessment serve`` ×3, fed ``kinerja.observation.conducted.v1`` (its
-   simplest input: evidence is stored even before the plan arrives, DOMAIN §2.6), checked in
+   simplest input: evidence is stored even before the plan arrives, docs/domain.md §2.6), checked in
    its own tables (``inbox``, ``evidence``, ``assessments``).
 
 The stream is paced by progress, not by time: never more than ``WINDOW`` events ahead of what

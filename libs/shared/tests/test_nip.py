@@ -1,4 +1,4 @@
-"""NIP rules of DOMAIN.md §6.2 (V-24)."""
+"""NIP rules of docs/domain.md §6.2 (V-24)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The shared period calendar of DOMAIN.md §3."""
+"""The shared period calendar of docs/domain.md §3."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Object-level authorisation from the token and the roster projection (DOMAIN.md §1.3).
+"""Object-level authorisation from the token and the roster projection (docs/domain.md §1.3).
 
 A Guru reaches only their own records; a Kepala Sekolah only the teachers whose atasan they are
 on the roster (and their own school's facts); a Dinas only the schools of its area; an operator

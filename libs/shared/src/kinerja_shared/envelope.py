@@ -1,4 +1,4 @@
-"""The one envelope every Kinerja event travels in (ARCHITECTURE.md "Events").
+"""The one envelope every Kinerja event travels in (docs/architecture.md "Events").
 
 The payload is typed per topic; the envelope fields are what every consumer may rely on to
 deduplicate (``event_id``), order (``occurred_at`` within a key) and route (``type``).

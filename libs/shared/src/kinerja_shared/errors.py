@@ -1,6 +1,6 @@
 """One error shape for every HTTP API: ``{"code", "message", "correlation_id"}``.
 
-A ``Refusal`` (DOMAIN.md §5 code, Indonesian message, optional detail) gets the status of its
+A ``Refusal`` (docs/domain.md §5 code, Indonesian message, optional detail) gets the status of its
 kind from ``STATUS_OF``, the only place a refusal meets HTTP; anything unexpected is a 500 with a
 code and the correlation id to quote to the helpdesk, never a stack trace.
 """

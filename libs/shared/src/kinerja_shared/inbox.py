@@ -1,4 +1,4 @@
-"""The idempotent consumer (ARCHITECTURE.md "Never lose, never apply twice").
+"""The idempotent consumer (docs/architecture.md "Never lose, never apply twice").
 
 A handler claims the event id in the same transaction as its effect; the Kafka offset is
 committed only after that transaction (ack policy NACK_ON_ERROR: commit on success, seek back

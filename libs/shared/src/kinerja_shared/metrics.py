@@ -1,4 +1,4 @@
-"""Prometheus metrics of every Kinerja service (ARCHITECTURE.md "Observability").
+"""Prometheus metrics of every Kinerja service (docs/architecture.md "Observability").
 
 Every metric object lives here, at module level, registered once in prometheus_client's default
 registry, which the shared ``/metrics`` route serves: a process may build any number of service

@@ -1,4 +1,4 @@
-"""NIP (PNS) and NI PPPK validation, DOMAIN.md §6.2; failures map to V-24 (§5).
+"""NIP (PNS) and NI PPPK validation, docs/domain.md §6.2; failures map to V-24 (§5).
 
 PNS layout [P NIP-sources, Perka BKN 22/2007]: ``YYYYMMDD YYYYMM G NNN`` = birth date, TMT CPNS
 (year-month of first appointment), gender (1 male, 2 female), sequence among people sharing the

@@ -1,4 +1,4 @@
-"""The transactional outbox (ARCHITECTURE.md "Never lose, never apply twice").
+"""The transactional outbox (docs/architecture.md "Never lose, never apply twice").
 
 ``add`` writes an event in the caller's transaction, together with the trace context of the
 request that caused it. ``OutboxRelay`` publishes unpublished rows in id order with the broker's

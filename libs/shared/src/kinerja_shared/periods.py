@@ -1,4 +1,4 @@
-"""The one period calendar every service reads (DOMAIN.md §3).
+"""The one period calendar every service reads (docs/domain.md §3).
 
 Periods are configuration, not code: the ministry moves dates every year and reopens stages
 when a region had problems, so the dates live in ``data/periods.json`` (shipped) or in the file
@@ -40,7 +40,8 @@ __all__ = [
 
 WIB = timezone(timedelta(hours=7), "WIB")
 ENV_VAR = "KINERJA_PERIODS_FILE"
-# DOMAIN §3: pelaksanaan and penilaian stay open 60 days past the period end unless configured.
+# docs/domain.md §3: pelaksanaan and penilaian stay open 60 days past the period end unless
+# configured otherwise.
 DEFAULT_GRACE_DAYS = 60
 # After penilaian closes the KS still needs time to set and send predikat [D].
 PENETAPAN_EXTRA_DAYS = 30

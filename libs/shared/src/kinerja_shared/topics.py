@@ -1,4 +1,4 @@
-"""Every Kafka topic of Kinerja, declared once (ARCHITECTURE.md "Events").
+"""Every Kafka topic of Kinerja, declared once (docs/architecture.md "Events").
 
 Names are ``kinerja.<service>.<event>.v<major>``. Services import the constants, never a string;
 ``kinerja-topics create`` makes the cluster match this list and the deploy manifests are

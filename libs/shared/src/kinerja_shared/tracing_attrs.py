@@ -1,6 +1,6 @@
 """Business attributes on OpenTelemetry spans, so a trace can be found by teacher and delivery.
 
-"Where is this teacher's predikat?" (ARCHITECTURE.md, bkn-sync §6) is answered in the trace
+"Where is this teacher's predikat?" (docs/architecture.md, bkn-sync §6) is answered in the trace
 viewer by searching ``kinerja.nip=<NIP>``; every span that touched the teacher carries it:
 
 - ``kinerja.nip``          the teacher's NIP (18 digits), from the request or the event subject
@@ -15,7 +15,7 @@ FastStream ``process`` span inside a subscriber (its middleware makes that span 
 the handler runs). Both functions are no-ops when tracing is off (a non-recording span), never
 raise, and skip ``None``, so callers need no guards.
 
-A NIP is personal data (it encodes birth date and gender, DOMAIN.md §6.2): whoever can read the
+A NIP is personal data (it encodes birth date and gender, docs/domain.md §6.2): whoever can read the
 trace backend can read NIPs, so its access and retention follow the same rules as the logs.
 """
 

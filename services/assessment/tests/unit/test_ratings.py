@@ -1,4 +1,4 @@
-"""Ratings, HK/PK derivation and the predikat matrix (DOMAIN.md §2.6, §4.1, V-18)."""
+"""Ratings, HK/PK derivation and the predikat matrix (docs/domain.md §2.6, §4.1, V-18)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The follow-up state machine (DOMAIN.md §2.4), without I/O."""
+"""The follow-up state machine (docs/domain.md §2.4), without I/O."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The observation state machine (DOMAIN.md §2.3, §5 V-12..V-16), without I/O."""
+"""The observation state machine (docs/domain.md §2.3, §5 V-12..V-16), without I/O."""
 
 from __future__ import annotations
 

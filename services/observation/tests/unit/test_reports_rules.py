@@ -1,4 +1,4 @@
-"""Competency and main-duty reports (DOMAIN.md §2.5, V-17), without I/O."""
+"""Competency and main-duty reports (docs/domain.md §2.5, V-17), without I/O."""
 
 from __future__ import annotations
 

@@ -162,7 +162,7 @@ async def list_visible(
     nip: str | None,
     limit: int,
 ) -> list[Plan]:
-    """The plans ``principal`` may read (DOMAIN.md §1.3), newest first."""
+    """The plans ``principal`` may read (docs/domain.md §1.3), newest first."""
     where = ["($1::text IS NULL OR p.period_id = $1)", "($2::text IS NULL OR p.nip = $2)"]
     args: list[Any] = [period_id, nip]
     if principal.role is Role.GURU:

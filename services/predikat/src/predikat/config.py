@@ -13,7 +13,7 @@ class Settings(ServiceSettings):
     strict_distribution_areas: list[str] = Field(
         default_factory=list,
         description="Dinas areas (kode wilayah prefixes) where a curve violation blocks "
-        "penetapan instead of needing a reason (DOMAIN.md §4.2).",
+        "penetapan instead of needing a reason (docs/domain.md §4.2).",
     )
     status_batch_max_records: int = Field(
         default=500,

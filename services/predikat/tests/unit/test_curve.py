@@ -1,4 +1,4 @@
-"""Distribution curve by org predikat (DOMAIN.md §4.2, worked examples §4.3 and §4.4, V-21)."""
+"""Distribution curve by org predikat (docs/domain.md §4.2, worked examples §4.3 and §4.4, V-21)."""
 
 from __future__ import annotations
 

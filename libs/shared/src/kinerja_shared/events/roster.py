@@ -14,7 +14,10 @@ class StatusKepegawaian(StrEnum):
 
 
 class Naungan(StrEnum):
-    """Which ministry the school sits under; Kemenag staff use e-Kinerja directly (DOMAIN §1.1)."""
+    """Which ministry the school sits under (docs/domain.md §1.1).
+
+    Kemenag staff use e-Kinerja directly.
+    """
 
     KEMENDIKDASMEN = "KEMENDIKDASMEN"
     KEMENAG = "KEMENAG"

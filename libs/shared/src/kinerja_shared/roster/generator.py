@@ -1,6 +1,6 @@
 """A realistic sample district for demos, tests and benchmarks, of any size.
 
-Shapes taken from DOMAIN.md: schools of very different sizes (a handful of teachers to ~60),
+Shapes taken from docs/domain.md: schools of very different sizes (a handful of teachers to ~60),
 one Kepala Sekolah per school, some schools led by a Plt. (acting head: plans auto-approve),
 a few with no head at all (the "Data atasan Anda tidak ditemukan" case), some madrasah under
 Kemenag (out of scope: they use e-Kinerja directly), and a PNS/PPPK mix. NIPs follow the PNS

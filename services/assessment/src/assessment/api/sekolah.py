@@ -1,4 +1,4 @@
-"""A school at once: the summary, and *Kirim ke Dinas* (DOMAIN.md §2.6, V-20)."""
+"""A school at once: the summary, and *Kirim ke Dinas* (docs/domain.md §2.6, V-20)."""
 
 from __future__ import annotations
 

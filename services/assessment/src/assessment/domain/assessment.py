@@ -1,4 +1,4 @@
-"""One teacher's assessment for one period, folded from upstream facts (DOMAIN.md §2.6) [D].
+"""One teacher's assessment for one period, folded from upstream facts (docs/domain.md §2.6) [D].
 
 Upstream events arrive on different topics, so in any order, late or twice. Every fact is merged
 by a rule that does not depend on arrival order:

@@ -1,4 +1,6 @@
-"""When the Kepala Sekolah may rate, and how the three HK aspects are found (DOMAIN.md §2.6) [D].
+"""When the Kepala Sekolah may rate, and how the three HK aspects are found [D].
+
+See docs/domain.md §2.6.
 
 The three aspects of Hasil Kerja, **our design** (the PMM formula is not public):
 

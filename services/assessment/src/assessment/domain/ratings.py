@@ -1,4 +1,4 @@
-"""Ratings and the recommended teacher predikat, DOMAIN.md §2.6 and §4.1.
+"""Ratings and the recommended teacher predikat, docs/domain.md §2.6 and §4.1.
 
 - ``recommend_predikat`` is the PermenPANRB 6/2022 quadrant of §4.1 [P], a pure table lookup.
 - ``derive_hk`` / ``adjust_hk`` follow the §2.6 proposal [D]: the HK formula is not public, so HK

@@ -1,4 +1,4 @@
-"""Sending a school's assessments to the Dinas (DOMAIN.md §2.6, V-20) [D].
+"""Sending a school's assessments to the Dinas (docs/domain.md §2.6, V-20) [D].
 
 The KS submits the teachers whose atasan they are: every active ASN teacher with an agreed plan
 must be DINILAI, or excluded by name with a reason. Exclusions may only name those teachers.

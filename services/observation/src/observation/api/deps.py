@@ -45,7 +45,7 @@ def require_self(principal: Principal, nip: str, *, not_own: str, not_a_teacher:
 async def authorize_owner_or_atasan(
     conn: repository.Conn, principal: Principal, nip: str
 ) -> asyncpg.Record:
-    """The teacher themself or their atasan may set the date (DOMAIN.md §1.3)."""
+    """The teacher themself or their atasan may set the date (docs/domain.md §1.3)."""
     if principal.role in (Role.GURU, Role.KEPALA_SEKOLAH) and principal.nip == nip:
         return await access.teacher_on_roster(conn, nip)
     if principal.role is Role.GURU:

@@ -1,4 +1,7 @@
-"""The follow-up after the observation (DOMAIN.md §2.4): the Guru records, the atasan reviews."""
+"""The follow-up after the observation: the Guru records, the atasan reviews.
+
+See docs/domain.md §2.4.
+"""
 
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ class ReviewRequest(BaseModel):
     comment: str | None = None
 
 
-# Only the teacher records their follow-up; the atasan reads it (DOMAIN.md §1.3).
+# Only the teacher records their follow-up; the atasan reads it (docs/domain.md §1.3).
 _require_owner = partial(
     require_self,
     not_own="Anda hanya dapat mengisi tindak lanjut Anda sendiri.",

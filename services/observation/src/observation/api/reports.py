@@ -41,7 +41,7 @@ class DutiesRequest(BaseModel):
     expected_revision: int | None = None
 
 
-# Only the teacher reports their own work; the atasan verifies it (DOMAIN.md §1.3).
+# Only the teacher reports their own work; the atasan verifies it (docs/domain.md §1.3).
 _require_owner = partial(
     require_self,
     not_own="Anda hanya dapat mengisi laporan Anda sendiri.",

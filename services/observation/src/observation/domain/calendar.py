@@ -1,4 +1,4 @@
-"""Periods and the clock (DOMAIN.md §3).
+"""Periods and the clock (docs/domain.md §3).
 
 The periods are the calendar every service shares (``kinerja_shared.periods``), loaded once at
 start-up and handed in, so an observation's period is the one its plan was agreed for. Days are

@@ -1,4 +1,4 @@
-"""The follow-up after the observation (DOMAIN.md §2.4, *Pelaksanaan Tindak Lanjut*).
+"""The follow-up after the observation (docs/domain.md §2.4, *Pelaksanaan Tindak Lanjut*).
 
 BELUM_MULAI → UPAYA_BERJALAN (the Guru logs actions) → REFLEKSI_DIKIRIM (the Guru reflects) →
 DITINJAU (the Kepala Sekolah acknowledges, optional comment). It opens when the observation's

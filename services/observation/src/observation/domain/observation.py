@@ -1,4 +1,4 @@
-"""The observation of one teacher in one period (DOMAIN.md §2.3), as pure transitions.
+"""The observation of one teacher in one period (docs/domain.md §2.3), as pure transitions.
 
 BELUM_DIJADWALKAN → DIJADWALKAN (→ DIJADWALKAN_ULANG → DIJADWALKAN)* → DILAKSANAKAN →
 UMPAN_BALIK_DIBERIKAN; before it is conducted the Kepala Sekolah (or a transfer out on the roster)

@@ -1,4 +1,4 @@
-"""Refusals the observation rules share, with their DOMAIN.md §5 code and message."""
+"""Refusals the observation rules share, with their docs/domain.md §5 code and message."""
 
 from __future__ import annotations
 

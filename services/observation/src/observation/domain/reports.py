@@ -1,4 +1,4 @@
-"""Competency development and main duties (DOMAIN.md §2.5, *Kumpulkan Dokumen*), as pure rules.
+"""Competency development and main duties (docs/domain.md §2.5, *Kumpulkan Dokumen*), as pure rules.
 
 Per teacher and period there is one competency-development report (*Pengembangan Kompetensi*:
 activities + a required reflection) and one main-duty report (*Pelaksanaan Tugas Pokok*).

@@ -6,7 +6,7 @@ this module only parses and applies them.
 ``practice_rating`` is **our design** [D]: PMM does not publish how rubric scores become the
 rating of the teacher's practice. We take the mean of the item scores (scale 1..4):
 mean ≥ 3.5 → DI_ATAS_EKSPEKTASI, mean ≥ 2.5 → SESUAI_EKSPEKTASI, otherwise
-DI_BAWAH_EKSPEKTASI. The three values are assessment's ``Rating`` (DOMAIN.md §4.1).
+DI_BAWAH_EKSPEKTASI. The three values are assessment's ``Rating`` (docs/domain.md §4.1).
 """
 
 from __future__ import annotations

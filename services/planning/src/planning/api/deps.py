@@ -79,7 +79,7 @@ async def by_atasan(conn: repository.Conn, principal: Principal, plan: Plan) -> 
 
 
 async def by_owner_or_atasan(conn: repository.Conn, principal: Principal, plan: Plan) -> None:
-    # DOMAIN §2.2: a revision is entered by "KS + Guru", so either side may reopen the SKP.
+    # docs/domain.md §2.2: a revision is entered by "KS + Guru", so either side may reopen the SKP.
     if principal.role is Role.KEPALA_SEKOLAH and principal.nip != plan.nip:
         await by_atasan(conn, principal, plan)
     else:

@@ -1,5 +1,5 @@
 """What a plan may choose from: the 8 sub indikator of Rapor Pendidikan D1 (each with its
-rubric), the competency indicators and the 7 BerAKHLAK behaviours (DOMAIN.md §2.2)."""
+rubric), the competency indicators and the 7 BerAKHLAK behaviours (docs/domain.md §2.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Who may open Pengelolaan Kinerja at all (DOMAIN.md §1.2, V-01, V-02)."""
+"""Who may open Pengelolaan Kinerja at all (docs/domain.md §1.2, V-01, V-02)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Planning's rules over the shared period calendar (DOMAIN.md §3, ``kinerja_shared.periods``).
+"""Planning's rules over the shared period calendar (docs/domain.md §3, ``kinerja_shared.periods``).
 
 The dates are configuration every service shares; what planning adds is how it refuses: a plan
 may only be opened for a period whose plan stage is open (V-04), an existing plan only changes

@@ -1,4 +1,4 @@
-"""The plan (SKP) aggregate and its state machine (DOMAIN.md §2.2, §5 V-03..V-11).
+"""The plan (SKP) aggregate and its state machine (docs/domain.md §2.2, §5 V-03..V-11).
 
 DRAF → DIAJUKAN → (DIKEMBALIKAN → DRAF → DIAJUKAN)* → DISETUJUI → DISEPAKATI, and after
 agreement DISEPAKATI → DIREVISI → DIAJUKAN → … → DISEPAKATI again; a submitted plan may be
@@ -193,7 +193,7 @@ class Plan:
         )
         events: tuple[Payload, ...] = (PlanSubmitted(**submitted._facts()),)
         if atasan.plt:
-            # A school led by a Plt. only: the system approves at once (DOMAIN.md §1.1).
+            # A school led by a Plt. only: the system approves at once (docs/domain.md §1.1).
             approved = submitted._approved(ApprovedBy.SYSTEM_PLT, now, bump=False)
             return Transition(approved.plan, events + approved.events)
         return Transition(submitted, events)

@@ -1,5 +1,5 @@
 """What predikat's routes share: loading a teacher's predikat and the school's org predikat, and
-*Kirim ke guru*, which stages the versions it sends through the outbox (DOMAIN.md §2.9)."""
+*Kirim ke guru*, which stages the versions it sends through the outbox (docs/domain.md §2.9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The org predikat: set by the Dinas of the school's area (DOMAIN.md §2.7)."""
+"""The org predikat: set by the Dinas of the school's area (docs/domain.md §2.7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""One teacher's predikat: set by the KS (atasan), sent, corrected, read (DOMAIN.md §2.8–§2.9)."""
+"""One teacher's predikat: set by the KS (atasan), sent, corrected, read.
+
+See docs/domain.md §2.8–§2.9.
+"""
 
 from __future__ import annotations
 

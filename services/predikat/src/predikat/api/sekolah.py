@@ -1,4 +1,7 @@
-"""A school at once: list, decide (*Penetapan*) and send (*Kirim ke guru*) (DOMAIN.md §2.8–§2.9)."""
+"""A school at once: list, decide (*Penetapan*) and send (*Kirim ke guru*).
+
+See docs/domain.md §2.8–§2.9.
+"""
 
 from __future__ import annotations
 

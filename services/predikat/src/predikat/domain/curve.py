@@ -1,4 +1,6 @@
-"""Distribution curve of teacher predikat allowed by the org predikat, DOMAIN.md §4.2–§4.4, V-21.
+"""Distribution curve of teacher predikat allowed by the org predikat (V-21).
+
+See docs/domain.md §4.2–§4.4.
 
 The clauses per org predikat are [P SE-MenPANRB-distribusi] (§4.2). Our design decisions [D]:
 

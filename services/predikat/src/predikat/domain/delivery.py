@@ -1,4 +1,4 @@
-"""What the Kepala Sekolah sees of a teacher's delivery (DOMAIN.md §2.9), from bkn-sync's
+"""What the Kepala Sekolah sees of a teacher's delivery (docs/domain.md §2.9), from bkn-sync's
 delivery states (§2.10). Pure: no I/O."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Rules of setting a teacher's predikat (DOMAIN.md §2.8) and the org predikat (§2.7). Pure."""
+"""Rules of setting a teacher's predikat (docs/domain.md §2.8) and the org predikat (§2.7). Pure."""
 
 from __future__ import annotations
 
