@@ -7,6 +7,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 UV_VERSION=0.13.9
 LOCK="$KINERJA_ROOT/requirements.lock"
 STAMP="$KINERJA_VENV/.kinerja-lock-stamp"
+# The machine's certificate store, as apt and pip use it: a host behind a TLS-inspecting proxy
+# trusts the proxy there, and uv's bundled roots alone would refuse the package index.
+export UV_SYSTEM_CERTS="${UV_SYSTEM_CERTS:-1}"
 
 if [[ ! -x "$KINERJA_VENV/bin/python" ]]; then
   command -v python3 >/dev/null || kinerja_die "python3 is not installed"
