@@ -1,4 +1,4 @@
--- One observation per teacher and period (docs/domain.md §2.3): the row itself is the live schedule,
+-- One observation per teacher and period (DOMAIN.md §2.3): the row itself is the live schedule,
 -- so a teacher can never hold two. ``revision`` is the optimistic version every change bumps.
 CREATE TABLE observations (
     nip             text        NOT NULL,

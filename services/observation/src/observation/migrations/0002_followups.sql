@@ -1,4 +1,4 @@
--- The follow-up of an observation (docs/domain.md §2.4); opened when the feedback is given.
+-- The follow-up of an observation (DOMAIN.md §2.4); opened when the feedback is given.
 CREATE TABLE followups (
     nip            text        NOT NULL,
     period_id      text        NOT NULL,

@@ -1,7 +1,7 @@
 -- A cancellation (DIBATALKAN) is a history line without a new date.
 ALTER TABLE observation_schedule_history ALTER COLUMN scheduled_at DROP NOT NULL;
 
--- Competency development and main-duty reports (docs/domain.md §2.5), one per kind, teacher and
+-- Competency development and main-duty reports (DOMAIN.md §2.5), one per kind, teacher and
 -- period. ``items`` holds the activities (text + bukti) or the list of tugas pokok.
 CREATE TABLE reports (
     nip          text        NOT NULL,

@@ -1,4 +1,4 @@
--- An agreed plan may be reopened as its next revision (docs/domain.md §2.2 DIREVISI). The plan row
+-- An agreed plan may be reopened as its next revision (DOMAIN.md §2.2 DIREVISI). The plan row
 -- holds the live revision; plan_transitions, insert-only, keeps every version with its content,
 -- so the content each revision was agreed with stays readable after the plan moved on.
 ALTER TABLE plans

@@ -1,4 +1,4 @@
--- The school's org predikat, set by the Dinas (docs/domain.md §2.7).
+-- The school's org predikat, set by the Dinas (DOMAIN.md §2.7).
 CREATE TABLE org_predikat (
     npsn                text        NOT NULL,
     period_id           text        NOT NULL,
