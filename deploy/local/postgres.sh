@@ -81,8 +81,14 @@ postmaster_pid() {
 
 prepare_dir() {
   set_pg_paths
-  if [[ "$PG_DIR" != "$PG_LINK" ]]; then
+  if [[ "$PG_DIR" != "$PG_LINK" && ! -L "$PG_LINK" ]]; then
     kinerja_log "postgres cannot enter $KINERJA_STATE_DIR: cluster in $PG_DIR"
+    # A cluster there without our link was left by an earlier checkout at this path: a new
+    # checkout starts from an empty cluster, as it would with the cluster inside .local.
+    if [[ -e "$PG_DIR" ]]; then
+      kinerja_log "removing the cluster an earlier checkout at this path left in $PG_DIR"
+      rm -rf "$PG_DIR"
+    fi
     mkdir -p "$PG_DIR"
     ln -sfn "$PG_DIR" "$PG_LINK"
   fi

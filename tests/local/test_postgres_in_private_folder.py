@@ -84,6 +84,36 @@ def test_postgres_starts_from_a_checkout_postgres_cannot_enter(private_checkout:
         )
         assert schema.stdout.strip() == "planning", schema.stderr
 
+        # A new clone at the same path starts from an empty cluster, as it would with the
+        # cluster inside .local; the earlier one's data is not inherited.
+        subprocess.run(
+            [
+                "psql",
+                "-Xqc",
+                "CREATE TABLE planning.left_behind (x int)",
+                f"postgresql://planning:planning@127.0.0.1:{port}/kinerja",
+            ],
+            check=True,
+            timeout=30,
+        )
+        assert _postgres_sh(private_checkout, port, "stop").returncode == 0
+        shutil.rmtree(private_checkout / ".local")
+        fresh = _postgres_sh(private_checkout, port, "start")
+        assert fresh.returncode == 0, fresh.stderr[-3000:]
+        left = subprocess.run(
+            [
+                "psql",
+                "-XtAc",
+                "SELECT to_regclass('planning.left_behind') IS NULL",
+                f"postgresql://planning:planning@127.0.0.1:{port}/kinerja",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert left.stdout.strip() == "t", left.stderr
+
         again = _postgres_sh(private_checkout, port, "start")
         assert again.returncode == 0, again.stderr[-3000:]
         status = _postgres_sh(private_checkout, port, "status")
