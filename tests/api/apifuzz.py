@@ -231,6 +231,7 @@ class RunningService:
     idp: DevIdentityProvider
     people: People
     schema: str
+    log_path: Path
     session: requests.Session = field(default_factory=requests.Session)
     # Ids of objects created through the API before the run (e.g. plans), by parameter name.
     known: dict[str, list[str]] = field(default_factory=dict)
@@ -283,9 +284,11 @@ def running_service(
     kafka_bootstrap: str,
     tmp: Path,
     prepare: Prepare | None = None,
+    env: dict[str, str] | None = None,
     **settings_values: Any,
 ) -> Iterator[RunningService]:
-    """Serve ``service`` on a fresh schema, in a process of its own, until the block exits.
+    """Serve ``service`` on a fresh schema, in a process of its own, until the block exits;
+    ``env`` adds to (or overrides) the environment it inherits.
 
     A process, not a thread: the app's lifespan, logging and Kafka consumers stay out of the
     test process (CPython 3.11 can also fail a ``compile()`` racing another thread's, which
@@ -313,13 +316,13 @@ def running_service(
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, __file__],
-            env={**os.environ, SERVE_ENV: json.dumps(config)},
+            env={**os.environ, **(env or {}), SERVE_ENV: json.dumps(config)},
             stdout=subprocess.PIPE,
             stderr=log,
         )
     try:
         port = _await_port(proc, log_path)
-        running = RunningService(service, f"http://127.0.0.1:{port}", idp, people, schema)
+        running = RunningService(service, f"http://127.0.0.1:{port}", idp, people, schema, log_path)
         if prepare is not None:
             prepare(running)
         yield running

@@ -573,6 +573,22 @@ def test_schema_validation_rejects_a_misspelt_field() -> None:
 # --- what each Deployment must have ----------------------------------------------------------
 
 
+def metrics_port(resources: list[dict[str, Any]], name: str) -> int | None:
+    """The separate /metrics port an overlay gives a service (production keeps it off the API
+    port), or None when /metrics is served on the API port."""
+    prefix = env_prefix(name)
+    config = of_kind(resources, "ConfigMap").get(f"{name}-config", {}).get("data", {})
+    port = config.get(f"{prefix}METRICS_PORT") if prefix else None
+    return int(port) if port else None
+
+
+def expected_ports(resources: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    ports = [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}]
+    if (metrics := metrics_port(resources, name)) is not None:
+        ports.append({"name": "metrics", "containerPort": metrics, "protocol": "TCP"})
+    return ports
+
+
 def test_every_deployment_is_probed_non_root_read_only_and_resourced(
     overlay: tuple[str, list[dict[str, Any]]],
 ) -> None:
@@ -584,7 +600,7 @@ def test_every_deployment_is_probed_non_root_read_only_and_resourced(
             c = container(deployment)
             assert c["args"] == ["serve"], name
             assert c["image"].split(":")[0].endswith(f"kinerja/{name}"), name
-            assert c["ports"] == [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}]
+            assert c["ports"] == expected_ports(resources, name), name
             assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}, name
             readiness = c["readinessProbe"]["httpGet"]
             assert readiness == {"path": READINESS_PATH[name], "port": "http"}, name
@@ -616,8 +632,13 @@ def test_every_deployment_has_a_matching_pdb_and_service(
             assert pdbs[name]["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow", name
 
             assert services[name]["spec"]["selector"] == selector, name
-            [port] = services[name]["spec"]["ports"]
-            assert (port["port"], port["targetPort"]) == (HTTP_PORT, "http"), name
+            ports = {
+                p["name"]: (p["port"], p["targetPort"]) for p in services[name]["spec"]["ports"]
+            }
+            expected = {
+                p["name"]: (p["containerPort"], p["name"]) for p in expected_ports(resources, name)
+            }
+            assert ports == expected, name
 
 
 def test_the_schema_is_migrated_in_each_pod_before_the_service_starts(
@@ -967,7 +988,11 @@ def test_prometheus_scrapes_every_service_with_the_job_names_the_alerts_use(
     }
     assert scraped == set(KAFKA_SERVICES), "the simulator has no /metrics"
     [endpoint] = monitor["spec"]["endpoints"]
-    assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
+    scraped_port = {
+        "http" if metrics_port(resources, name) is None else "metrics" for name in scraped
+    }
+    assert scraped_port == {endpoint["port"]}, "every scraped service serves /metrics there"
+    assert endpoint["path"] == "/metrics"
     [job] = [r for r in endpoint["relabelings"] if r["targetLabel"] == "job"]
     # up{job=~"kinerja-.*"} (KinerjaServiceDown) and the dashboard's job names.
     assert job["replacement"] == "kinerja-$1"

@@ -10,13 +10,17 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 
 async def create_topic(
-    bootstrap: str, prefix: str = "probe", partitions: int = 3, name: str | None = None
+    bootstrap: str,
+    prefix: str = "probe",
+    partitions: int = 3,
+    name: str | None = None,
+    configs: dict[str, str] | None = None,
 ) -> str:
     name = name or f"kinerja.test-{secrets.token_hex(4)}.{prefix}.v1"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, partitions, 1)])
+        await admin.create_topics([NewTopic(name, partitions, 1, topic_configs=configs or {})])
     finally:
         await admin.close()
     return name

@@ -63,7 +63,12 @@ def install_error_handlers(app: FastAPI) -> None:
                 _body("VALIDATION_ERROR", "Isi permintaan bukan JSON yang valid.", errors=[]),
                 status_code=422,
             )
-        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+        code = {
+            404: "NOT_FOUND",
+            405: "METHOD_NOT_ALLOWED",
+            413: "REQUEST_TOO_LARGE",
+            431: "HEADER_TOO_LARGE",
+        }.get(exc.status_code, "HTTP_ERROR")
         return JSONResponse(
             _body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
         )

@@ -41,7 +41,9 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "Tidak berwenang (ROLE_FORBIDDEN, V-10, NOT_OWN_RECORD, OUTSIDE_AREA, ...)",
         404: "Tidak ditemukan",
         409: "Konflik keadaan (V-09, V-14, V-15, ...)",
+        413: "Isi permintaan terlalu besar (REQUEST_TOO_LARGE)",
         422: "Aturan bisnis dilanggar (V-xx) atau data tidak valid (VALIDATION_ERROR)",
+        431: "Header terlalu panjang (HEADER_TOO_LARGE)",
     }
     return {
         s: {
@@ -49,6 +51,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "content": {"application/json": {"schema": ERROR_SCHEMA}},
         }
         # Every route can refuse its input (parameters or body) with our 422 shape, so it is
-        # always listed: FastAPI's default 422 schema would document a body we never send.
-        for s in sorted({401, 422, *statuses})
+        # always listed: FastAPI's default 422 schema would document a body we never send. The
+        # size limits (kinerja_shared.middleware) guard every route alike: 413 and 431.
+        for s in sorted({401, 413, 422, 431, *statuses})
     }

@@ -9,8 +9,10 @@ What records what:
 
 * ``HttpMetricsMiddleware`` (added by ``create_service_app``): request latency by route template.
 * ``observe_handler`` (called by ``inbox.subscribe``): handler latency and outcome.
-* ``Sampler`` (started in the service lifespan): outbox backlog and age from the outbox table,
-  and consumer lag of every Kafka consumer of the broker, every ``SAMPLE_SECONDS``.
+* ``Sampler`` (started in the service lifespan): outbox backlog and age, set-aside and held rows
+  from the outbox table, and consumer lag of every Kafka consumer of the broker, every
+  ``SAMPLE_SECONDS``.
+* ``OutboxRelay`` counts the rows it sets aside (``OUTBOX_SET_ASIDE``).
 * bkn-sync records its delivery metrics itself (``BKN_SYNC_*`` below).
 
 The names are what deploy/prometheus/alerts.yml and deploy/grafana/delivery-pipeline.json use.
@@ -29,6 +31,8 @@ import asyncpg
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import outbox
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +82,44 @@ CONSUMER_LAG = Gauge(
 
 OUTBOX_BACKLOG = Gauge(
     "kinerja_outbox_backlog",
-    "Outbox rows not yet published to Kafka (sampled from the service's outbox table).",
+    "Outbox rows the relay is to publish (sampled from the service's outbox table): not yet "
+    "published, not set aside, not held behind a set-aside row.",
     ["service"],
 )
 OUTBOX_OLDEST_AGE = Gauge(
     "kinerja_outbox_oldest_unpublished_age_seconds",
-    "Age of the oldest unpublished outbox row; 0 when the outbox is drained.",
+    "Age of the oldest outbox row the relay is to publish (set-aside and held rows are "
+    "counted by kinerja_outbox_set_aside_rows and kinerja_outbox_held_rows); 0 when there is none.",
     ["service"],
 )
+OUTBOX_SET_ASIDE_ROWS = Gauge(
+    "kinerja_outbox_set_aside_rows",
+    "Outbox rows set aside because Kafka refuses them for good (too large, invalid or unknown "
+    "topic, headers not text); each waits for an operator (kinerja-outbox retry|discard).",
+    ["service"],
+)
+OUTBOX_HELD = Gauge(
+    "kinerja_outbox_held_rows",
+    "Outbox rows held behind a set-aside row of the same topic and key (so they never overtake "
+    "it); published once that row is retried successfully or discarded.",
+    ["service"],
+)
+OUTBOX_SET_ASIDE = Counter(
+    "kinerja_outbox_set_aside_total",
+    "Outbox rows the relay set aside, by refusal code (MESSAGE_TOO_LARGE, RECORD_TOO_LARGE, "
+    "INVALID_TOPIC, SERIALISATION, UNKNOWN_TOPIC); counted each time, a retry refused again "
+    "included.",
+    ["service", "code"],
+)
+OUTBOX_RELAY_HEALTHY = Gauge(
+    "kinerja_outbox_relay_healthy",
+    "1 while this replica's outbox relay runs and the service's outbox is not stalled; 0 when "
+    "the relay task has died, the database does not answer, or a row the relay is to publish "
+    "is older than health.RELAY_STALL_SECONDS while Kafka answers (kinerja_shared.health, "
+    "/healthz/relay; checked every health.CHECK_SECONDS). Kafka away is kinerja_broker_up's.",
+    ["service"],
+)
+_OUTBOX_GAUGES = (OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, OUTBOX_SET_ASIDE_ROWS, OUTBOX_HELD)
 
 # --- bkn-sync: the delivery pipeline to e-Kinerja (recorded by services/bkn_sync) ---------
 
@@ -284,7 +318,7 @@ class Sampler:
             with contextlib.suppress(KeyError):
                 CONSUMER_LAG.remove(*labels)
         self._lag_labels.clear()
-        for gauge in (OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE):
+        for gauge in _OUTBOX_GAUGES:
             with contextlib.suppress(KeyError):
                 gauge.remove(self._service)
 
@@ -308,15 +342,11 @@ class Sampler:
             log.warning("consumer lag sample failed", exc_info=True)
 
     async def sample_outbox(self) -> None:
-        row = await self._pool.fetchrow(
-            "SELECT count(*) AS n, "
-            "COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS age "
-            "FROM outbox WHERE published_at IS NULL",
-            timeout=10,
-        )
-        assert row is not None
-        OUTBOX_BACKLOG.labels(self._service).set(row["n"])
-        OUTBOX_OLDEST_AGE.labels(self._service).set(max(0.0, row["age"]))
+        found = await outbox.counts(self._pool)
+        OUTBOX_BACKLOG.labels(self._service).set(found.pending)
+        OUTBOX_OLDEST_AGE.labels(self._service).set(found.oldest_pending_age)
+        OUTBOX_SET_ASIDE_ROWS.labels(self._service).set(found.set_aside)
+        OUTBOX_HELD.labels(self._service).set(found.held)
 
     async def sample_lag(self) -> None:
         seen: set[tuple[str, str, str]] = set()

@@ -4,6 +4,12 @@ database pool and the outbox relay living in its lifespan.
 A service supplies its settings, its HTTP routers and a ``register`` function that adds its
 subscribers (qserv-kafka's shape: handlers are registered after configuration is known, so tests
 build the app with their own settings).
+
+Every request passes ``middleware.AccessLog`` (one line, by route template), the metrics
+middleware, then ``middleware.RequestLimits`` (413/431 before anything reads or parses it) on
+its way to the routes. /docs and /openapi.json are served in dev only unless ``api_docs`` says
+otherwise; with ``metrics_port`` set, /metrics is served there and not on the API port
+(docs/security.md, "What each control stops").
 """
 
 from __future__ import annotations
@@ -21,15 +27,16 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
 
-from . import db, metrics, telemetry, tracing_attrs
+from . import db, metrics, pii, telemetry, tracing_attrs
 from .auth import TokenVerifier
 from .auth.verify import install_auth_errors
 from .errors import install_error_handlers
-from .health import BrokerLink, health_router
+from .health import BrokerLink, RelayHealth, health_router
 from .logging import setup_logging
-from .outbox import OutboxRelay, purge_published
+from .middleware import AccessLog, RequestLimits
+from .outbox import KafkaTopicCatalog, OutboxRelay, purge_published
 from .settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -79,6 +86,9 @@ def create_service_app(
     description: str = "",
 ) -> FastAPI:
     setup_logging()
+    key = settings.nip_hash_key.get_secret_value() if settings.nip_hash_key else None
+    pii.configure(key, dev=settings.dev)
+    _warn_about_exposure(name, settings)
     telemetry.setup_tracing(name)
     AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
     runtime = Runtime(
@@ -88,6 +98,7 @@ def create_service_app(
         verifier=TokenVerifier(settings.auth()),
     )
     broker_link = BrokerLink(name, runtime.broker)
+    relay_health = RelayHealth(name, lambda: runtime.db, broker_link)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -99,13 +110,27 @@ def create_service_app(
         )
         register(runtime)
         await broker_link.start()
+        # The relay has a producer of its own: it replaces it when Kafka breaks the producer's
+        # idempotence state (a refused batch), which must not touch the consumers' broker.
         relay = OutboxRelay(
-            runtime.pool, runtime.broker, settings.db_schema, settings.outbox_poll_seconds
+            runtime.pool,
+            make_broker(name, settings),
+            settings.db_schema,
+            settings.outbox_poll_seconds,
+            service=name,
+            owns_publisher=True,
+            topics=KafkaTopicCatalog(settings.kafka_bootstrap),
         )
         relay_task = asyncio.create_task(
             broker_link.when_started(relay.run), name=f"{name}-outbox-relay"
         )
+        relay_health.watch(relay, relay_task)
         sampler = metrics.Sampler(name, runtime.pool, runtime.broker).start()
+        metrics_server = (
+            start_http_server(settings.metrics_port, addr=settings.http_host)[0]
+            if settings.metrics_port is not None
+            else None
+        )
         housekeeping = asyncio.create_task(_housekeeping(runtime.pool), name=f"{name}-housekeeping")
         if on_started is not None:
             started = on_started(runtime)
@@ -117,6 +142,10 @@ def create_service_app(
         finally:
             # Stop consuming first (in-flight handlers finish and commit), then drain the relay.
             await sampler.stop()
+            await relay_health.stop()
+            if metrics_server is not None:
+                metrics_server.shutdown()
+                metrics_server.server_close()
             housekeeping.cancel()
             await broker_link.stop()
             relay.stop()
@@ -127,12 +156,24 @@ def create_service_app(
             await runtime.pool.close()
             telemetry.shutdown_tracing()
 
-    app = FastAPI(title=title or f"Kinerja {name}", description=description, lifespan=lifespan)
+    docs = settings.serves_api_docs
+    app = FastAPI(
+        title=title or f"Kinerja {name}",
+        description=description,
+        lifespan=lifespan,
+        openapi_url="/openapi.json" if docs else None,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+    )
     app.state.runtime = runtime
     install_error_handlers(app)
     install_auth_errors(app)
+    # Added innermost first: the limits act before anything below them reads the request, and
+    # the metrics and the access line see their refusals too.
+    app.add_middleware(RequestLimits, max_body_bytes=settings.max_request_bytes)
     app.add_middleware(metrics.HttpMetricsMiddleware, service=name)
-    app.include_router(_ops_router(runtime, broker_link))
+    app.add_middleware(AccessLog, router=app.router)
+    app.include_router(_ops_router(runtime, broker_link, relay_health))
     for router in routers:
         app.include_router(router, dependencies=[Depends(_annotate_span)])
     # No internal spans per ASGI receive/send message: two or three more spans per request to
@@ -169,11 +210,36 @@ async def _housekeeping(pool: asyncpg.Pool) -> None:
         await asyncio.sleep(HOUSEKEEPING_SECONDS)
 
 
-def _ops_router(runtime: Runtime, broker_link: BrokerLink) -> APIRouter:
-    router = health_router(runtime.name, lambda: runtime.db, broker_link)
+def _ops_router(runtime: Runtime, broker_link: BrokerLink, relay: RelayHealth) -> APIRouter:
+    router = health_router(runtime.name, lambda: runtime.db, broker_link, relay)
+    if runtime.settings.metrics_port is not None:
+        return router  # served on its own port, out of the API's reach
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def _warn_about_exposure(name: str, settings: ServiceSettings) -> None:
+    """A dev process listening beyond this machine is most likely a production one that was
+    never told it is (``<PREFIX>_ENV``): say so at start, once."""
+    if settings.dev and settings.http_host not in _LOOPBACK:
+        log.warning(
+            "%s runs with env=dev on %s: the dev issuer and a file:// or http:// JWKS are "
+            "accepted and /docs is served; set the env setting outside development",
+            name,
+            settings.http_host,
+        )
+    if not settings.dev and settings.nip_hash_key is None:
+        log.warning(
+            "%s: %s is not set, so logs and traces show every NIP as %s and no teacher can be "
+            "followed through them",
+            name,
+            pii.KEY_ENV,
+            pii.REDACTED,
+        )

@@ -4,23 +4,83 @@
 ``OTEL_SERVICE_NAME`` names the service, ``OTEL_TRACES_SAMPLER`` samples: the SDK reads those
 itself. Trace context crosses Kafka in W3C ``traceparent`` headers, written by FastStream's
 telemetry middleware and, for events that wait in the outbox, stored with the row.
+
+Every exporter is wrapped in ``RedactingExporter``: on the way out of the process, each NIP in a
+span (its name, attributes, events, links and status; ``kinerja.nip``, but also the URL
+attributes of a server span and the Kafka message key) becomes its keyed token
+(``kinerja_shared.pii``). Spans inside the process keep the NIP, so tests and span processors
+see what the code set. Production exports over TLS (``OTEL_EXPORTER_OTLP_ENDPOINT`` https in
+deploy/k8s/overlays/prod); docs/security.md says why and how to follow a teacher.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
     SpanExporter,
+    SpanExportResult,
 )
+from opentelemetry.trace import Link, Status
+from opentelemetry.util import types
+
+from . import pii
 
 _provider: TracerProvider | None = None
+
+
+def _redacted_attributes(attributes: types.Attributes) -> types.Attributes:
+    if not attributes:
+        return attributes
+    out: dict[str, types.AttributeValue] = {}
+    for key, value in attributes.items():
+        out[key] = pii.redact_value(value)
+    return out
+
+
+def redact_span(span: ReadableSpan) -> ReadableSpan:
+    """A copy of ``span`` with every NIP replaced by its token."""
+    status = span.status
+    if status.description and pii.contains_nip(status.description):
+        status = Status(status.status_code, pii.redact(status.description))
+    return ReadableSpan(
+        name=pii.redact(span.name),
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=_redacted_attributes(span.attributes),
+        events=[
+            Event(e.name, _redacted_attributes(e.attributes), e.timestamp) for e in span.events
+        ],
+        links=[Link(link.context, _redacted_attributes(link.attributes)) for link in span.links],
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+class RedactingExporter(SpanExporter):
+    """Hands ``inner`` copies of the spans without NIPs."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.inner.export([redact_span(s) for s in spans])
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
 
 
 def _exporter(name: str) -> SpanExporter | None:
@@ -46,7 +106,7 @@ def setup_tracing(default_service_name: str) -> TracerProvider:
     provider = TracerProvider(resource=Resource.create())
     exporter = _exporter(os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower())
     if exporter is not None:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        provider.add_span_processor(BatchSpanProcessor(RedactingExporter(exporter)))
     trace.set_tracer_provider(provider)
     _provider = provider
     return provider

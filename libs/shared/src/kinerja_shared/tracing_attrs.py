@@ -1,9 +1,12 @@
 """Business attributes on OpenTelemetry spans, so a trace can be found by teacher and delivery.
 
 "Where is this teacher's predikat?" (docs/architecture.md, bkn-sync §6) is answered in the trace
-viewer by searching ``kinerja.nip=<NIP>``; every span that touched the teacher carries it:
+viewer by searching ``kinerja.nip=<token>``, where the token is the teacher's NIP hashed with the
+services' key (``python -m kinerja_shared.pii <NIP>``, docs/security.md); every span that touched
+the teacher carries it:
 
-- ``kinerja.nip``          the teacher's NIP (18 digits), from the request or the event subject
+- ``kinerja.nip``          the teacher's NIP, from the request or the event subject; exported
+                           as its token ``nip#<16 hex>``, never as the 18 digits
 - ``kinerja.npsn``         the school, for school-level events (subject is an 8-digit NPSN)
 - ``kinerja.period_id``    the assessment period
 - ``kinerja.delivery_id``  a bkn-sync delivery (SKP or predikat of one teacher for one period)
@@ -15,8 +18,10 @@ FastStream ``process`` span inside a subscriber (its middleware makes that span 
 the handler runs). Both functions are no-ops when tracing is off (a non-recording span), never
 raise, and skip ``None``, so callers need no guards.
 
-A NIP is personal data (it encodes birth date and gender, docs/domain.md §6.2): whoever can read the
-trace backend can read NIPs, so its access and retention follow the same rules as the logs.
+A NIP is personal data (it encodes birth date and gender, docs/domain.md §6.2). Inside the
+process spans hold it as set here; ``telemetry.RedactingExporter`` replaces it (in these
+attributes and in any other, such as the server span's URL or a Kafka message key) by its token
+when spans leave the process.
 """
 
 from __future__ import annotations

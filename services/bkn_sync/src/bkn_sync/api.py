@@ -70,16 +70,18 @@ def _breaker(request: Request) -> BreakerView:
 
 
 class Filters(BaseModel):
-    nip: str | None = Field(default=None, pattern=r"^\d{18}$")
-    npsn: str | None = None
-    period_id: str | None = None
+    nip: str | None = Field(default=None, max_length=18, pattern=r"^\d{18}$")
+    npsn: str | None = Field(default=None, max_length=8)
+    period_id: str | None = Field(default=None, max_length=32)
     kind: RecordKind | None = None
     states: list[DeliveryState] = Field(
         default_factory=lambda: [DeliveryState.PARKED, DeliveryState.DEAD],
+        max_length=len(DeliveryState),
         description="Only PARKED and DEAD deliveries are ever redriven.",
     )
-    reason_codes: list[str] | None = Field(
+    reason_codes: list[Annotated[str, Field(max_length=32)]] | None = Field(
         default=None,
+        max_length=50,
         description="E.g. BKN-E01. Kemenag drops (BKN-E07) are redriven only when named here.",
     )
 

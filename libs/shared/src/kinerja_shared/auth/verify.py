@@ -2,7 +2,9 @@
 
 Only asymmetric algorithms are accepted, each key is bound to its own algorithm (a token's
 ``alg`` header must equal the algorithm of the JWK selected by ``kid``), and every failure is
-reported as an `AuthError` with a stable ``code``; no token input can produce a 500.
+reported as an `AuthError` with a stable ``code``; no token input can produce a 500. A token
+may live at most ``max_lifetime_seconds`` (``exp - iat``), and keys fetched over http(s) outlive
+an identity-provider outage by a grace period (`_HttpKeySource`).
 
 This module deliberately does not use ``from __future__ import annotations``: FastAPI resolves
 the dependency signatures built in `require_roles` at runtime, and those refer to local names.
@@ -12,6 +14,8 @@ import json
 import logging
 import re
 import threading
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from enum import StrEnum
@@ -23,7 +27,7 @@ import jwt
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kinerja_shared.auth.claims import Principal, Role
 
@@ -63,6 +67,10 @@ ASYMMETRIC_ALGORITHMS: frozenset[str] = frozenset(
 REQUIRED_CLAIMS: tuple[str, ...] = ("iss", "aud", "exp", "iat", "sub", "role")
 MAX_TOKEN_LENGTH = 8192
 """Longer bearer tokens are rejected before any parsing (ours are ~400 characters)."""
+MAX_AUTHORIZATION_LENGTH = MAX_TOKEN_LENGTH + 64
+"""An Authorization header longer than this is refused before it is split or matched."""
+MAX_JWKS_BYTES = 1024 * 1024
+"""A JWKS document is a few kilobytes; a larger answer is refused unread."""
 
 
 class AuthErrorCode(StrEnum):
@@ -125,8 +133,27 @@ class AuthSettings(BaseModel):
     audience: str = Field(min_length=1)
     leeway_seconds: float = Field(default=30, ge=0, le=300, description="clock skew allowance")
     algorithms: list[str] = Field(default_factory=lambda: ["EdDSA", "RS256", "ES256"])
+    max_lifetime_seconds: float = Field(
+        default=3600, gt=0, description="longest exp - iat accepted (AUTH_INVALID beyond)"
+    )
     jwks_cache_seconds: float = Field(default=300, gt=0, description="http(s) JWKS cache TTL")
+    jwks_grace_seconds: float = Field(
+        default=3600,
+        ge=0,
+        description="how long past the cache TTL the last good keys are used while the JWKS "
+        "cannot be fetched",
+    )
+    jwks_retry_seconds: float = Field(
+        default=10, gt=0, description="wait after a failed JWKS fetch before the next one"
+    )
+    jwks_refetch_seconds: float = Field(
+        default=30, ge=0, description="least time between fetches caused by an unknown kid"
+    )
     jwks_timeout_seconds: float = Field(default=5, gt=0, description="http(s) JWKS fetch timeout")
+    require_https_jwks: bool = Field(
+        default=False,
+        description="refuse a file:// or http:// jwks_url (ServiceSettings sets it outside dev)",
+    )
 
     @field_validator("jwks_url")
     @classmethod
@@ -149,6 +176,12 @@ class AuthSettings(BaseModel):
         if unsafe:
             raise ValueError(f"only asymmetric algorithms are allowed, not {unsafe}")
         return value
+
+    @model_validator(mode="after")
+    def _https_when_required(self) -> "AuthSettings":
+        if self.require_https_jwks and urlparse(self.jwks_url).scheme != "https":
+            raise ValueError("jwks_url must be https:// here")
+        return self
 
 
 class _KeySource(Protocol):
@@ -205,37 +238,154 @@ class _FileKeySource:
             return self._keys
 
 
-class _HttpKeySource:
-    """JWKS over http(s) through `jwt.PyJWKClient`: the set is cached for
-    ``jwks_cache_seconds``; an unknown ``kid`` forces at most one refetch per 30 s."""
+class _HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to another https:// URL: a JWKS must not be downgraded."""
 
-    def __init__(self, settings: AuthSettings) -> None:
-        self._client = jwt.PyJWKClient(
-            settings.jwks_url,
-            cache_jwk_set=True,
-            lifespan=settings.jwks_cache_seconds,
-            timeout=settings.jwks_timeout_seconds,
-            headers={"Accept": "application/json", "User-Agent": "kinerja-auth"},
-        )
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if urlparse(newurl).scheme != "https":
+            raise urllib.error.HTTPError(newurl, code, "redirect away from https", headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+class _HttpKeySource:
+    """JWKS over http(s), kept usable through an identity-provider outage.
+
+    - Fetched keys are used for ``jwks_cache_seconds``; then the next request refreshes them.
+    - Single flight: one thread fetches at a time. While keys are only stale, the others go on
+      verifying with them instead of waiting; with no usable keys they wait for that one fetch
+      and share its outcome instead of each fetching again.
+    - A failed fetch keeps the last good keys for ``jwks_grace_seconds`` past their cache time
+      and is not retried for ``jwks_retry_seconds``: an outage costs the identity provider one
+      request per retry interval, not one per API request, and every request in between is
+      answered at once (with the old keys, or 503 AUTH_UNAVAILABLE once they are too old).
+    - An unknown ``kid`` (the provider rotated its key) refetches at most once per
+      ``jwks_refetch_seconds``, so random kids cannot make us hammer the provider.
+    """
+
+    def __init__(
+        self,
+        settings: AuthSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._url = settings.jwks_url
+        self._clock = clock
+        self._flight = threading.Lock()
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at: float | None = None  # the last good fetch
+        self._attempted_at: float | None = None  # the last fetch, good or not
+        self._error: str | None = None  # why the last fetch failed, None if it did not
+
+    # --- what verify asks ------------------------------------------------------------------
 
     def signing_key(self, kid: str) -> jwt.PyJWK:
+        key = self._usable_keys().get(kid)
+        if key is None:
+            key = self._refetched_for(kid).get(kid)
+        if key is None:
+            raise AuthError(AuthErrorCode.INVALID, detail=f"unknown kid {kid!r}")
+        return key
+
+    def _age(self, now: float) -> float | None:
+        return None if self._fetched_at is None else now - self._fetched_at
+
+    def _usable_keys(self) -> dict[str, jwt.PyJWK]:
+        ttl, grace = self._settings.jwks_cache_seconds, self._settings.jwks_grace_seconds
+        age = self._age(self._clock())
+        if age is not None and age < ttl:
+            return self._keys
+        if age is not None and age < ttl + grace:
+            # Stale but usable: refresh if no one else is, and go on with what we have.
+            if self._flight.acquire(blocking=False):
+                try:
+                    self._refresh_if_due()
+                finally:
+                    self._flight.release()
+            return self._keys
+        with self._flight:
+            self._refresh_if_due()
+            age = self._age(self._clock())
+            if age is not None and age < ttl + grace:
+                return self._keys
+            raise _unavailable(f"JWKS {self._url} unusable: {self._error or 'no keys'}")
+
+    def _refetched_for(self, kid: str) -> dict[str, jwt.PyJWK]:
+        with self._flight:
+            if kid in self._keys:  # another thread's fetch brought it meanwhile
+                return self._keys
+            now = self._clock()
+            last = self._attempted_at
+            if last is None or now - last >= self._settings.jwks_refetch_seconds:
+                self._attempt(now)
+            return self._keys
+
+    # --- fetching (always under self._flight) ----------------------------------------------
+
+    def _refresh_if_due(self) -> None:
+        now = self._clock()
+        age = self._age(now)
+        if age is not None and age < self._settings.jwks_cache_seconds:
+            return  # the fetch we waited for succeeded
+        if (
+            self._error is not None
+            and self._attempted_at is not None
+            and now - self._attempted_at < self._settings.jwks_retry_seconds
+        ):
+            return  # it failed a moment ago: do not ask again yet
+        self._attempt(now)
+
+    def _attempt(self, now: float) -> None:
+        self._attempted_at = now
         try:
-            self._client.get_signing_keys()  # cached; fetch problems are ours, not the token's
-        except (jwt.PyJWTError, ValueError, OSError) as exc:
-            raise _unavailable(f"JWKS {self._client.uri} unusable: {exc}") from exc
-        try:
-            return self._client.get_signing_key(kid)
-        except jwt.PyJWKClientConnectionError as exc:
-            raise _unavailable(f"JWKS {self._client.uri} refresh failed: {exc}") from exc
-        except (jwt.PyJWTError, ValueError, OSError) as exc:
-            raise AuthError(AuthErrorCode.INVALID, detail=f"unknown kid {kid!r}: {exc}") from exc
+            data = self._fetch_http()
+            if not isinstance(data, dict):
+                raise ValueError("JWKS is not a JSON object")
+            keys = _index_signing_keys(jwt.PyJWKSet.from_dict(data))
+            if not keys:
+                raise ValueError("JWKS holds no signing key with a kid")
+        except (OSError, ValueError, jwt.PyJWTError) as exc:
+            self._error = f"{type(exc).__name__}: {exc}"
+            kept = self._age(self._clock())
+            logger.warning(
+                "JWKS fetch from %s failed (%s); %s",
+                self._url,
+                self._error,
+                "no keys to fall back on"
+                if kept is None
+                else f"keeping the keys fetched {kept:.0f} s ago",
+            )
+            return
+        self._keys, self._fetched_at, self._error = keys, self._clock(), None
+
+    def _fetch_http(self) -> Any:
+        request = urllib.request.Request(
+            self._url, headers={"Accept": "application/json", "User-Agent": "kinerja-auth"}
+        )
+        handlers: list[urllib.request.BaseHandler] = []
+        if self._settings.require_https_jwks:
+            handlers.append(_HttpsOnlyRedirects())
+        opener = urllib.request.build_opener(*handlers)
+        with opener.open(request, timeout=self._settings.jwks_timeout_seconds) as response:
+            body = response.read(MAX_JWKS_BYTES + 1)
+        if len(body) > MAX_JWKS_BYTES:
+            raise ValueError(f"JWKS larger than {MAX_JWKS_BYTES} bytes")
+        return json.loads(body)
 
 
-def _key_source(settings: AuthSettings) -> _KeySource:
+def _key_source(settings: AuthSettings, clock: Callable[[], float]) -> _KeySource:
     parsed = urlparse(settings.jwks_url)
     if parsed.scheme == "file":
         return _FileKeySource(Path(urllib.request.url2pathname(parsed.path)))
-    return _HttpKeySource(settings)
+    return _HttpKeySource(settings, clock=clock)
 
 
 class TokenVerifier:
@@ -245,9 +395,12 @@ class TokenVerifier:
     (the FastAPI dependency from `bearer_principal` is sync, so FastAPI does that).
     """
 
-    def __init__(self, settings: AuthSettings) -> None:
+    def __init__(
+        self, settings: AuthSettings, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        """``clock`` times the JWKS cache and grace (tests pass a fake one)."""
         self.settings = settings
-        self._keys = _key_source(settings)
+        self._keys = _key_source(settings, clock)
 
     def verify(self, token: str) -> Principal:
         """Return the principal of a valid token, else raise `AuthError`."""
@@ -294,6 +447,14 @@ class TokenVerifier:
             raise AuthError(AuthErrorCode.EXPIRED, detail=str(exc)) from exc
         except jwt.PyJWTError as exc:
             raise AuthError(AuthErrorCode.INVALID, detail=f"{type(exc).__name__}: {exc}") from exc
+        # A stolen long-lived token would work for its whole life: cap it, whatever the issuer
+        # signed. PyJWT has checked both are numbers.
+        lifetime = float(claims["exp"]) - float(claims["iat"])
+        if lifetime > self.settings.max_lifetime_seconds:
+            raise AuthError(
+                AuthErrorCode.INVALID,
+                detail=f"lifetime {lifetime:.0f} s over {self.settings.max_lifetime_seconds:.0f} s",
+            )
         try:
             return Principal.from_claims(claims)
         except ValidationError as exc:
@@ -326,6 +487,10 @@ def parse_bearer(authorization: str | None) -> str:
     """
     if authorization is None:
         raise AuthError(AuthErrorCode.MISSING, detail="no Authorization header")
+    if len(authorization) > MAX_AUTHORIZATION_LENGTH:
+        raise AuthError(
+            AuthErrorCode.INVALID, detail=f"Authorization longer than {MAX_AUTHORIZATION_LENGTH}"
+        )
     scheme, _, token = authorization.strip(" \t").partition(" ")
     token = token.strip(" \t")
     if scheme.lower() != "bearer":
@@ -398,11 +563,13 @@ def install_auth_errors(app: FastAPI) -> None:
         if not isinstance(exc, AuthError):  # pragma: no cover - registered for AuthError only
             raise exc
         level = logging.WARNING if exc.status_code >= 500 else logging.INFO
+        # The route template, not the path: a path names the teacher (their NIP).
+        route = getattr(request.scope.get("route"), "path", None) or "<unmatched>"
         logger.log(
             level,
             "auth rejected %s %s: %s",
             request.method,
-            request.url.path,
+            route,
             exc,
             extra={"auth_code": exc.code.value},
         )

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from kinerja_shared import access, outbox
+from kinerja_shared.fields import Code, Reason
 from kinerja_shared.http import CurrentPrincipal, Db, error_responses
 
 from .. import repository
@@ -20,11 +21,14 @@ router = APIRouter(prefix="/assessments", tags=["assessment"])
 
 class HkAdjustment(BaseModel):
     rating: Rating
-    reason: str = Field(description="Why HK moves one step (at least 50 characters).")
+    reason: Reason = Field(description="Why HK moves one step (at least 50 characters).")
 
 
 class RatingRequest(BaseModel):
-    behaviours: dict[str, Rating] = Field(
+    behaviours: dict[Code, Rating] = Field(
+        # Seven are needed (PK_INCOMPLETE names the missing and unknown ones); room for a few
+        # mistakes, not for an unbounded map.
+        max_length=2 * len(BERAKHLAK),
         description="Exactly the seven BerAKHLAK behaviour codes as keys: "
         + ", ".join(f"{code} ({label})" for code, label in BERAKHLAK_LABELS.items())
         + ".",

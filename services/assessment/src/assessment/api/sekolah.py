@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from kinerja_shared import access, outbox
+from kinerja_shared.fields import Item, NipKey
 from kinerja_shared.http import CurrentPrincipal, Db, error_responses
 
 from .. import repository
@@ -24,9 +25,14 @@ from .views import SchoolSummary, submission_view, teacher_summary
 router = APIRouter(prefix="/sekolah", tags=["sekolah"])
 
 
+# More teachers than the largest school has under one Kepala Sekolah.
+EXCLUSIONS_MAX = 200
+
+
 class KirimRequest(BaseModel):
-    exclusions: dict[str, str] = Field(
+    exclusions: dict[NipKey, Item] = Field(
         default_factory=dict,
+        max_length=EXCLUSIONS_MAX,
         description="Teachers left out of this submission, NIP -> reason (at least 20 chars).",
     )
 

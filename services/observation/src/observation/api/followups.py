@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from kinerja_shared import access, outbox
+from kinerja_shared.fields import Reason, Reflection
 from kinerja_shared.http import CurrentPrincipal, Db, error_responses
 from kinerja_shared.refusal import Refusal
 
@@ -30,15 +31,15 @@ router = APIRouter(prefix="/observations", tags=["follow-up"])
 
 
 class ActionRequest(BaseModel):
-    action: str
+    action: Reason
 
 
 class ReflectionRequest(BaseModel):
-    reflection: str
+    reflection: Reflection
 
 
 class ReviewRequest(BaseModel):
-    comment: str | None = None
+    comment: Reason | None = None
 
 
 # Only the teacher records their follow-up; the atasan reads it (docs/domain.md §1.3).

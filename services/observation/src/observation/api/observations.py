@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from kinerja_shared import access, outbox
 from kinerja_shared.auth import Principal
+from kinerja_shared.fields import Code, Reason, Reflection
 from kinerja_shared.http import CurrentPrincipal, Db, error_responses
 
 from .. import repository
@@ -36,24 +37,30 @@ class ScheduleRequest(BaseModel):
     )
 
 
+# The rubric of a sub-indicator has a handful of items; unknown codes are refused (V-16).
+RUBRIC_ITEMS_MAX = 50
+
+
 class RescheduleRequest(BaseModel):
     scheduled_at: AwareDatetime
-    reason: str = Field(description="Why the date moves (kept in the schedule history).")
+    reason: Reason = Field(description="Why the date moves (kept in the schedule history).")
     expected_revision: int
 
 
 class CancelRequest(BaseModel):
-    reason: str = Field(description="Why the observation will not happen (kept in the history).")
+    reason: Reason = Field(description="Why the observation will not happen (kept in the history).")
     expected_revision: int | None = None
 
 
 class ConductRequest(BaseModel):
-    rubric_scores: dict[str, int] = Field(description="Every rubric item code → score 1..4.")
-    notes: str = ""
+    rubric_scores: dict[Code, int] = Field(
+        max_length=RUBRIC_ITEMS_MAX, description="Every rubric item code → score 1..4."
+    )
+    notes: Reflection = ""
 
 
 class FeedbackRequest(BaseModel):
-    feedback: str
+    feedback: Reflection
 
 
 def _observer(teacher: asyncpg.Record, obs: Observation) -> str:

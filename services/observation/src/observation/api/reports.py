@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from kinerja_shared import access, outbox
 from kinerja_shared.auth import Principal
+from kinerja_shared.fields import LIST_MAX, Item, Reference, Reflection
 from kinerja_shared.http import CurrentPrincipal, Db, error_responses
 
 from .. import reports_repository as reports
@@ -25,19 +26,26 @@ from ..domain.reports import Activity, R
 from ..repository import Conn
 from ..rules import ObservationRules
 from .deps import Rules, load_for_write, now_of, readable, require_self
-from .views import ActivityBody, CompetencyView, DutiesView, competency_view, duties_view
+from .views import CompetencyView, DutiesView, competency_view, duties_view
 
 router = APIRouter(prefix="/observations", tags=["reports"])
 
 
+class ActivityIn(BaseModel):
+    text: Item = Field(description="The activity, free text (course, community of practice ...).")
+    bukti: Reference | None = Field(
+        default=None, description="Evidence reference (bukti dukung); required by 2024 rules only."
+    )
+
+
 class CompetencyRequest(BaseModel):
-    activities: list[ActivityBody] = Field(default_factory=list)
-    reflection: str = ""
+    activities: list[ActivityIn] = Field(default_factory=list, max_length=LIST_MAX)
+    reflection: Reflection = ""
     expected_revision: int | None = None
 
 
 class DutiesRequest(BaseModel):
-    tugas: list[str]
+    tugas: list[Item] = Field(max_length=LIST_MAX)
     expected_revision: int | None = None
 
 

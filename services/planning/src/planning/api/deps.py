@@ -28,7 +28,11 @@ def _rules(request: Request) -> PlanningRules:
 
 Rules = Annotated[PlanningRules, Depends(_rules)]
 IfMatch = Annotated[
-    str | None, Header(description="The plan version last read (its ETag); stale → V-15.")
+    str | None,
+    Header(
+        max_length=64,
+        description="The plan version last read (its ETag); stale → V-15.",
+    ),
 ]
 
 
@@ -45,12 +49,20 @@ def plan_not_found() -> Refusal:
 
 
 async def readable_plan(pool: asyncpg.Pool, principal: Principal, plan_id: str) -> Plan:
-    """The plan, if ``principal`` may read its teacher's records."""
+    """The plan, if ``principal`` may read its teacher's records. An unknown plan id gets the
+    refusal of a plan that is not theirs, except for an operator (who may read every plan), so
+    the answer does not tell whether the id exists."""
     plan = await repository.get(pool, plan_id)
     if plan is None:
-        raise plan_not_found()
+        if principal.role is Role.OPERATOR:
+            raise plan_not_found()
+        raise access.unseen(principal)
     await access.authorize_read(pool, principal, plan.nip)
     return plan
+
+
+# A version has at most nine digits; int() of thousands of digits would raise (a 500).
+_MAX_VERSION_DIGITS = 9
 
 
 def expected(if_match: str | None, body_version: int | None) -> list[int]:
@@ -58,29 +70,36 @@ def expected(if_match: str | None, body_version: int | None) -> list[int]:
     found = [body_version] if body_version is not None else []
     if if_match:
         digits = re.search(r"\d+", if_match)
-        if digits is None:
+        if digits is None or len(digits.group()) > _MAX_VERSION_DIGITS:
             raise stale_version()
         found.append(int(digits.group()))
     return found
 
 
-Authorize = Callable[[repository.Conn, Principal, Plan], Awaitable[None]]
+# ``plan`` is None for an unknown plan id: each check then refuses as it would refuse someone
+# else's plan, so the answer does not tell whether the id exists.
+Authorize = Callable[[repository.Conn, Principal, Plan | None], Awaitable[None]]
 Decide = Callable[[repository.Conn, Plan], Awaitable[Transition]]
 
 
-async def by_owner(_: repository.Conn, principal: Principal, plan: Plan) -> None:
+async def by_owner(_: repository.Conn, principal: Principal, plan: Plan | None) -> None:
     access.require_role(principal, Role.GURU, Role.KEPALA_SEKOLAH)
-    if principal.nip != plan.nip:
+    if plan is None or principal.nip != plan.nip:
         raise not_own_plan()
 
 
-async def by_atasan(conn: repository.Conn, principal: Principal, plan: Plan) -> None:
+async def by_atasan(conn: repository.Conn, principal: Principal, plan: Plan | None) -> None:
+    if plan is None:
+        access.require_kepala_sekolah(principal)
+        raise access.not_atasan()
     await access.authorize_atasan(conn, principal, plan.nip)
 
 
-async def by_owner_or_atasan(conn: repository.Conn, principal: Principal, plan: Plan) -> None:
+async def by_owner_or_atasan(
+    conn: repository.Conn, principal: Principal, plan: Plan | None
+) -> None:
     # docs/domain.md §2.2: a revision is entered by "KS + Guru", so either side may reopen the SKP.
-    if principal.role is Role.KEPALA_SEKOLAH and principal.nip != plan.nip:
+    if principal.role is Role.KEPALA_SEKOLAH and (plan is None or principal.nip != plan.nip):
         await by_atasan(conn, principal, plan)
     else:
         await by_owner(conn, principal, plan)
@@ -98,9 +117,9 @@ async def command(
     """Load → authorize → check version → decide → save with its events, in one transaction."""
     async with pool.acquire() as conn, conn.transaction():
         plan = await repository.get_for_update(conn, plan_id)
+        await authorize(conn, principal, plan)
         if plan is None:
             raise plan_not_found()
-        await authorize(conn, principal, plan)
         if any(v != plan.version for v in versions):
             raise stale_version()
         transition = await decide(conn, plan)

@@ -12,6 +12,7 @@ from uuid6 import uuid7
 
 from kinerja_shared import access
 from kinerja_shared.auth import Role
+from kinerja_shared.fields import LIST_MAX, SHORT_LIST_MAX, Code, Item, Name, Reason, Reference
 from kinerja_shared.http import CurrentPrincipal, Db, error_responses
 
 from .. import repository
@@ -43,25 +44,38 @@ from .views import HistoryView, PlanView, history_view, plan_view
 router = APIRouter(prefix="/plans", tags=["plans"])
 
 
+# BerAKHLAK has seven core values: a focus lists some of them, each once (V-07).
+BERAKHLAK_MAX = 7
+TUGAS_TAMBAHAN_MAX = 10
+
+
 class TugasTambahanIn(BaseModel):
-    nama: str
-    deskripsi: str = Field(default="", description="Required from the 2025 rules on (V-08).")
-    surat_tugas: str | None = Field(
+    nama: Name
+    deskripsi: Item = Field(default="", description="Required from the 2025 rules on (V-08).")
+    surat_tugas: Reference | None = Field(
         default=None, description="Reference of the uploaded Surat Tugas (2024 rules, V-08)."
     )
 
 
 class ContentIn(BaseModel):
-    sub_indikator: list[str] = Field(
-        default_factory=list, description="Exactly one code from GET /catalog (V-05)."
+    sub_indikator: list[Code] = Field(
+        default_factory=list,
+        max_length=SHORT_LIST_MAX,
+        description="Exactly one code from GET /catalog (V-05).",
     )
-    indikator_kompetensi: list[str] = Field(
-        default_factory=list, description="Exactly one code from GET /catalog (V-06)."
+    indikator_kompetensi: list[Code] = Field(
+        default_factory=list,
+        max_length=SHORT_LIST_MAX,
+        description="Exactly one code from GET /catalog (V-06).",
     )
-    tugas_pokok: list[str] = Field(default_factory=list)
-    tugas_tambahan: list[TugasTambahanIn] = Field(default_factory=list)
-    perilaku_fokus: list[str] = Field(
-        default_factory=list, description="At least one BerAKHLAK code (V-07)."
+    tugas_pokok: list[Item] = Field(default_factory=list, max_length=LIST_MAX)
+    tugas_tambahan: list[TugasTambahanIn] = Field(
+        default_factory=list, max_length=TUGAS_TAMBAHAN_MAX
+    )
+    perilaku_fokus: list[Code] = Field(
+        default_factory=list,
+        max_length=BERAKHLAK_MAX,
+        description="At least one BerAKHLAK code (V-07).",
     )
 
     @field_validator("sub_indikator", "indikator_kompetensi", mode="before")
@@ -80,7 +94,7 @@ class ContentIn(BaseModel):
 
 
 class CreatePlan(ContentIn):
-    period_id: str = Field(examples=["2025"])
+    period_id: Code = Field(examples=["2025"])
 
 
 class EditPlan(ContentIn):
@@ -94,11 +108,11 @@ class Command(BaseModel):
 
 
 class ReturnPlan(Command):
-    note: str = Field(description="What to revise; at least 20 characters (V-11).")
+    note: Reason = Field(description="What to revise; at least 20 characters (V-11).")
 
 
 class RevisePlan(Command):
-    reason: str = Field(description="Why the agreed SKP changes; at least 20 characters.")
+    reason: Reason = Field(description="Why the agreed SKP changes; at least 20 characters.")
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(403, 404, 409, 422))

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from kinerja_shared import access
 from kinerja_shared.auth import Role
+from kinerja_shared.fields import Reason
 from kinerja_shared.http import CurrentPrincipal, Db, error_responses
 
 from .. import repository
@@ -30,12 +31,16 @@ router = APIRouter(prefix="/predikat", tags=["predikat"])
 
 class SetRequest(BaseModel):
     predikat: TeacherPredikat | None = None
-    reason: str | None = Field(default=None, description="Needed when leaving the recommendation.")
+    reason: Reason | None = Field(
+        default=None, description="Needed when leaving the recommendation."
+    )
 
 
 class CorrectionRequest(BaseModel):
     predikat: TeacherPredikat
-    reason: str = Field(description="Why the sent predikat is corrected (at least 20 characters).")
+    reason: Reason = Field(
+        description="Why the sent predikat is corrected (at least 20 characters)."
+    )
 
 
 @router.get("/{nip}/{period_id}", responses=error_responses(403, 404))

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from kinerja_shared import access
 from kinerja_shared.auth import Role
+from kinerja_shared.fields import Reason
 from kinerja_shared.http import CurrentPrincipal, Db, error_responses
 
 from .. import repository
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/sekolah", tags=["sekolah"])
 
 
 class TetapkanRequest(BaseModel):
-    distribution_reason: str | None = Field(
+    distribution_reason: Reason | None = Field(
         default=None,
         description="Needed (at least 20 characters) to pass a distribution-curve warning (V-21).",
     )
