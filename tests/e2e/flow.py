@@ -367,7 +367,10 @@ class Cycle:
         response = await client.request("GET", f"{self.bkn_sync}/deliveries/{nip}")
         # Until the roster reaches bkn-sync the principal is not yet this teacher's atasan
         # there (403 V-10), and a teacher bkn-sync has never seen is not found (404).
-        if response.status_code == 404 or response.json().get("code") == "V-10":
+        not_yet = response.status_code == 404 or (
+            response.status_code == 403 and response.json()["code"] == "V-10"
+        )
+        if not_yet:
             return []
         assert response.status_code == 200, response.text
         body = response.json()
