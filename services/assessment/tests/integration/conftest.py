@@ -250,7 +250,16 @@ async def make_school(env: Env, n_teachers: int) -> School:
     last = school.teachers[-1] if school.teachers else school.ks
 
     async def on_roster() -> bool:
-        return bool(await env.fetchval("SELECT true FROM roster_pegawai WHERE nip = $1", last))
+        # The school and its people come through two topics with consumers of their own:
+        # either may arrive first.
+        return bool(
+            await env.fetchval(
+                "SELECT EXISTS (SELECT FROM roster_pegawai WHERE nip = $1)"
+                " AND EXISTS (SELECT FROM roster_sekolah WHERE npsn = $2)",
+                last,
+                school.npsn,
+            )
+        )
 
     # A fresh consumer group reads the whole compacted roster topic first; on a busy shared
     # stack that alone can take longer than the default deadline.
