@@ -52,7 +52,7 @@ class Settings(ServiceSettings):
         default=0,
         ge=0,
         description="Most PUTs this process sends to e-Kinerja per second, retries included "
-        "(0: no cap). DOMAIN.md §8 caps all of Kinerja at 200/s: set it to 200 ÷ the most "
+        "(0: no cap). docs/domain.md §8 caps all of Kinerja at 200/s: set it to 200 ÷ the most "
         "replicas that can run (the prod overlay: 50 for KEDA's 4).",
     )
     batch_max_records: int = Field(

@@ -1,4 +1,4 @@
-"""The e-Kinerja simulator as a FastAPI app (record contract: DOMAIN.md §6.5)."""
+"""The e-Kinerja simulator as a FastAPI app (record contract: docs/domain.md §6.5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What an e-Kinerja answer means for a delivery (DOMAIN.md §6.4).
+"""What an e-Kinerja answer means for a delivery (docs/domain.md §6.4).
 
 Pure: the sender turns an HTTP exchange into plain facts (status, body code, transport error,
 Retry-After) and this module decides. Remedies are written for the principal or operator who
@@ -63,7 +63,7 @@ class _Permanent:
 
 _SENDING_AGAIN = "Tidak perlu tindakan; data sedang dikirim ulang otomatis."
 
-# e-Kinerja 422 body codes (DOMAIN.md §6.5) → our taxonomy (§6.4).
+# e-Kinerja 422 body codes (docs/domain.md §6.5) → our taxonomy (§6.4).
 _PERMANENT: dict[str, _Permanent] = {
     "NIP_NOT_FOUND": _Permanent(
         "BKN-E01",

@@ -1,4 +1,4 @@
-"""Identity, versions and retry schedule of a delivery (DOMAIN.md §2.10, ARCHITECTURE.md).
+"""Identity, versions and retry schedule of a delivery (docs/domain.md §2.10, docs/architecture.md).
 
 A delivery is one record slot in e-Kinerja: (kind, NIP, period), named by its delivery key
 ``{kind}:{nip}:{period}``. The key is what the status event, the ``deliveries`` table and the

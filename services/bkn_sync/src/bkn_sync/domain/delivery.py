@@ -1,4 +1,4 @@
-"""The delivery lifecycle (DOMAIN.md §2.10, §6): what happens to one record slot in e-Kinerja
+"""The delivery lifecycle (docs/domain.md §2.10, §6): what happens to one record slot in e-Kinerja
 when a version arrives, when it is taken for an attempt, when e-Kinerja answers, when an
 operator redrives it, and when a newer version replaces it.
 
@@ -80,7 +80,7 @@ class SourceVersion:
 
 @dataclass(frozen=True)
 class Reason:
-    """Why a delivery is where it is, and who must do what (DOMAIN.md §6.4)."""
+    """Why a delivery is where it is, and who must do what (docs/domain.md §6.4)."""
 
     code: str | None
     text: str | None
