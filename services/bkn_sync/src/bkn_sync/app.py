@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from kinerja_shared import metrics
 from kinerja_shared.service import Runtime, create_service_app
 
-from . import api, background, handlers
+from . import api, handlers
 from .config import Settings
 from .sender import Sender
 
@@ -31,19 +31,13 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(a: FastAPI) -> AsyncIterator[None]:
         try:
             async with service_lifespan(a):
-                tasks = [
-                    asyncio.create_task(_sample_parked(runtime), name="bkn-sync-parked"),
-                    asyncio.create_task(background.run_checks(runtime), name="bkn-sync-checks"),
-                    asyncio.create_task(background.run_recovery(runtime), name="bkn-sync-recovery"),
-                ]
+                sampling = asyncio.create_task(_sample_parked(runtime), name="bkn-sync-parked")
                 try:
                     yield
                 finally:
-                    for task in tasks:
-                        task.cancel()
-                    for task in tasks:
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await task
+                    sampling.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sampling
         finally:
             # After the consumers stopped: no attempt can still be using the client. Closed
             # even if stopping failed: an open keep-alive connection can hold up e-Kinerja's
