@@ -6,8 +6,10 @@ of every topic. Preparation, not measured:
 
 1. a roster of S schools × 40 teachers (+ a Kepala Sekolah each) is published and reaches the
    projections of predikat and bkn-sync;
-2. every teacher's SKP is PUT straight into the simulator (e-Kinerja refuses a predikat before
-   the SKP, E08), instead of running planning's flow for each teacher;
+2. every teacher's agreed plan (the SKP) is published straight onto
+   ``kinerja.planning.plan-agreed.v1``, instead of running planning's flow for each teacher,
+   and the bench waits until bkn-sync has delivered it: bkn-sync sends a teacher's predikat
+   only after their SKP is at e-Kinerja (a predikat before it waits, PARKED BKN-E08);
 3. ``assessment.recommended`` events are fabricated straight onto
    ``kinerja.assessment.recommended.v1`` (predikat BAIK), skipping planning, observation and
    assessment: predikat holds every teacher in DRAF exactly as after a real rating;
@@ -94,30 +96,40 @@ async def wait_count(
     raise TimeoutError(f"{what}: {got} of {n} after {timeout}s")
 
 
-async def put_skps(sim: str, nips: list[str]) -> None:
-    import httpx
+async def publish_skps(bootstrap: str, pairs: list[tuple[str, str, str]]) -> None:
+    """Each teacher's agreed plan, as planning would publish it, for bkn-sync to deliver."""
+    from datetime import UTC, datetime
 
-    async with httpx.AsyncClient(
-        base_url=sim, timeout=30, limits=httpx.Limits(max_connections=32)
-    ) as http:
+    from aiokafka import AIOKafkaProducer
 
-        async def one(nip: str) -> None:
-            key = str(uuid.uuid4())  # the same key on a retry: the simulator replays
-            for attempt in range(5):
-                try:
-                    r = await http.put(
-                        f"/skp/{nip}/{PERIOD}",
-                        json={"version": 1, "bench": True},
-                        headers={"Idempotency-Key": key},
-                    )
-                    break
-                except httpx.TransportError:
-                    if attempt == 4:
-                        raise
-                    await asyncio.sleep(0.2)
-            assert r.status_code in (200, 201), r.text
+    from kinerja_shared.events.planning import PlanAgreed
+    from kinerja_shared.topics import PLAN_AGREED
 
-        await gather_limited(32, [one(n) for n in nips])
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=20
+    )
+    await producer.start()
+    try:
+        for guru, ks, npsn in pairs:
+            payload = PlanAgreed(
+                plan_id=f"bench-{guru}",
+                nip=guru,
+                npsn=npsn,
+                period_id=PERIOD,
+                version=1,
+                atasan_nip=ks,
+                sub_indikator="D1.1",
+                indikator_kompetensi="KP.1",
+                tugas_pokok=["Mengajar Matematika kelas VII"],
+                tugas_tambahan=[],
+                perilaku_fokus=["BERORIENTASI_PELAYANAN"],
+                agreed_at=datetime.now(UTC),
+            )
+            value = PLAN_AGREED.envelope(guru, payload).model_dump_json().encode()
+            await producer.send(PLAN_AGREED.name, value, key=guru.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
 
 
 async def fabricate_recommendations(bootstrap: str, pairs: list[tuple[str, str, str]]) -> None:
@@ -538,8 +550,18 @@ def main() -> None:
                     f"{name} roster",
                 )
             )
-        with timed("SKPs put into the simulator"):
-            asyncio.run(put_skps(sim.url, [g for g, _, _ in pairs]))
+        with timed("SKPs published"):
+            asyncio.run(publish_skps(st.kafka_bootstrap, pairs))
+        asyncio.run(
+            wait_count(
+                st.pg_admin_dsn,
+                f'SELECT count(*) FROM "{procs.run_schema("bkn_sync")}".deliveries '
+                "WHERE kind = 'SKP' AND state = 'DELIVERED'",
+                [],
+                n,
+                "SKPs delivered by bkn-sync",
+            )
+        )
         with timed("recommendations fabricated"):
             asyncio.run(fabricate_recommendations(st.kafka_bootstrap, pairs))
         asyncio.run(

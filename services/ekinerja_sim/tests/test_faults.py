@@ -230,3 +230,72 @@ async def test_invalid_fault_config_is_rejected(client: httpx.AsyncClient) -> No
 
     assert response.status_code == 400
     assert response.json()["code"] == "INVALID_PAYLOAD"
+
+
+@pytest.mark.parametrize(
+    ("rule", "body"),
+    [
+        (
+            {"code": "VERSI_SUDAH_ADA", "held_version": 9},
+            {"code": "VERSI_SUDAH_ADA", "message": "Permintaan ditolak oleh e-Kinerja"},
+        ),
+        ({"status": 422, "code": "DATA_TERKUNCI", "message": "Data dikunci verifikator"}, {}),
+        ({"message": "Konflik"}, {"message": "Konflik"}),
+    ],
+)
+async def test_reject_answers_the_scripted_4xx_and_records_nothing(
+    rule: dict[str, Any],
+    body: dict[str, Any],
+    put: Put,
+    set_faults: SetFaults,
+    client: httpx.AsyncClient,
+) -> None:
+    await set_faults(rules=[{"fault": "reject", "times": 1, **rule}])
+
+    response = await put("skp", key="k")
+    retry = await put("skp", key="k")
+
+    assert response.status_code == rule.get("status", 409)
+    answer = response.json()
+    assert answer.get("code") == rule.get("code")
+    assert answer.get("held_version") == rule.get("held_version")
+    assert answer["message"] == rule.get("message", "Permintaan ditolak oleh e-Kinerja")
+    assert body.items() <= answer.items()
+    assert retry.status_code == 201
+    assert await _ledger_count(client) == 1
+    first = (await client.get("/ledger/attempts")).json()["attempts"][0]
+    assert (first["fault"], first["status"], first["code"]) == (
+        "reject",
+        rule.get("status", 409),
+        rule.get("code"),
+    )
+
+
+async def test_reject_is_only_a_client_error(client: httpx.AsyncClient) -> None:
+    response = await client.put(
+        "/admin/faults", json={"rules": [{"fault": "reject", "status": 503}]}
+    )
+
+    assert response.status_code == 400
+
+
+async def test_a_latency_until_changed_holds_the_request_until_the_faults_change(
+    put: Put, set_faults: SetFaults, client: httpx.AsyncClient
+) -> None:
+    slow = "199001012015052002"
+    await set_faults(latency={"ms": 600_000, "nip": slow, "until_changed": True})
+    held = asyncio.create_task(put("skp", key="slow", nip=slow))
+
+    # The simulator stands alone (no Kinerja library): its own short wait for the condition.
+    deadline = time.monotonic() + 10
+    while (await client.get("/admin/faults")).json()["held_requests"] != 1:
+        assert time.monotonic() < deadline, "the slow request was never held"
+        await asyncio.sleep(0.02)
+    # Another NIP's request goes through while that one is held.
+    assert (await put("skp", key="fast")).status_code == 201
+    assert not held.done()
+
+    await client.delete("/admin/faults")
+
+    assert (await held).status_code == 201
+    assert (await client.get("/ledger")).json()["count"] == 2

@@ -65,6 +65,7 @@ async def test_lower_version_with_new_key_is_stale_409(put: Put, client: httpx.A
     assert response.status_code == 409
     assert response.json()["code"] == "STALE_VERSION"
     assert response.json()["current_version"] == 3
+    assert response.json()["held_version"] == 3
     assert (await client.get("/ledger")).json()["count"] == 1
 
 

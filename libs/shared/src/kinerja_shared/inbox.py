@@ -11,8 +11,9 @@ on; anything else raises, the offset is not committed, and the record is tried a
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, TypeVar
@@ -33,7 +34,7 @@ from tenacity import (
 
 from . import failpoints, metrics, tracing_attrs
 from .db import Conn
-from .envelope import Envelope
+from .envelope import Envelope, new_event_id
 from .topics import Topic, dlq_name
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,42 @@ async def claim(conn: Conn, consumer: str, event_id: UUID, topic: str) -> bool:
     return bool(inserted)
 
 
+# Every record a consumer sets aside is a record of its own on its DLQ: its own id, so a DLQ
+# consumer that deduplicates by id keeps each dead-lettering (the same event set aside again
+# after a redrive is a second one), and the id of the event it carries.
+DEAD_LETTER_ID = "kinerja-dead-letter-id"
+ORIGINAL_EVENT_ID = "kinerja-original-event-id"
+_ENVELOPE_FIELDS = ("event_id", "type", "payload")
+
+
+def as_dead_letter(
+    value: bytes | None, headers: Mapping[str, str] | None = None
+) -> tuple[bytes | None, dict[str, str]]:
+    """``value`` as its DLQ record carries it, and the headers that name it.
+
+    A fresh UUIDv7 is the dead letter's id (``kinerja-dead-letter-id``). If ``value`` is an
+    envelope, the id becomes its ``event_id`` and the id it had goes in
+    ``kinerja-original-event-id`` (kept as it was if ``headers`` already name one: the event a
+    replayed dead letter came from); the rest of the value is unchanged. Anything else (an
+    undecodable record) is carried as it came.
+    """
+    dead_letter_id = new_event_id()
+    named = {DEAD_LETTER_ID: str(dead_letter_id)}
+    try:
+        data = json.loads(value) if value is not None else None
+    except ValueError:  # UnicodeDecodeError included
+        return value, named
+    if not isinstance(data, dict) or not all(f in data for f in _ENVELOPE_FIELDS):
+        return value, named
+    try:
+        original = UUID(str(data["event_id"]))
+    except ValueError:
+        return value, named
+    data["event_id"] = str(dead_letter_id)
+    named[ORIGINAL_EVENT_ID] = (headers or {}).get(ORIGINAL_EVENT_ID) or str(original)
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode(), named
+
+
 def dead_letter_headers(msg: Any, group: str, code: str, reason: str) -> dict[str, str]:
     now = datetime.now(UTC).isoformat()
     original = {k: v.decode(errors="replace") for k, v in (msg.raw_message.headers or ())}
@@ -102,12 +139,9 @@ async def _to_dlq(
     log.error(
         "dead-lettered", extra={"topic": msg.raw_message.topic, "code": code, "reason": reason}
     )
-    await broker.publish(
-        msg.raw_message.value,
-        dlq,
-        key=msg.raw_message.key,
-        headers=dead_letter_headers(msg, group, code, reason),
-    )
+    headers = dead_letter_headers(msg, group, code, reason)
+    value, named = as_dead_letter(msg.raw_message.value, headers)
+    await broker.publish(value, dlq, key=msg.raw_message.key, headers={**headers, **named})
 
 
 def _retrying() -> AsyncRetrying:

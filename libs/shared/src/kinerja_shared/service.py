@@ -151,9 +151,9 @@ def create_service_app(
             relay.stop()
             if not broker_link.started:
                 relay_task.cancel()  # still waiting for Kafka: nothing to drain
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(relay_task, settings.graceful_shutdown_seconds)
-            await runtime.pool.close()
+            await close_pool(runtime.pool, settings.graceful_shutdown_seconds)
             telemetry.shutdown_tracing()
 
     docs = settings.serves_api_docs
@@ -193,6 +193,22 @@ HOUSEKEEPING_SECONDS = 3600
 # Longer than any consumed topic's retention (90 days): a redelivery older than this cannot
 # happen, so its claim is no longer needed.
 INBOX_KEEP_SECONDS = 100 * 24 * 3600
+
+
+async def close_pool(pool: asyncpg.Pool, timeout: float) -> None:
+    """Close the pool, waiting at most ``timeout`` for connections still in use.
+
+    ``Pool.close`` waits for every connection to be released, with no limit: one task left
+    holding a connection (a handler past the graceful timeout, a write nobody awaits) would hold
+    the process's exit for ever, and its open transaction would keep its locks meanwhile. After
+    the wait the rest are terminated: the server rolls back what they had not committed, which
+    is what a crash would leave, and every write here is made to survive that.
+    """
+    try:
+        await asyncio.wait_for(pool.close(), timeout)
+    except TimeoutError:
+        log.warning("database connections still in use at shutdown were terminated")
+        pool.terminate()
 
 
 async def _housekeeping(pool: asyncpg.Pool) -> None:

@@ -40,6 +40,8 @@ class DeliveryView(BaseModel):
     actor: str | None
     first_error: str | None
     last_error: str | None
+    first_attempt_at: datetime | None
+    last_attempt_at: datetime | None
     delivered_at: datetime | None
     updated_at: datetime
 
@@ -82,7 +84,8 @@ class Filters(BaseModel):
     reason_codes: list[Annotated[str, Field(max_length=32)]] | None = Field(
         default=None,
         max_length=50,
-        description="E.g. BKN-E01. Kemenag drops (BKN-E07) are redriven only when named here.",
+        description="E.g. BKN-E01. Kemenag drops (BKN-E07) and predikat held for their SKP "
+        "(PARKED BKN-E08) are redriven only when named here.",
     )
 
 
@@ -176,6 +179,12 @@ async def redrive(body: RedriveRequest, principal: CurrentPrincipal, pool: Db) -
             reason_codes=f.reason_codes,
         )
         if not f.reason_codes:
-            rows = [r for r in rows if r["reason_code"] not in DROPPED]
+            # Kemenag drops, and predikat held for their SKP (released when it is delivered:
+            # sent now, e-Kinerja would only refuse them), are redriven only when named.
+            rows = [
+                r
+                for r in rows
+                if r["reason_code"] not in DROPPED and not repository.to_delivery(r).waiting_for_skp
+            ]
         done = await pipeline.redrive(conn, rows, dry_run=body.dry_run)
     return RedriveResult(dry_run=body.dry_run, count=len(done), deliveries=[_view(r) for r in done])

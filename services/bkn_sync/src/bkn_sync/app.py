@@ -1,5 +1,4 @@
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,7 +8,7 @@ from fastapi import FastAPI
 from kinerja_shared import metrics
 from kinerja_shared.service import Runtime, create_service_app
 
-from . import api, handlers
+from . import api, background, handlers, pipeline
 from .config import Settings
 from .sender import Sender
 
@@ -31,14 +30,22 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(a: FastAPI) -> AsyncIterator[None]:
         try:
             async with service_lifespan(a):
-                sampling = asyncio.create_task(_sample_parked(runtime), name="bkn-sync-parked")
+                tasks = [
+                    asyncio.create_task(_sample_parked(runtime), name="bkn-sync-parked"),
+                    asyncio.create_task(background.run_checks(runtime), name="bkn-sync-checks"),
+                    asyncio.create_task(background.run_recovery(runtime), name="bkn-sync-recovery"),
+                ]
                 try:
                     yield
                 finally:
-                    sampling.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await sampling
+                    # Before the consumers stop: nothing they wait for runs in these tasks.
+                    for task in tasks:
+                        task.cancel()
+                    await asyncio.wait(tasks, timeout=settings.graceful_shutdown_seconds)
         finally:
+            recorder: pipeline.Recorder | None = runtime.extras.get("recorder")
+            if recorder is not None:
+                await recorder.aclose()
             # After the consumers stopped: no attempt can still be using the client. Closed
             # even if stopping failed: an open keep-alive connection can hold up e-Kinerja's
             # (or the simulator's) own shutdown.

@@ -2,9 +2,12 @@
 
 One poll's records (across the topic's partitions) are ingested in one transaction; each slot's
 newest version is then attempted concurrently, at most ``max_in_flight`` deliveries at once per
-process; all outcomes are recorded in one transaction. Only then does the handler return and
-FastStream commit the batch's offsets, so a crash anywhere re-reads the batch, and ingest of a
-version still pending attempts it again under the same idempotency key.
+process, and each outcome is recorded, with its status event, as soon as its PUT is done
+(``pipeline.Recorder``: a short transaction, shared with the outcomes completing at the same
+moment), so a slow PUT never holds back another teacher's status. Only once every outcome of
+the batch is stored does the handler return and FastStream commit the batch's offsets, so a
+crash anywhere re-reads the batch, and ingest of a version still pending attempts it again
+under the same idempotency key (one already recorded is left alone).
 
 Per-teacher order holds because a slot is attempted at most once per batch (its newest version;
 the older ones of the batch are SUPERSEDED at ingest) and one topic's batches are handled one
@@ -33,7 +36,7 @@ _tracer = trace.get_tracer(__name__)
 
 
 @contextlib.contextmanager
-def _within(headers: Mapping[str, str]) -> Iterator[None]:
+def within(headers: Mapping[str, str]) -> Iterator[None]:
     """Work done for one record joins that record's trace (its teacher's request)."""
     token = telemetry.attach_headers(headers)
     try:
@@ -54,20 +57,22 @@ async def deliver(
     async with runtime.db.acquire() as conn, conn.transaction():
         due = await pipeline.ingest(conn, sources, claim=claim)
     outcomes = await asyncio.gather(
-        *(_attempt(runtime, d, src) for d, src in due), return_exceptions=True
+        *(_attempt(runtime, d, src, routing) for d, src in due), return_exceptions=True
     )
-    done = [o for o in outcomes if isinstance(o, Attempted)]
-    recorded = await pipeline.record_many(runtime.db, done, routing)
     for o in outcomes:
         if isinstance(o, BaseException):
-            raise o  # e.g. BreakerOpen: held too long, the batch is read again
-    return recorded
+            # e.g. BreakerOpen: held too long; the others' outcomes are stored, the batch is
+            # read again.
+            raise o
+    return [o for o in outcomes if not isinstance(o, BaseException)]
 
 
-async def _attempt(runtime: Runtime, d: Delivery, src: Source) -> Attempted | None:
+async def _attempt(runtime: Runtime, d: Delivery, src: Source, routing: Routing) -> Delivery | None:
+    """Attempt one delivery and record its outcome at once; the delivery as recorded."""
     sender: Sender = runtime.extras["sender"]
     in_flight: asyncio.Semaphore = runtime.extras["in_flight"]
-    with _within(src.trace), _tracer.start_as_current_span(f"bkn-sync deliver {src.kind}"):
+    recorder: pipeline.Recorder = runtime.extras["recorder"]
+    with within(src.trace), _tracer.start_as_current_span(f"bkn-sync deliver {src.kind}"):
         tracing_attrs.annotate(src.nip, src.period_id, d.delivery_key)
         # Waiting for the breaker takes no slot: nothing could use it meanwhile anyway.
         await sender.gate.ready()
@@ -78,4 +83,5 @@ async def _attempt(runtime: Runtime, d: Delivery, src: Source) -> Attempted | No
                     return None  # moved on meanwhile (a redrive, a tier attempt)
                 d = claimed
             result = await sender.deliver(pipeline.request_of(d))
-        return Attempted(d, result, telemetry.current_trace_headers())
+        attempted = Attempted(d, result, telemetry.current_trace_headers())
+        return await recorder.record(attempted, routing)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from kinerja_shared import metrics
 
 from .domain.breaker import Breaker, BreakerConfig, BreakerState, Health, Permit
-from .domain.classify import Outcome
+from .domain.classify import E_KINERJA_DOWN, Outcome
 
 _GAUGE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
@@ -28,7 +28,7 @@ class BreakerOpen(Exception):
 
 
 def health_of(outcome: Outcome) -> Health:
-    if outcome.code in ("BKN-T01", "BKN-T02"):
+    if outcome.code in E_KINERJA_DOWN:
         return Health.DOWN
     if outcome.code == "BKN-T03":
         return Health.UNKNOWN
@@ -60,6 +60,10 @@ class Gate:
         self._changed = asyncio.Event()
         self._since = datetime.now(UTC)
         self._seen = (self._breaker.state, self._breaker.generation)
+        # Set when the breaker leaves CLOSED: an outage began, to be recovered from.
+        self._outage = asyncio.Event()
+        # When it last closed (or started, closed).
+        self.closed_at = self._since
         metrics.BKN_SYNC_BREAKER_STATE.set(0)
 
     @property
@@ -86,6 +90,10 @@ class Gate:
         if now_seen[0] != self._seen[0]:
             self._since = datetime.now(UTC)
             metrics.BKN_SYNC_BREAKER_STATE.set(_GAUGE[now_seen[0]])
+            if self._seen[0] is BreakerState.CLOSED:
+                self._outage.set()
+            elif now_seen[0] is BreakerState.CLOSED:
+                self.closed_at = self._since
         self._seen = now_seen
         # Wake every waiter to look again; a fresh event for the next change.
         self._changed.set()
@@ -106,6 +114,19 @@ class Gate:
             changed = self._changed
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), timeout=wait)
+
+    async def outage(self) -> None:
+        """Wait until the breaker opens (an outage begins); at once if it has since the last
+        call."""
+        await self._outage.wait()
+        self._outage.clear()
+
+    async def changed(self, timeout: float) -> None:
+        """Wait until the breaker changes, at most ``timeout`` seconds."""
+        self._after_change()  # a cool-down that ran out is a change too
+        changed = self._changed
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), timeout=timeout)
 
     def admitting(self) -> bool:
         """Whether a call could be let through right now (no waiting)."""

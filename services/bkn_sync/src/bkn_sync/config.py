@@ -5,6 +5,7 @@ from kinerja_shared.settings import ServiceSettings
 from kinerja_shared.topics import BKN_RETRY_TIERS, PLAN_AGREED, PREDIKAT_DITETAPKAN, dlq_name
 
 from .domain.breaker import BreakerConfig
+from .domain.deliveries import RecheckSchedule, RetrySchedule
 
 
 class Settings(ServiceSettings):
@@ -17,6 +18,14 @@ class Settings(ServiceSettings):
         default="http://127.0.0.1:58010", description="Base URL of e-Kinerja (or its simulator)."
     )
     ekinerja_timeout_seconds: float = 10.0
+    ekinerja_keepalive_seconds: float = Field(
+        default=4.0,
+        gt=0,
+        description="How long an idle connection to e-Kinerja is kept for the next PUT. Keep it "
+        "below e-Kinerja's own idle timeout (the simulator's uvicorn: 5 s): a PUT on a "
+        "connection the server has just closed fails (BKN-T01), and after a quiet spell (a "
+        "scheduled check, the end of an outage) every pooled connection would be such a one.",
+    )
     quick_attempts: int = Field(default=3, ge=1, description="In-process tries per hop.")
     quick_wait_max_seconds: float = Field(
         default=2.0, description="Cap of the jittered backoff between in-process tries."
@@ -82,6 +91,57 @@ class Settings(ServiceSettings):
     breaker_cool_down_seconds: float = Field(
         default=5.0, gt=0, description="Open this long before one probe is let through."
     )
+
+    parked_recheck_every_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="A delivery parked for a cause outside Kinerja (BKN-E01 to E06, E09) is "
+        "checked with e-Kinerja again this often at first...",
+    )
+    parked_recheck_first_seconds: float = Field(
+        default=86400.0, ge=0, description="...for this long after it was parked..."
+    )
+    parked_recheck_then_every_seconds: float = Field(
+        default=86400.0, gt=0, description="...then this often..."
+    )
+    parked_recheck_days: float = Field(
+        default=14.0,
+        ge=0,
+        description="...until this many days after it was parked; then no more (0: never).",
+    )
+    parked_recheck_poll_seconds: float = Field(
+        default=30.0, gt=0, description="How often this instance looks for due checks."
+    )
+    parked_recheck_batch: int = Field(
+        default=20,
+        ge=1,
+        description="Due checks this instance takes at once (replicas take different ones).",
+    )
+
+    recovery_batch: int = Field(
+        default=50,
+        ge=1,
+        description="After an outage, deliveries waiting on a retry tier are attempted again "
+        "before their tier is due, this many at a time (within the call cap and "
+        "MAX_IN_FLIGHT).",
+    )
+
+    def retry_schedule(self) -> RetrySchedule:
+        return RetrySchedule(
+            self.retry_delays_seconds,
+            RecheckSchedule(
+                every_seconds=self.parked_recheck_every_seconds,
+                first_seconds=self.parked_recheck_first_seconds,
+                then_every_seconds=self.parked_recheck_then_every_seconds,
+                days=self.parked_recheck_days,
+            ),
+        )
+
+    def check_lease_seconds(self) -> float:
+        """How long a scheduled check may take before another may take the delivery again:
+        every quick try timing out with its backoff, and a breaker hold before the first."""
+        per_try = self.ekinerja_timeout_seconds + self.quick_wait_max_seconds
+        return self.quick_attempts * per_try + self.retry_hold_max_seconds + 30.0
 
     def breaker_config(self) -> BreakerConfig:
         return BreakerConfig(

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from kinerja_shared import metrics, tracing_attrs
 from kinerja_shared.events.bkn_sync import DeliveryState, RecordKind
 from kinerja_shared.events.roster import Pegawai
-from kinerja_shared.inbox import dead_letter_headers
+from kinerja_shared.inbox import as_dead_letter, dead_letter_headers
 from kinerja_shared.roster.projection import subscribe_roster
 from kinerja_shared.service import Runtime
 from kinerja_shared.topics import BKN_RETRY_TIERS, PLAN_AGREED, PREDIKAT_DITETAPKAN, Topic
@@ -30,7 +30,8 @@ from kinerja_shared.topics import BKN_RETRY_TIERS, PLAN_AGREED, PREDIKAT_DITETAP
 from . import batch, pipeline, repository
 from .config import Settings
 from .domain.classify import ROSTER_FIXABLE
-from .domain.deliveries import CLAIMABLE, RetrySchedule
+from .domain.deliveries import CLAIMABLE
+from .domain.delivery import Delivery
 from .repository import Conn
 from .sender import Sender
 
@@ -55,7 +56,7 @@ def settings_of(runtime: Runtime) -> Settings:
 def routing_of(runtime: Runtime) -> pipeline.Routing:
     settings = settings_of(runtime)
     return pipeline.Routing(
-        schedule=RetrySchedule(settings.retry_delays_seconds),
+        schedule=settings.retry_schedule(),
         dlq=settings.dlq_topic,
         group=settings.consumer_group,
     )
@@ -77,13 +78,21 @@ async def attempt(
             return
         tracing_attrs.annotate(claimed.nip, claimed.period_id, delivery_key)
         result = await sender.deliver(pipeline.request_of(claimed))
-    await pipeline.record(runtime.db, claimed, result, routing_of(runtime))
+    await record(runtime, pipeline.Attempted(claimed, result))
+
+
+async def record(runtime: Runtime, attempted: pipeline.Attempted) -> Delivery | None:
+    """Record one attempt's outcome now (with any others completing at the same time)."""
+    recorder: pipeline.Recorder = runtime.extras["recorder"]
+    return await recorder.record(attempted, routing_of(runtime))
 
 
 def register(runtime: Runtime) -> None:
     settings = settings_of(runtime)
     group = settings.consumer_group
     runtime.extras["sender"] = Sender(settings)
+    # Every outcome is recorded as its PUT completes, by one group-committing writer.
+    runtime.extras["recorder"] = pipeline.Recorder(lambda: runtime.db)
     # Bounds the deliveries attempted at once by this process, across every consumer.
     runtime.extras["in_flight"] = asyncio.Semaphore(settings.max_in_flight)
 
@@ -121,13 +130,12 @@ def _subscribe_source(runtime: Runtime, kind: RecordKind, topic: Topic[Any]) -> 
             try:
                 envelope = topic.decode(raw.value)
             except ValidationError as exc:
+                headers = dead_letter_headers(
+                    SimpleNamespace(raw_message=raw), group, "POISON", str(exc)
+                )
+                value, named = as_dead_letter(raw.value, headers)
                 await runtime.broker.publish(
-                    raw.value,
-                    settings.dlq_topic,
-                    key=raw.key,
-                    headers=dead_letter_headers(
-                        SimpleNamespace(raw_message=raw), group, "POISON", str(exc)
-                    ),
+                    value, settings.dlq_topic, key=raw.key, headers={**headers, **named}
                 )
                 metrics.BKN_SYNC_DLQ.inc()
                 continue

@@ -2,25 +2,28 @@
 ``Delivery`` decide (``domain/delivery.py``), save the new deliveries with the events their
 transitions caused (status events, retry-tier and DLQ copies of the source record).
 
-The source consumers ingest, and record, a whole batch in one transaction (``batch.py``),
-set-based: one statement locks the batch's rows, one inserts, one updates, one stages every
-outbox record, whatever the batch's size. The HTTP call happens between two transactions,
-never inside one.
+The source consumers ingest a whole batch in one transaction (``batch.py``), and ``Recorder``
+records outcomes as their PUTs complete, those completing together in one transaction;
+either is set-based: one statement locks the rows, one inserts, one updates, one stages every
+outbox record, whatever their number. The HTTP call happens between two transactions, never
+inside one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+import asyncio
+import contextlib
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 import asyncpg
 
 from kinerja_shared import metrics, telemetry
-from kinerja_shared.events.bkn_sync import DeliveryState
+from kinerja_shared.events.bkn_sync import DeliveryState, RecordKind
 
 from . import repository
-from .domain.deliveries import RetrySchedule
+from .domain.deliveries import RetrySchedule, waits_for_skp
 from .domain.delivery import Delivery, Event, SourceVersion, Transition
 from .repository import Conn, DeadLetters, Row, now
 from .sender import Request, Result
@@ -28,12 +31,8 @@ from .sender import Request, Result
 Traced = tuple[Event, Mapping[str, str]]
 
 
-@dataclass(frozen=True)
-class Source(SourceVersion):
-    """A delivery's record as it came off Kafka."""
-
-    # Its Kafka headers (the W3C trace context among them): the delivery joins its trace.
-    trace: Mapping[str, str] = field(default_factory=dict)
+# A delivery's record as it came off Kafka, its headers in ``trace``.
+Source = SourceVersion
 
 
 @dataclass(frozen=True)
@@ -61,6 +60,11 @@ async def ingest(
     """
     at = now()
     ordered = ingest_order(sources)
+    # A predikat waits for its teacher's SKP to be at e-Kinerja (decided under the same lock
+    # as the SKP's outcome is recorded, before any row is locked).
+    slots = {(s.nip, s.period_id) for s in ordered if s.kind is RecordKind.PREDIKAT}
+    await repository.lock_skp_slots(conn, slots)
+    skp = await repository.skp_states(conn, slots) if slots else {}
     current = await repository.lock_many(conn, {s.delivery_key for s in ordered})
     inserted: dict[str, None] = {}  # delivery keys, in order; dicts as ordered sets
     updated: dict[str, None] = {}
@@ -69,11 +73,12 @@ async def ingest(
     for src in ordered:
         key = src.delivery_key
         known = current.get(key)
+        hold = waits_for_skp(src.kind, skp.get((src.nip, src.period_id)))
         if known is None:
-            transition = Delivery.new(src, claim=claim, at=at)
+            transition = Delivery.new(src, claim=claim, at=at, hold=hold)
             inserted[key] = None
         else:
-            transition = known.arrive(src, claim=claim, at=at)
+            transition = known.arrive(src, claim=claim, at=at, hold=hold)
             if transition.delivery is not known and key not in inserted:
                 updated[key] = None
         current[key] = transition.delivery
@@ -119,6 +124,52 @@ async def claim(
         return transition.delivery
 
 
+async def bring_forward(pool: asyncpg.Pool, delivery_key: str, seq: int) -> Delivery | None:
+    """Take a delivery waiting on its retry tier (for that tier record, ``seq``) for an attempt
+    now; None if it moved on meanwhile."""
+    async with pool.acquire() as conn, conn.transaction():
+        found = await repository.lock(conn, delivery_key)
+        transition = found.bring_forward(seq, at=now()) if found is not None else None
+        if transition is None:
+            return None
+        await repository.save(
+            conn,
+            updated=[transition.delivery],
+            columns=repository.CLAIM,
+            events=_traced(
+                transition, telemetry.trace_headers_of(transition.delivery.current.trace)
+            ),
+        )
+        return transition.delivery
+
+
+async def release(pool: asyncpg.Pool, claimed: Delivery) -> None:
+    """Put an attempt brought forward that made no PUT back on its tier."""
+    async with pool.acquire() as conn, conn.transaction():
+        found = await repository.lock(conn, claimed.delivery_key)
+        transition = found.release(claimed, at=now()) if found is not None else None
+        if transition is not None:
+            await repository.save(
+                conn,
+                updated=[transition.delivery],
+                columns=repository.CLAIM,
+                events=_traced(transition, telemetry.trace_headers_of(claimed.current.trace)),
+            )
+
+
+async def take_due_checks(pool: asyncpg.Pool, limit: int, lease_seconds: float) -> list[Delivery]:
+    """Take up to ``limit`` parked deliveries whose scheduled check is due, in one short
+    transaction; rows another instance holds are skipped. Each is due again after
+    ``lease_seconds`` unless its check is recorded first (the one taking it may die)."""
+    at = now()
+    async with pool.acquire() as conn, conn.transaction():
+        due = await repository.lock_due_checks(conn, at, limit)
+        lease_until = at + timedelta(seconds=lease_seconds)
+        taken = [t.delivery for d in due if (t := d.recheck(at=at, lease_until=lease_until))]
+        await repository.save(conn, updated=taken, columns=repository.RECHECK)
+    return taken
+
+
 def request_of(d: Delivery) -> Request:
     return Request(
         kind=d.kind,
@@ -145,11 +196,67 @@ class Attempted:
     trace: Mapping[str, str] = field(default_factory=dict)
 
 
-async def record(
-    pool: asyncpg.Pool, claimed: Delivery, result: Result, routing: Routing
-) -> Delivery | None:
-    """Apply the outcome of the attempts on ``claimed``; None if the delivery moved on."""
-    return (await record_many(pool, [Attempted(claimed, result)], routing))[0]
+class Recorder:
+    """Records each attempt's outcome as soon as its PUT is done, in a short transaction of its
+    own; outcomes that complete while one is being written go together into the next (group
+    commit), so a burst of them costs a few transactions, not one each, and a slow PUT never
+    holds back another's status. ``record`` returns once that outcome is committed.
+    """
+
+    def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
+        self._pool = pool  # the process's pool exists only once the service has started
+        self._pending: list[tuple[Attempted, Routing, asyncio.Future[Delivery | None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, attempted: Attempted, routing: Routing) -> Delivery | None:
+        if not attempted.trace:
+            # Written by another task: its status event must carry this one's trace.
+            attempted = replace(attempted, trace=telemetry.current_trace_headers())
+        done: asyncio.Future[Delivery | None] = asyncio.get_running_loop().create_future()
+        self._pending.append((attempted, routing, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write(), name="bkn-sync-recorder")
+        # Shielded: a caller cancelled while its outcome is written cannot cancel that write.
+        return await asyncio.shield(done)
+
+    async def aclose(self) -> None:
+        """Stop a write still running once the consumers stopped (the pool closes next): its
+        callers are told it was not recorded, and the records are read again on restart."""
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+
+    async def _write(self) -> None:
+        taken: list[tuple[Attempted, Routing, asyncio.Future[Delivery | None]]] = []
+        try:
+            while self._pending:
+                taken, self._pending = self._pending, []
+                groups: dict[Routing, list[tuple[Attempted, asyncio.Future[Delivery | None]]]]
+                groups = {}
+                for attempted, routing, done in taken:
+                    groups.setdefault(routing, []).append((attempted, done))
+                for routing, group in groups.items():
+                    await self._write_group(routing, group)
+        finally:
+            # Stopped mid-way (shutdown): whoever still waits learns it was not recorded.
+            for _, _, done in [*taken, *self._pending]:
+                if not done.done():
+                    done.cancel()
+
+    async def _write_group(
+        self, routing: Routing, group: list[tuple[Attempted, asyncio.Future[Delivery | None]]]
+    ) -> None:
+        try:
+            recorded = await record_many(self._pool(), [a for a, _ in group], routing)
+        except Exception as exc:
+            for _, done in group:
+                if not done.done():
+                    done.set_exception(exc)
+            return
+        for (_, done), d in zip(group, recorded, strict=True):
+            if not done.done():
+                done.set_result(d)
 
 
 async def record_many(
@@ -168,17 +275,25 @@ async def record_many(
             # A redrive (roster change, operator) locked some of the same rows in another order.
             if attempt_no == _DEADLOCK_RETRIES - 1:
                 raise
-    # Counted once committed: a rolled-back change handed nothing to a tier or the DLQ.
-    for d in recorded:
-        if d is not None and d.state is DeliveryState.RETRYING:
+    # Counted once committed: a rolled-back change handed nothing to a tier or the DLQ. An
+    # attempt brought forward that failed went back to its tier: no new hand-over.
+    for a, d in zip(done, recorded, strict=True):
+        if d is None:
+            continue
+        if d.state is DeliveryState.RETRYING and d.retry_seq != a.claimed.retry_seq:
             metrics.BKN_SYNC_RETRIES.labels(str(d.retry_tier)).inc()
-        elif d is not None and d.state is DeliveryState.DEAD:
+        elif d.state is DeliveryState.DEAD:
             metrics.BKN_SYNC_DLQ.inc()
     return recorded
 
 
 async def _apply(conn: Conn, done: Sequence[Attempted], routing: Routing) -> list[Delivery | None]:
     at = now()
+    # The lock a predikat's hold is decided under, for every SKP whose outcome this records.
+    await repository.lock_skp_slots(
+        conn,
+        {(a.claimed.nip, a.claimed.period_id) for a in done if a.claimed.kind is RecordKind.SKP},
+    )
     # Rows locked in delivery-key order, as ingest does: concurrent batches never deadlock.
     current = await repository.lock_many(conn, {a.claimed.delivery_key for a in done})
     updated: dict[str, Delivery] = {}
@@ -215,6 +330,10 @@ async def _apply(conn: Conn, done: Sequence[Attempted], routing: Routing) -> lis
         events=events,
         dead_letters=routing.dead_letters,
     )
+    # A teacher's SKP at e-Kinerja releases their predikat of the period held behind it.
+    skps = [(d.nip, d.period_id) for d in updated.values() if d.releases_predikat]
+    if skps:
+        await _redrive(conn, await repository.predikat_waiting_for_skp(conn, skps), at)
     atasan = [d.nip for d in updated.values() if d.releases_teachers]
     if atasan:
         waiting = await repository.parked_waiting_for_atasan_skp(conn, atasan)

@@ -15,11 +15,11 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from kinerja_shared import outbox
-from kinerja_shared.events.bkn_sync import DeliveryState, DeliveryStatus
+from kinerja_shared import inbox, outbox, telemetry
+from kinerja_shared.events.bkn_sync import DeliveryState, DeliveryStatus, RecordKind
 from kinerja_shared.topics import BKN_DELIVERY_STATUS, BKN_RETRY_TIERS
 
-from .domain.classify import WAITS_FOR_ATASAN_SKP
+from .domain.classify import SKP_MISSING, WAITS_FOR_ATASAN_SKP
 from .domain.delivery import (
     NO_REASON,
     DeadLettered,
@@ -58,6 +58,7 @@ def to_delivery(row: Row) -> Delivery:
             topic=row["source_topic"],
             partition=row["source_partition"],
             offset=row["source_offset"],
+            trace=row["trace_context"] or {},
         ),
         idempotency_key=row["idempotency_key"],
         state=DeliveryState(row["state"]),
@@ -71,6 +72,8 @@ def to_delivery(row: Row) -> Delivery:
         first_attempt_at=row["first_attempt_at"],
         last_attempt_at=row["last_attempt_at"],
         delivered_at=row["delivered_at"],
+        parked_at=row["parked_at"],
+        recheck_at=row["recheck_at"],
     )
 
 
@@ -96,6 +99,8 @@ def columns_of(d: Delivery) -> dict[str, Any]:
         "first_attempt_at": d.first_attempt_at,
         "last_attempt_at": d.last_attempt_at,
         "delivered_at": d.delivered_at,
+        "parked_at": d.parked_at,
+        "recheck_at": d.recheck_at,
         "npsn": v.npsn,
         "version": v.version,
         "idempotency_key": d.idempotency_key,
@@ -104,6 +109,7 @@ def columns_of(d: Delivery) -> dict[str, Any]:
         "source_topic": v.topic,
         "source_partition": v.partition,
         "source_offset": v.offset,
+        "trace_context": telemetry.trace_headers_of(v.trace),
     }
 
 
@@ -148,6 +154,8 @@ PROGRESS = [
     "first_attempt_at",
     "last_attempt_at",
     "delivered_at",
+    "parked_at",
+    "recheck_at",
 ]
 ALL_WRITABLE = [
     *PROGRESS,
@@ -159,9 +167,12 @@ ALL_WRITABLE = [
     "source_topic",
     "source_partition",
     "source_offset",
+    "trace_context",
 ]
 # What a claim changes.
 CLAIM = ["state", "next_attempt_at"]
+# What taking a parked delivery for its scheduled check changes.
+RECHECK = ["retry_seq", "recheck_at"]
 
 
 def _json_value(value: Any) -> Any:
@@ -312,7 +323,17 @@ def _dead_record(
         f"{H}error": (d.last_error or "")[:1000],
         f"{H}dead-lettered-at": event.at.isoformat(),
     }
-    return _copy(d, dead_letters.topic, {**trace, **headers})
+    # A record of its own each time, with an id of its own: dead-lettered again after a
+    # redrive, it is a second record, never a duplicate of the first.
+    value, named = inbox.as_dead_letter(d.current.record)
+    assert value is not None
+    return outbox.Staged(
+        dead_letters.topic,
+        d.nip,
+        value,
+        {**trace, **headers, **named},
+        uuid.UUID(named[inbox.DEAD_LETTER_ID]),
+    )
 
 
 async def stage(conn: Conn, records: Sequence[outbox.Staged]) -> None:
@@ -374,6 +395,94 @@ async def parked_waiting_for_atasan_skp(conn: Conn, atasan_nips: Sequence[str]) 
         WAITS_FOR_ATASAN_SKP,
     )
     return [to_delivery(r) for r in rows]
+
+
+Slot = tuple[str, str]  # a teacher's NIP and a period
+
+
+async def lock_skp_slots(conn: Conn, slots: Iterable[Slot]) -> None:
+    """Serialise, per teacher and period, deciding whether a predikat waits for its SKP with
+    recording that SKP's delivery: whichever commits second sees what the first did, so a
+    predikat is never held after its SKP's release went by. Taken before any row lock (and
+    in one order) by both sides, held to the end of the transaction."""
+    keys = sorted({f"{nip}:{period}" for nip, period in slots})
+    if keys:
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(k) FROM ("
+            " SELECT DISTINCT hashtextextended(current_schema() || ':skp:' || s, 0) AS k"
+            " FROM unnest($1::text[]) AS s ORDER BY k) AS ordered",
+            keys,
+        )
+
+
+async def skp_states(conn: Conn, slots: Iterable[Slot]) -> dict[Slot, DeliveryState]:
+    """Where each teacher's SKP delivery of the period stands, for those that have one."""
+    wanted = sorted(set(slots))
+    rows: list[Row] = await conn.fetch(
+        "SELECT d.nip, d.period_id, d.state FROM deliveries d "
+        "JOIN unnest($1::text[], $2::text[]) AS w(nip, period_id) "
+        "ON d.nip = w.nip AND d.period_id = w.period_id WHERE d.kind = $3",
+        [nip for nip, _ in wanted],
+        [period for _, period in wanted],
+        RecordKind.SKP.value,
+    )
+    return {(r["nip"], r["period_id"]): DeliveryState(r["state"]) for r in rows}
+
+
+async def predikat_waiting_for_skp(conn: Conn, slots: Iterable[Slot]) -> list[Delivery]:
+    """Predikat deliveries held until these teachers' SKPs were at e-Kinerja, locked."""
+    wanted = sorted(set(slots))
+    rows: list[Row] = await conn.fetch(
+        "SELECT d.* FROM deliveries d "
+        "JOIN unnest($1::text[], $2::text[]) AS w(nip, period_id) "
+        "ON d.nip = w.nip AND d.period_id = w.period_id "
+        "WHERE d.kind = $3 AND d.state = $4 AND d.reason_code = $5 "
+        "ORDER BY d.delivery_id FOR UPDATE OF d",
+        [nip for nip, _ in wanted],
+        [period for _, period in wanted],
+        RecordKind.PREDIKAT.value,
+        DeliveryState.PARKED.value,
+        SKP_MISSING,
+    )
+    return [to_delivery(r) for r in rows]
+
+
+async def lock_due_checks(conn: Conn, at: datetime, limit: int) -> list[Delivery]:
+    """Parked deliveries whose scheduled check is due, the longest due first, locked; rows
+    another instance is taking right now are skipped, not waited for."""
+    rows: list[Row] = await conn.fetch(
+        "SELECT * FROM deliveries WHERE state = $1 AND recheck_at <= $2 "
+        "ORDER BY recheck_at LIMIT $3 FOR UPDATE SKIP LOCKED",
+        DeliveryState.PARKED.value,
+        at,
+        limit,
+    )
+    return [to_delivery(r) for r in rows]
+
+
+async def waiting_on_tiers(
+    conn: Conn | asyncpg.Pool,
+    codes: Iterable[str],
+    *,
+    not_due_at: datetime,
+    failed_by: datetime | None,
+    limit: int,
+) -> list[tuple[str, int]]:
+    """Deliveries on a retry tier for one of ``codes`` and not due yet at ``not_due_at``
+    (whose last attempt was no later than ``failed_by``, if given), the longest untried first:
+    their delivery keys and retry sequences."""
+    rows: list[Row] = await conn.fetch(
+        "SELECT delivery_id, retry_seq FROM deliveries "
+        "WHERE state = $1 AND reason_code = ANY($2::text[]) AND next_attempt_at > $3 "
+        "AND ($4::timestamptz IS NULL OR last_attempt_at <= $4) "
+        "ORDER BY last_attempt_at LIMIT $5",
+        DeliveryState.RETRYING.value,
+        sorted(codes),
+        not_due_at,
+        failed_by,
+        limit,
+    )
+    return [(r["delivery_id"], r["retry_seq"]) for r in rows]
 
 
 async def find(

@@ -76,13 +76,41 @@ def _retry_after(headers: CIMultiDictProxy[str]) -> float | None:
         return None  # an HTTP-date: fall back to our own backoff
 
 
-def _body_code(body: bytes) -> str | None:
+@dataclass(frozen=True)
+class _Said:
+    """What a refusal's body says, as far as it can be read."""
+
+    code: str | None = None
+    message: str | None = None
+    held_version: int | None = None
+
+
+def _said(body: bytes) -> _Said:
     try:
         data = json.loads(body)
     except ValueError:
-        return None
-    code = data.get("code") if isinstance(data, dict) else None
-    return code if isinstance(code, str) else None
+        return _Said()
+    if not isinstance(data, dict):
+        return _Said()
+
+    def text(name: str) -> str | None:
+        value = data.get(name)
+        return value if isinstance(value, str) else None
+
+    def number(name: str) -> int | None:
+        value = data.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    # The simulator's STALE_VERSION names it current_version; held_version is the plainer word.
+    held = number("held_version")
+    return _Said(
+        text("code"), text("message"), held if held is not None else number("current_version")
+    )
+
+
+def _version_of(body: Mapping[str, Any]) -> int | None:
+    value = body.get("version")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class Sender:
@@ -104,7 +132,10 @@ class Sender:
                 # which is most of what one delivery costs (bench/README.md).
                 # As many connections as deliveries in flight, so no PUT waits for one (that
                 # wait would count against the timeout and read as e-Kinerja being slow, T01).
-                connector=aiohttp.TCPConnector(limit=self._settings.max_in_flight),
+                connector=aiohttp.TCPConnector(
+                    limit=self._settings.max_in_flight,
+                    keepalive_timeout=self._settings.ekinerja_keepalive_seconds,
+                ),
                 # Per phase, as e-Kinerja's own slowness is what a timeout should measure.
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
                 # A client span per PUT with the W3C traceparent: e-Kinerja's span joins the trace.
@@ -173,7 +204,15 @@ class Sender:
             )
         if 200 <= status < 300:
             return classify(status)
-        return classify(status, _body_code(body), retry_after=_retry_after(headers))
+        said = _said(body)
+        return classify(
+            status,
+            said.code,
+            retry_after=_retry_after(headers),
+            held_version=said.held_version,
+            our_version=_version_of(request.body),
+            message=said.message,
+        )
 
     def _wait(self, state: RetryCallState) -> float:
         outcome = state.outcome.result() if state.outcome else None

@@ -213,12 +213,33 @@ async def bkn_sync_running(
 
 @pytest.fixture(scope="session")
 def bkn_sync(stack: Stack, idp: DevIdentityProvider, sources: Sources) -> Any:
-    """``async with bkn_sync(**settings) as running``: an instance of a module's own."""
+    """``async with bkn_sync(**settings) as running``: an instance of a module's own, reading
+    the session's source topics (from their start: they are not in the registry, so its groups
+    are not started at their end), or ``own=`` topics of its own."""
 
-    def start(**settings: Any) -> Any:
-        return bkn_sync_running(stack, idp, sources, **settings)
+    def start(*, own: Sources | None = None, **settings: Any) -> Any:
+        return bkn_sync_running(stack, idp, own or sources, **settings)
 
     return start
+
+
+@pytest.fixture(scope="session")
+def own_sources(stack: Stack) -> Any:
+    """``async with own_sources() as made``: fresh source topics for one instance that must
+    see only what its test publishes (``feed_to(made)`` publishes there)."""
+
+    def make() -> Any:
+        return private_sources(stack.kafka_bootstrap)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def feed_to(producer: AIOKafkaProducer) -> Any:
+    def make(sources: Sources) -> Feed:
+        return Feed(producer, sources)
+
+    return make
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -11,6 +12,7 @@ from bkn_sync.domain.deliveries import idempotency_key
 from kinerja_shared.auth import DevIdentityProvider
 from kinerja_shared.testing import wait_for
 from kinerja_shared.testing.scrape import total
+from kinerja_shared.testing.service import ServiceUnderTest
 
 if TYPE_CHECKING:  # fixtures provide the objects; conftest is not importable as a module
     from collections.abc import Awaitable, Callable
@@ -279,6 +281,46 @@ async def test_a_delivery_that_keeps_failing_goes_through_the_tiers_to_dead_and_
     )
 
 
+async def test_dead_lettered_again_after_a_redrive_is_a_second_dlq_record_of_the_same_event(
+    service: httpx.AsyncClient,
+    ekinerja: httpx.AsyncClient,
+    running: ServiceUnderTest,
+    watch: StatusWatch,
+    feed: Feed,
+    idp: DevIdentityProvider,
+) -> None:
+    t = await feed.teacher()
+    # e-Kinerja cannot read what Kinerja sends for this teacher: Kinerja's own defect (E10).
+    refuse = {"fault": "reject", "nip": t.nip, "status": 400, "code": "INVALID_PAYLOAD"}
+    assert (await ekinerja.put("/admin/faults", json={"rules": [refuse]})).status_code == 200
+    try:
+        await feed.plan_agreed(t)
+        await wait_state(service, idp, t, "DEAD")
+        await wait_for(lambda: _dlq_of(watch, t.nip), what="the first DLQ record")
+        redrive = {"filters": {"nip": t.nip}, "dry_run": False}
+        answer = await service.post("/redrive", json=redrive, headers=operator(idp))
+        assert answer.json()["count"] == 1
+
+        async def twice() -> list[tuple[dict[str, Any], dict[str, str]]] | None:
+            found = await _dlq_of(watch, t.nip)
+            return found if len(found) == 2 else None
+
+        records = await wait_for(twice, what="the second DLQ record")
+    finally:
+        await ekinerja.delete("/admin/faults")
+
+    [source] = await running.fetch("SELECT source_record FROM deliveries WHERE nip = $1", t.nip)
+    original = json.loads(bytes(source["source_record"]))["event_id"]
+    ids = [value["event_id"] for value, _ in records]
+    assert len(set(ids)) == 2
+    assert original not in ids
+    for value, headers in records:
+        assert headers["kinerja-dead-letter-id"] == value["event_id"]
+        assert headers["kinerja-original-event-id"] == original
+        assert headers["kinerja-error-code"] == "BKN-E10"
+        assert value["payload"]["nip"] == t.nip
+
+
 async def _dlq_of(watch: StatusWatch, nip: str) -> list[tuple[dict[str, Any], dict[str, str]]]:
     return [d for d in watch.dlq if d[1].get("kinerja-original-key") == nip]
 
@@ -329,7 +371,10 @@ async def test_a_dinas_lists_and_counts_only_its_area(
     assert (await service.get("/deliveries", params={"npsn": t.npsn}, headers=theirs)).json() == []
 
 
-async def test_a_predikat_sent_before_its_skp_waits_on_the_retry_tier_then_goes_through(
+HOLD_REASON = "Menunggu SKP pegawai tercatat di e-Kinerja; dikirim otomatis setelahnya"
+
+
+async def test_a_predikat_sent_before_its_skp_waits_unattempted_and_follows_it(
     service: httpx.AsyncClient,
     ekinerja: httpx.AsyncClient,
     watch: StatusWatch,
@@ -338,14 +383,55 @@ async def test_a_predikat_sent_before_its_skp_waits_on_the_retry_tier_then_goes_
 ) -> None:
     t = await feed.teacher()
     await feed.predikat(t)
-    retrying = await wait_state(service, idp, t, "RETRYING", kind="PREDIKAT")
-    assert retrying["reason_code"] == "BKN-E08"
-    assert retrying["next_attempt_at"] is not None
+
+    held = await wait_state(service, idp, t, "PARKED", kind="PREDIKAT")
+
+    assert (held["reason_code"], held["reason"], held["actor"]) == ("BKN-E08", HOLD_REASON, None)
+    assert (held["attempts"], held["next_attempt_at"]) == (0, None)
+    parked = await wait_for(lambda: statuses(watch, t.nip, "PARKED"), what="PARKED told")
+    assert (parked[0]["kind"], parked[0]["reason"]) == ("PREDIKAT", HOLD_REASON)
 
     await feed.plan_agreed(t)
 
-    await wait_state(service, idp, t, "DELIVERED", kind="PREDIKAT")
-    assert sorted(r["kind"] for r in await records(ekinerja, t.nip)) == ["predikat", "skp"]
+    delivered = await wait_state(service, idp, t, "DELIVERED", kind="PREDIKAT")
+    # Waiting cost the predikat no attempt: e-Kinerja saw it once, after the SKP was there.
+    assert delivered["attempts"] == 1
+    sent = await attempts(ekinerja, t.nip)
+    assert [(a["kind"], a["status"]) for a in sent] == [("skp", 201), ("predikat", 201)]
+    assert [r["kind"] for r in await records(ekinerja, t.nip)] == ["skp", "predikat"]
+
+
+async def test_a_predikat_held_behind_a_refused_skp_follows_the_next_skp_delivered(
+    service: httpx.AsyncClient,
+    ekinerja: httpx.AsyncClient,
+    feed: Feed,
+    idp: DevIdentityProvider,
+) -> None:
+    t = await feed.teacher()
+    # e-Kinerja refuses the first SKP with an answer Kinerja does not know: parked, for people.
+    refuse = {"fault": "reject", "nip": t.nip, "kind": "skp", "status": 422, "times": 1}
+    assert (await ekinerja.put("/admin/faults", json={"rules": [refuse]})).status_code == 200
+    try:
+        await feed.plan_agreed(t, version=1)
+        skp = await wait_state(service, idp, t, "PARKED")
+        assert skp["reason_code"] == "BKN-E12"
+        await feed.predikat(t)
+        held = await wait_state(service, idp, t, "PARKED", kind="PREDIKAT")
+        assert (held["reason_code"], held["attempts"]) == ("BKN-E08", 0)
+
+        # The teacher's plan is agreed again; that SKP goes through.
+        await feed.plan_agreed(t, version=2)
+
+        delivered = await wait_state(service, idp, t, "DELIVERED", kind="PREDIKAT")
+    finally:
+        await ekinerja.delete("/admin/faults")
+    assert delivered["attempts"] == 1
+    sent = await attempts(ekinerja, t.nip)
+    assert [(a["kind"], a["status"]) for a in sent] == [
+        ("skp", 422),
+        ("skp", 201),
+        ("predikat", 201),
+    ]
 
 
 async def test_teachers_parked_for_a_missing_atasan_skp_are_redriven_when_it_is_delivered(

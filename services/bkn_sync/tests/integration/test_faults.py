@@ -21,7 +21,7 @@ from kinerja_shared.testing import wait_for
 from kinerja_shared.testing.scrape import total
 
 if TYPE_CHECKING:
-    from conftest import Feed, Teacher
+    from conftest import Feed, StatusWatch, Teacher
 
 pytestmark = pytest.mark.infra
 
@@ -261,3 +261,60 @@ async def test_the_redrive_cli_lists_first_then_redrives_the_parked_after_the_fi
         assert f"SKP:{teachers[0].nip}:2025" in out.getvalue()
         assert "DELIVERED" in out.getvalue()
     await assert_ledger_once(rig, teachers)
+
+
+OTHER_SPELLINGS = [
+    # A conflict in another spelling, with the version e-Kinerja holds: a newer one is there.
+    ({"status": 409, "code": "VERSI_SUDAH_ADA", "held_version": 7}, "SUPERSEDED", "BKN-E11"),
+    # A conflict that is not about versions, and a refusal no one has taught Kinerja yet.
+    (
+        {"status": 409, "code": "DATA_TERKUNCI", "message": "Data dikunci verifikator BKD"},
+        "PARKED",
+        "BKN-E12",
+    ),
+    (
+        {"status": 422, "code": "UNOR_DIBEKUKAN", "message": "Unor dibekukan sementara"},
+        "PARKED",
+        "BKN-E12",
+    ),
+]
+
+
+@pytest.mark.parametrize(("rule", "state", "reason"), OTHER_SPELLINGS)
+async def test_an_answer_in_another_spelling_is_read_not_dead_lettered(
+    rig: Rig, feed: Feed, watch: StatusWatch, rule: dict[str, Any], state: str, reason: str
+) -> None:
+    teachers = feed.school(2)
+    await faults(rig, {"rules": [{"fault": "reject", "nip": t.nip, **rule} for t in teachers]})
+    try:
+        for t in teachers:
+            await feed.plan_agreed(t)
+        rows = await all_in(rig, teachers, state)
+    finally:
+        await rig.sim.delete("/admin/faults")
+
+    assert {(r["reason_code"], r["attempts"]) for r in rows} == {(reason, 1)}
+    if state == "PARKED":
+        # For the Kinerja team, in e-Kinerja's own words; no dead letter, and a redrive once
+        # the cause is gone delivers it.
+        assert {r["actor"] for r in rows} == {"Tim Kinerja (operator)"}
+        assert all(rule["message"] in r["reason"] and r["remedy"] for r in rows)
+        redrive = {"filters": {"npsn": teachers[0].npsn}, "dry_run": False}
+        answer = await rig.service.post("/redrive", json=redrive, headers=rig.operator)
+        assert answer.json()["count"] == len(teachers)
+        await all_in(rig, teachers, "DELIVERED")
+        await assert_ledger_once(rig, teachers)
+    else:
+        for t in teachers:
+            records = (await rig.sim.get("/ledger", params={"nip": t.nip})).json()
+            assert records["count"] == 0
+    # Told on the status topic as it is stored, and nothing went to the DLQ.
+    for t in teachers:
+
+        async def told(nip: str = t.nip) -> list[dict[str, Any]]:
+            return [e for e in watch.of(nip) if e["state"] == state]
+
+        assert (await wait_for(told, what=f"{state} told"))[0]["reason_code"] == reason
+    assert not [
+        d for d in watch.dlq if d[1].get("kinerja-original-key") in {t.nip for t in teachers}
+    ]

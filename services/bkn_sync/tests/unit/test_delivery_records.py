@@ -67,6 +67,9 @@ def after(outcome_status: int, body_code: str | None = None, retry_tier: int = 0
         after(422, "USER_PMM_MISSING"),
         after(503, retry_tier=3),
         replace(in_flight(), reason=Reason("BKN-E05", None)),  # a partial reason stays partial
+        # The trace of the record that brought the version: a later check or an attempt brought
+        # forward after an outage joins it.
+        replace(in_flight(), current=replace(in_flight().current, trace=TRACE)),
     ],
 )
 def test_a_delivery_survives_its_row_unchanged(d: Delivery) -> None:
@@ -138,6 +141,9 @@ def test_a_dead_letter_names_the_consumer_and_the_error() -> None:
     assert headers["kinerja-error"] == d.last_error
     assert headers["kinerja-dead-lettered-at"] == later.isoformat()
     assert headers["kinerja-delivery-id"] == f"SKP:{NIP}:2025"
+    # Not an envelope: carried as it came, under an id of its own.
+    assert headers["kinerja-dead-letter-id"] == str(staged.event_id)
+    assert "kinerja-original-event-id" not in headers
 
 
 def test_a_dead_letter_needs_somewhere_to_go() -> None:

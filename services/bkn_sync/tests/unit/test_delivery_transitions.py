@@ -8,8 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bkn_sync.domain.classify import DELIVERED, Outcome, Transport, classify
-from bkn_sync.domain.deliveries import CLAIMABLE, PENDING, RetrySchedule, idempotency_key
+from bkn_sync.domain.deliveries import (
+    CLAIMABLE,
+    PENDING,
+    RetrySchedule,
+    idempotency_key,
+    waits_for_skp,
+)
 from bkn_sync.domain.delivery import (
+    WAITING_FOR_SKP,
     DeadLettered,
     Delivery,
     Reason,
@@ -278,6 +285,69 @@ def test_a_transient_failure_on_the_last_tier_is_dead_and_dead_lettered() -> Non
     assert t.events == (DeadLettered(after, LATER), after.status(LATER))
 
 
+def test_an_attempt_brought_forward_keeps_its_place_on_the_tier_if_e_kinerja_fails_again() -> None:
+    waiting = recorded(in_flight(1), T02).delivery  # tier 1, due in 30 s
+    due = waiting.next_attempt_at
+    now = LATER + timedelta(seconds=5)
+
+    forward = waiting.bring_forward(waiting.retry_seq, at=now)
+    assert forward is not None
+    assert (forward.delivery.state, forward.delivery.next_attempt_at) == (S.IN_FLIGHT, due)
+    assert forward.events == (forward.delivery.status(now),)
+    d = forward.delivery
+    t = d.record(d, T02, attempts=1, errors=("x",), schedule=SCHEDULE, at=now)
+
+    assert t is not None
+    after = t.delivery
+    assert (after.state, after.retry_tier, after.retry_seq, after.next_attempt_at) == (
+        S.RETRYING,
+        waiting.retry_tier,
+        waiting.retry_seq,  # its tier record is still the current one
+        due,
+    )
+    assert after.attempts == waiting.attempts + 1
+    assert t.events == (after.status(now),)  # no new tier record
+
+
+def test_an_attempt_brought_forward_that_succeeds_delivers() -> None:
+    waiting = recorded(in_flight(1), T02).delivery
+    forward = waiting.bring_forward(at=LATER)
+    assert forward is not None
+
+    t = forward.delivery.record(
+        forward.delivery, DELIVERED, attempts=1, errors=(), schedule=SCHEDULE, at=LATER
+    )
+
+    assert t is not None
+    assert (t.delivery.state, t.delivery.next_attempt_at) == (S.DELIVERED, None)
+
+
+def test_an_attempt_brought_forward_is_released_if_no_put_was_made() -> None:
+    waiting = recorded(in_flight(1), T02).delivery
+    forward = waiting.bring_forward(at=LATER)
+    assert forward is not None
+
+    released = forward.delivery.release(forward.delivery, at=LATER)
+
+    assert released is not None
+    assert released.delivery == waiting
+    assert waiting.bring_forward(waiting.retry_seq + 1, at=LATER) is None  # a stale record
+    assert in_flight(1).bring_forward(at=LATER) is None  # not on a tier
+
+
+def test_an_attempt_brought_forward_that_its_tier_record_finds_is_the_tiers_attempt() -> None:
+    waiting = recorded(in_flight(1), T02).delivery
+    forward = waiting.bring_forward(at=LATER)
+    assert forward is not None
+
+    claimed = forward.delivery.claim(CLAIMABLE, waiting.retry_seq, at=LATER)
+
+    assert claimed is not None
+    assert (claimed.delivery.state, claimed.delivery.next_attempt_at) == (S.IN_FLIGHT, None)
+    t = recorded(claimed.delivery, T02)
+    assert (t.delivery.retry_tier, t.delivery.retry_seq) == (2, waiting.retry_seq + 1)
+
+
 def test_a_permanent_refusal_parks_with_reason_remedy_and_actor() -> None:
     t = recorded(in_flight(1), E01)
 
@@ -368,3 +438,58 @@ def test_an_atasans_delivered_skp_releases_their_teachers() -> None:
     assert recorded(skp, DELIVERED).delivery.releases_teachers
     assert not recorded(predikat, DELIVERED).delivery.releases_teachers
     assert not recorded(skp, E01).delivery.releases_teachers
+
+
+# --- a predikat held for its SKP ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("skp", [None, *DeliveryState])
+def test_a_predikat_waits_until_e_kinerja_holds_the_teachers_skp(skp: DeliveryState | None) -> None:
+    there = skp in (S.DELIVERED, S.SUPERSEDED)
+    assert waits_for_skp(RecordKind.PREDIKAT, skp) is not there
+    assert not waits_for_skp(RecordKind.SKP, skp)
+
+
+def test_a_held_predikat_is_parked_for_its_skp_without_an_attempt() -> None:
+    t = Delivery.new(version(1), claim=True, at=AT, hold=True)
+
+    d = t.delivery
+    assert not t.attempt
+    assert (d.state, d.attempts, d.next_attempt_at, d.recheck_at) == (S.PARKED, 0, None, None)
+    assert d.reason == WAITING_FOR_SKP
+    assert d.waiting_for_skp
+    told = status(t)
+    assert (told.state, told.reason_code, told.actor) == (S.PARKED, "BKN-E08", None)
+    assert told.reason == "Menunggu SKP pegawai tercatat di e-Kinerja; dikirim otomatis setelahnya"
+    assert t.events == (told,)
+
+
+def test_a_newer_predikat_arriving_while_held_is_held_in_its_place() -> None:
+    held = Delivery.new(version(1), claim=True, at=AT, hold=True).delivery
+
+    t = held.arrive(version(2), claim=True, at=LATER, hold=True)
+
+    old, new = t.events
+    assert isinstance(old, DeliveryStatus)
+    assert (old.version, old.state) == (1, S.SUPERSEDED)
+    assert new == t.delivery.status(LATER)
+    assert (t.delivery.version, t.delivery.state, t.attempt) == (2, S.PARKED, False)
+    assert t.delivery.waiting_for_skp
+
+
+def test_a_pending_predikat_read_again_before_its_skp_is_there_is_held() -> None:
+    t = queued(1).arrive(version(1), claim=True, at=LATER, hold=True)
+
+    assert (t.delivery.state, t.attempt) == (S.PARKED, False)
+    assert t.delivery.waiting_for_skp
+
+
+def test_a_held_predikat_is_released_onto_the_first_tier_at_once_with_no_attempt_spent() -> None:
+    held = Delivery.new(version(1), claim=True, at=AT, hold=True).delivery
+
+    t = held.redrive(at=LATER)
+
+    d = t.delivery
+    assert (d.state, d.attempts, d.retry_tier, d.next_attempt_at) == (S.QUEUED, 0, 0, LATER)
+    assert t.events == (RetryScheduled(d, 0, LATER), d.status(LATER))
+    assert not d.waiting_for_skp

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from opentelemetry import trace
@@ -125,6 +126,26 @@ async def test_a_permanent_refusal_is_not_retried() -> None:
         "BKN-E01",
         1,
     )
+
+
+@pytest.mark.parametrize("held", ["held_version", "current_version"])
+async def test_a_conflict_is_read_by_the_version_it_says_e_kinerja_holds(held: str) -> None:
+    seen: list[web.Request] = []
+    # REQUEST sends version 2.
+    newer = status(409, code="DATA_SUDAH_ADA", message="x", **{held: 3})
+    same = status(409, code="DATA_SUDAH_ADA", message="Data sedang dikunci", **{held: 2})
+
+    async with sender_answering(newer, same, seen=seen) as sender:
+        superseded = await sender.deliver(REQUEST)
+        parked = await sender.deliver(REQUEST)
+
+    assert (superseded.outcome.verdict, superseded.outcome.code) == (Verdict.SUPERSEDE, "BKN-E11")
+    assert superseded.outcome.reason == (
+        "e-Kinerja sudah menyimpan versi 3 yang lebih baru dari versi 2."
+    )
+    assert (parked.outcome.verdict, parked.outcome.code) == (Verdict.PARK, "BKN-E12")
+    assert parked.outcome.reason is not None
+    assert "Data sedang dikunci" in parked.outcome.reason
 
 
 async def test_quick_attempts_end_transient_with_every_error_kept() -> None:

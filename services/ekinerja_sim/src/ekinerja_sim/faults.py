@@ -27,6 +27,9 @@ class FaultType(StrEnum):
     RESET = "reset"  # drop the connection without a response, record nothing
     LOST_RESPONSE = "lost_response"  # record, THEN fail: a retry must replay, not duplicate
     MALFORMED = "malformed"  # record, then answer 200 with a body that is not JSON
+    # Refuse with a scripted 4xx: another spelling of a conflict or refusal than the ones this
+    # simulator knows (a 409 with another code, a held_version), or a code no one knows yet.
+    REJECT = "reject"
 
 
 class LostAs(StrEnum):
@@ -67,6 +70,12 @@ class FaultRule(_Filter):
     retry_after_seconds: int = Field(default=1, ge=0)
     hold_seconds: float = Field(default=30.0, gt=0)
     lost_as: LostAs = LostAs.ERROR
+    # reject: the answer's status, and the body's code (left out when None), message and
+    # held_version (the version e-Kinerja claims to hold; left out when None).
+    status: int = Field(default=409, ge=400, le=499)
+    code: str | None = None
+    message: str = "Permintaan ditolak oleh e-Kinerja"
+    held_version: int | None = Field(default=None, ge=0)
 
     @property
     def phase(self) -> Phase:
@@ -76,6 +85,9 @@ class FaultRule(_Filter):
 class Latency(_Filter):
     ms: int = Field(ge=0)
     jitter_ms: int = Field(default=0, ge=0)
+    # Ends early when the faults are next changed or cleared: a test holds a request in flight
+    # exactly as long as it needs to, with no guess at how long that is.
+    until_changed: bool = False
 
 
 class FaultConfig(BaseModel):
@@ -122,6 +134,7 @@ class FaultInjector:
                 "config": self._config.model_dump(mode="json"),
                 "applied": list(self._applied),
                 "outage_remaining_seconds": self._outage_remaining(),
+                "held_requests": len(self._holds),
             }
 
     def outage_remaining(self) -> float | None:
@@ -144,6 +157,15 @@ class FaultInjector:
                 return 0.0
             jitter = self._rng.randint(0, latency.jitter_ms) if latency.jitter_ms else 0
             return (latency.ms + jitter) / 1000
+
+    async def delay(self, seconds: float) -> None:
+        """The latency of one request: slept, or held until the faults change if so scripted."""
+        with self._lock:
+            held = self._config.latency is not None and self._config.latency.until_changed
+        if held:
+            await self.hold(seconds)
+        else:
+            await asyncio.sleep(seconds)
 
     def draw(self, phase: Phase, kind: RecordKind, nip: str) -> Chosen | None:
         """The first rule of this phase that matches and wins its coin toss, if any."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from dataclasses import dataclass
@@ -100,7 +99,7 @@ async def handle_record(sim: Simulator, request: Request, target: Target) -> Res
     delay = sim.faults.latency_seconds(target.kind, target.nip)
     if delay > 0:
         attempt.delay_ms = round(delay * 1000)
-        await asyncio.sleep(delay)
+        await sim.faults.delay(delay)
 
     before = sim.faults.draw(Phase.BEFORE, target.kind, target.nip)
     if before is not None:
@@ -161,6 +160,7 @@ async def _process(sim: Simulator, request: Request, target: Target, key: str | 
             "STALE_VERSION",
             f"Versi {body.version} lebih lama dari versi tercatat {written.current_version}",
             current_version=written.current_version,
+            held_version=written.current_version,
             outcome="stale",
         )
     assert isinstance(written, Accepted)
@@ -207,6 +207,14 @@ async def _fail_before(
         case FaultType.RESET:
             attempt.log(None, "fault", fault=fault)
             return await reset_connection(request.scope)
+        case FaultType.REJECT:
+            body: dict[str, Any] = {"message": rule.message}
+            if rule.code is not None:
+                body["code"] = rule.code
+            if rule.held_version is not None:
+                body["held_version"] = rule.held_version
+            response = JSONResponse(body, rule.status)
+            return attempt.done(response, "fault", fault=fault, code=rule.code)
         case _:
             raise AssertionError(f"{rule.fault} is not a before-processing fault")
 

@@ -1,6 +1,5 @@
-"""Permanent refusals: per-NIP data problems that e-Kinerja answers with 422.
-
-See docs/domain.md §6.3/§6.4.
+"""Permanent refusals: per-NIP data problems that e-Kinerja answers with 422
+(docs/domain.md §6.3/§6.4).
 
 Flags stay until an admin clears them, mirroring how a roster fix (Verval PTK, User PMM, unor
 pemadanan) is what makes a parked delivery go through on redrive.

@@ -94,6 +94,7 @@ async def running_service(
     finally:
         conn = await asyncpg.connect(stack.pg_admin_dsn)
         try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            # Bounded: a lock still held on the schema fails the teardown loudly, never hangs it.
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE', timeout=60)
         finally:
             await conn.close()

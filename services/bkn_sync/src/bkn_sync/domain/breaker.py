@@ -1,4 +1,5 @@
-"""The circuit breaker in front of e-Kinerja (docs/domain.md §6.4 BKN-T04), as a pure state machine.
+"""The circuit breaker in front of e-Kinerja (docs/domain.md §6.4 BKN-T04), as a pure state
+machine.
 
 Time is passed in, never read, so every transition can be tested over any outcome sequence.
 CLOSED lets every call through and watches a sliding window of outcomes; sustained failure
