@@ -5,7 +5,6 @@ that exist, and each has its runbook, linked so that a browser opens it. promtoo
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,9 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client.metrics import MetricWrapperBase
-
-from kinerja_shared import health, metrics
+from metric_names import known_series, referenced_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 PROM = ROOT / "deploy" / "prometheus"
@@ -92,37 +89,8 @@ def test_every_alert_has_summary_description_and_an_existing_runbook() -> None:
 
 # --- every expression asks for metrics that exist ------------------------------------------
 
-_PROMQL_WORDS = {
-    "and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right",
-    "offset", "bool", "inf", "nan",
-}  # fmt: skip
 
-
-def referenced_metrics(expr: str) -> set[str]:
-    expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
-    expr = re.sub(r"\{[^}]*\}", "", expr)
-    expr = re.sub(r"\[[^\]]*\]", "", expr)
-    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
-    names = set(re.findall(r"(?<![\w.:])([a-zA-Z_:][\w:]*)(?![\w:])(?!\s*\()", expr))
-    return {n for n in names if n.lower() not in _PROMQL_WORDS}
-
-
-def known_series() -> set[str]:
-    suffixes = {
-        "counter": ("_total",),
-        "gauge": ("",),
-        "histogram": ("_bucket", "_count", "_sum"),
-    }
-    return {"up"} | {
-        m._name + s
-        for module in (metrics, health)
-        for m in vars(module).values()
-        if isinstance(m, MetricWrapperBase)
-        for s in suffixes[m._type]
-    }
-
-
-def test_alert_expressions_use_metrics_that_metrics_py_defines() -> None:
+def test_alert_expressions_use_metrics_that_the_services_define() -> None:
     known = known_series()
     for rule in rules():
         used = referenced_metrics(rule["expr"])

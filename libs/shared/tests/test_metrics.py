@@ -1,16 +1,13 @@
-"""Prometheus metrics of a service app, end to end on the real broker and database; and the
-Grafana dashboard only asking for metrics that exist."""
+"""Prometheus metrics of a service app, end to end on the real broker and database.
+(tests/deploy checks that the dashboard and the alerts ask only for metrics that exist.)"""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -32,45 +29,17 @@ from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import Topic, dlq_name
 
 ROOT = Path(__file__).resolve().parents[3]
-DASHBOARD = ROOT / "deploy" / "grafana" / "delivery-pipeline.json"
 
 
 # --- reading /metrics -----------------------------------------------------------------------
 
 
-# --- unit: the module and the dashboard -----------------------------------------------------
+# --- unit: the module ---------------------------------------------------------------------
 
 
 def defined_metrics() -> dict[str, str]:
     """Name of every exposed series family of metrics.py -> its type."""
     return {m._name: m._type for m in vars(metrics).values() if isinstance(m, MetricWrapperBase)}
-
-
-def series_names() -> set[str]:
-    """Every series name a query may use for the metrics of metrics.py."""
-    suffixes = {
-        "counter": ("_total", "_created"),
-        "gauge": ("",),
-        "histogram": ("_bucket", "_count", "_sum", "_created"),
-    }
-    return {name + s for name, kind in defined_metrics().items() for s in suffixes[kind]}
-
-
-_PROMQL_WORDS = {
-    "and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right",
-    "offset", "bool", "inf", "nan",
-}  # fmt: skip
-
-
-def referenced_metrics(expr: str) -> set[str]:
-    """Metric names in a PromQL expression: identifiers that are no function, keyword or label."""
-    expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # string literals
-    expr = re.sub(r"\{[^}]*\}", "", expr)  # label matchers
-    expr = re.sub(r"\[[^\]]*\]", "", expr)  # range and subquery selectors
-    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
-    expr = re.sub(r"\$\{?\w+\}?", "", expr)  # Grafana variables ($__rate_interval, ...)
-    names = set(re.findall(r"(?<![\w.:])([a-zA-Z_:][\w:]*)(?![\w:])(?!\s*\()", expr))
-    return {n for n in names if n.lower() not in _PROMQL_WORDS and not re.fullmatch(r"\d.*", n)}
 
 
 def test_two_apps_in_one_process_share_the_metrics_without_duplicates(tmp_path: Path) -> None:
@@ -90,55 +59,6 @@ def test_two_apps_in_one_process_share_the_metrics_without_duplicates(tmp_path: 
     for name, kind in defined_metrics().items():
         exposed = f"{name}_total" if kind == "counter" else name
         assert text.count(f"# TYPE {exposed} {kind}\n") == 1, name
-
-
-def test_set_parked_zeroes_reasons_that_are_gone() -> None:
-    metrics.set_parked({"BKN-T91": 2, "BKN-T92": 1})
-    metrics.set_parked({"BKN-T92": 4})
-    text = generate_latest(REGISTRY).decode()
-    assert values(text, "kinerja_bkn_sync_parked", reason="BKN-T91") == [0.0]
-    assert values(text, "kinerja_bkn_sync_parked", reason="BKN-T92") == [4.0]
-
-
-def test_referenced_metrics_reads_promql() -> None:
-    expr = (
-        "histogram_quantile(0.95, sum by (le, route) (rate(kinerja_http_request_duration_seconds"
-        '_bucket{service=~"$service", status=~"5.."}[$__rate_interval])))'
-        " / on (job) group_left sum(up offset 5m) > bool 0.5"
-    )
-    assert referenced_metrics(expr) == {"kinerja_http_request_duration_seconds_bucket", "up"}
-
-
-def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for p in panels:
-        yield p
-        yield from _panels(p.get("panels", []))
-
-
-def test_dashboard_parses_and_asks_only_for_defined_metrics() -> None:
-    board = json.loads(DASHBOARD.read_text())
-    assert board["title"]
-    assert board["uid"]
-    variables = {v["name"]: v for v in board["templating"]["list"]}
-    assert variables["datasource"]["type"] == "datasource"
-    assert variables["datasource"]["query"] == "prometheus"
-    known = series_names()
-    panels = [p for p in _panels(board["panels"]) if p.get("type") != "row"]
-    assert len(panels) >= 10
-    for panel in panels:
-        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
-        assert panel["targets"], panel["title"]
-        for target in panel["targets"]:
-            used = referenced_metrics(target["expr"])
-            assert used, (panel["title"], target["expr"])
-            assert used <= known, (panel["title"], used - known)
-    # Every metric of metrics.py is on the board somewhere.
-    on_board = set().union(*(referenced_metrics(t["expr"]) for p in panels for t in p["targets"]))
-    for name, kind in defined_metrics().items():
-        forms = {"counter": [f"{name}_total"], "gauge": [name]}.get(
-            kind, [f"{name}_bucket", f"{name}_count", f"{name}_sum"]
-        )
-        assert on_board & set(forms), f"{name} is on no panel"
 
 
 # --- infra: a service app on the real stack -------------------------------------------------

@@ -13,7 +13,7 @@ What records what:
   from the outbox table, and consumer lag of every Kafka consumer of the broker, every
   ``SAMPLE_SECONDS``.
 * ``OutboxRelay`` counts the rows it sets aside (``OUTBOX_SET_ASIDE``).
-* bkn-sync records its delivery metrics itself (``BKN_SYNC_*`` below).
+* bkn-sync's delivery metrics are its own (bkn_sync/metrics.py), in the same registry.
 
 The names are what deploy/prometheus/alerts.yml and deploy/grafana/delivery-pipeline.json use.
 """
@@ -120,57 +120,6 @@ OUTBOX_RELAY_HEALTHY = Gauge(
     ["service"],
 )
 _OUTBOX_GAUGES = (OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, OUTBOX_SET_ASIDE_ROWS, OUTBOX_HELD)
-
-# --- bkn-sync: the delivery pipeline to e-Kinerja (recorded by services/bkn_sync) ---------
-
-BREAKER_CLOSED, BREAKER_HALF_OPEN, BREAKER_OPEN = 0, 1, 2
-
-BKN_SYNC_RETRIES = Counter(
-    "kinerja_bkn_sync_retries_total",
-    "Deliveries sent to a retry tier, by tier (1, 2, 3: the tier's topic), counted once per "
-    "hand-over to the tier.",
-    ["tier"],
-)
-BKN_SYNC_DLQ = Counter(
-    "kinerja_bkn_sync_dlq_total",
-    "Records bkn-sync wrote to its dead-letter topic (dead deliveries and poison records).",
-)
-BKN_SYNC_PARKED = Gauge(
-    "kinerja_bkn_sync_parked",
-    "Deliveries in state PARKED, by reason code (e.g. BKN-E01); set from the deliveries table "
-    "with set_parked().",
-    ["reason"],
-)
-BKN_SYNC_BREAKER_STATE = Gauge(
-    "kinerja_bkn_sync_breaker_state",
-    "The e-Kinerja circuit breaker of this instance: 0 closed, 1 half-open, 2 open.",
-)
-BKN_SYNC_BREAKER_HOLDS = Counter(
-    "kinerja_bkn_sync_breaker_holds_total",
-    "Deliveries held back by an open or probing breaker (each hold counted once).",
-)
-BKN_SYNC_EKINERJA_SECONDS = Histogram(
-    "kinerja_bkn_sync_ekinerja_request_seconds",
-    "Duration of one call to e-Kinerja, by record kind (skp, predikat, penilaian-periodik) and "
-    "status: the HTTP status code ('200', '409', '503', ...) or TIMEOUT / CONNECTION when "
-    "there was no answer.",
-    ["kind", "status"],
-    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0),
-)
-
-
-_parked_reasons: set[str] = set()
-
-
-def set_parked(counts: Mapping[str, int]) -> None:
-    """Set the PARKED depth per reason from a full count (e.g. ``SELECT reason_code,
-    count(*) ... WHERE state = 'PARKED' GROUP BY 1``); reasons no longer present go to 0."""
-    for reason in _parked_reasons - set(counts):
-        BKN_SYNC_PARKED.labels(reason).set(0)
-    for reason, n in counts.items():
-        BKN_SYNC_PARKED.labels(reason).set(n)
-    _parked_reasons.update(counts)
-
 
 # --- Recording ------------------------------------------------------------------------------
 

@@ -5,10 +5,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from kinerja_shared import metrics
+from kinerja_shared.metrics import SAMPLE_SECONDS
 from kinerja_shared.service import Runtime, create_service_app
 
-from . import api, background, handlers, pipeline
+from . import api, background, handlers, metrics, pipeline
 from .config import Settings
 from .sender import Sender
 
@@ -70,7 +70,7 @@ async def _sample_parked(runtime: Runtime) -> None:
             metrics.set_parked({r["reason_code"] or "": r["n"] for r in rows})
         except Exception:
             log.warning("parked deliveries not sampled", exc_info=True)
-        await asyncio.sleep(metrics.SAMPLE_SECONDS)
+        await asyncio.sleep(SAMPLE_SECONDS)
 
 
 __all__ = ["Runtime", "create_app"]

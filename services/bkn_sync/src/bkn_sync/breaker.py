@@ -15,8 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from kinerja_shared import metrics
-
+from . import metrics
 from .domain.breaker import Breaker, BreakerConfig, BreakerState, Health, Permit
 from .domain.classify import E_KINERJA_DOWN, Outcome
 
@@ -64,7 +63,7 @@ class Gate:
         self._outage = asyncio.Event()
         # When it last closed (or started, closed).
         self.closed_at = self._since
-        metrics.BKN_SYNC_BREAKER_STATE.set(0)
+        metrics.BREAKER_STATE.set(0)
 
     @property
     def state(self) -> BreakerState:
@@ -89,7 +88,7 @@ class Gate:
             return
         if now_seen[0] != self._seen[0]:
             self._since = datetime.now(UTC)
-            metrics.BKN_SYNC_BREAKER_STATE.set(_GAUGE[now_seen[0]])
+            metrics.BREAKER_STATE.set(_GAUGE[now_seen[0]])
             if self._seen[0] is BreakerState.CLOSED:
                 self._outage.set()
             elif now_seen[0] is BreakerState.CLOSED:
@@ -108,7 +107,7 @@ class Gate:
             if left <= 0:
                 raise BreakerOpen(self._breaker.state.value)
             if not held:
-                metrics.BKN_SYNC_BREAKER_HOLDS.inc()
+                metrics.BREAKER_HOLDS.inc()
                 held = True
             wait = min(left, max(self._breaker.retry_in(self._clock()), 0.01))
             changed = self._changed

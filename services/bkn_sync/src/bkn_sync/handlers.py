@@ -19,7 +19,7 @@ from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel, ValidationError
 
-from kinerja_shared import metrics, tracing_attrs
+from kinerja_shared import tracing_attrs
 from kinerja_shared.events.bkn_sync import DeliveryState, RecordKind
 from kinerja_shared.events.roster import Pegawai
 from kinerja_shared.inbox import as_dead_letter, dead_letter_headers
@@ -27,7 +27,7 @@ from kinerja_shared.roster.projection import subscribe_roster
 from kinerja_shared.service import Runtime
 from kinerja_shared.topics import BKN_RETRY_TIERS, PLAN_AGREED, PREDIKAT_DITETAPKAN, Topic
 
-from . import batch, pipeline, repository
+from . import batch, metrics, pipeline, repository
 from .config import Settings
 from .domain.classify import ROSTER_FIXABLE
 from .domain.deliveries import CLAIMABLE
@@ -137,7 +137,7 @@ def _subscribe_source(runtime: Runtime, kind: RecordKind, topic: Topic[Any]) -> 
                 await runtime.broker.publish(
                     value, settings.dlq_topic, key=raw.key, headers={**headers, **named}
                 )
-                metrics.BKN_SYNC_DLQ.inc()
+                metrics.DLQ.inc()
                 continue
             payload: BaseModel = envelope.payload
             body = payload.model_dump(mode="json")

@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from kinerja_shared import metrics, telemetry
+from kinerja_shared import telemetry
 from kinerja_shared.events.bkn_sync import DeliveryState, RecordKind
 
-from . import repository
+from . import metrics, repository
 from .domain.deliveries import RetrySchedule, waits_for_skp
 from .domain.delivery import Delivery, Event, SourceVersion, Transition
 from .repository import Conn, DeadLetters, Row, now
@@ -281,9 +281,9 @@ async def record_many(
         if d is None:
             continue
         if d.state is DeliveryState.RETRYING and d.retry_seq != a.claimed.retry_seq:
-            metrics.BKN_SYNC_RETRIES.labels(str(d.retry_tier)).inc()
+            metrics.RETRIES.labels(str(d.retry_tier)).inc()
         elif d.state is DeliveryState.DEAD:
-            metrics.BKN_SYNC_DLQ.inc()
+            metrics.DLQ.inc()
     return recorded
 
 

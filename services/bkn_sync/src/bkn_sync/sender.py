@@ -25,8 +25,9 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from kinerja_shared import metrics, tracing_attrs
+from kinerja_shared import tracing_attrs
 
+from . import metrics
 from .breaker import BreakerOpen, Gate, health_of
 from .config import Settings
 from .domain.breaker import Health
@@ -199,7 +200,7 @@ class Sender:
             return classify(None, transport=Transport.CONNECTION)
         finally:
             _CALL.reset(token)
-            metrics.BKN_SYNC_EKINERJA_SECONDS.labels(PATHS[request.kind], answer).observe(
+            metrics.EKINERJA_SECONDS.labels(PATHS[request.kind], answer).observe(
                 time.monotonic() - started
             )
         if 200 <= status < 300:
