@@ -32,7 +32,15 @@ def hadolint() -> str:
 
 
 def test_there_is_a_dockerfile_per_service() -> None:
-    packages = {"planning", "observation", "assessment", "predikat", "bkn_sync", "ekinerja_sim"}
+    packages = {
+        "planning",
+        "observation",
+        "assessment",
+        "predikat",
+        "bkn_sync",
+        "ekinerja_sim",
+        "console",
+    }
     assert {p.parent.name for p in DOCKERFILES} == packages
 
 

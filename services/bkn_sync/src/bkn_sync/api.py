@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ from kinerja_shared import access
 from kinerja_shared.auth import Principal, Role
 from kinerja_shared.events.bkn_sync import DeliveryState, RecordKind
 from kinerja_shared.http import CurrentPrincipal, Db, error_responses
+from kinerja_shared.refusal import Kind, Refusal
 
 from . import pipeline, repository
 from .breaker import BreakerView
@@ -44,12 +46,49 @@ class DeliveryView(BaseModel):
     last_attempt_at: datetime | None
     delivered_at: datetime | None
     updated_at: datetime
+    school_name: str | None = Field(
+        default=None, description="The school's name as the roster knows it, if it does."
+    )
+    trace_id: str | None = Field(
+        default=None,
+        description="The trace of the record that brought the current version (W3C trace id).",
+    )
+    cursor: str = Field(
+        default="",
+        description="Pass as ``after`` to list the rows that follow this one (keyset).",
+    )
+
+
+def _trace_id(context: Any) -> str | None:
+    if isinstance(context, str):  # a pool without the json codec hands jsonb over as text
+        context = json.loads(context)
+    parts = str((context or {}).get("traceparent", "")).split("-")
+    return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
 
 
 def _view(row: Any) -> DeliveryView:
-    fields = {k: row[k] for k in DeliveryView.model_fields}
+    derived = {"school_name", "trace_id", "cursor"}
+    fields = {k: row[k] for k in DeliveryView.model_fields if k not in derived}
     fields["idempotency_key"] = str(row["idempotency_key"])
+    keys = set(row.keys())
+    fields["school_name"] = row["school_name"] if "school_name" in keys else None
+    fields["trace_id"] = _trace_id(row["trace_context"]) if "trace_context" in keys else None
+    fields["cursor"] = f"{row['updated_at'].isoformat()}|{row['delivery_id']}"
     return DeliveryView(**fields)
+
+
+def _cursor(after: str | None) -> tuple[datetime, str] | None:
+    if after is None:
+        return None
+    at, sep, delivery_id = after.partition("|")
+    try:
+        if not sep or not delivery_id:
+            raise ValueError(after)
+        return datetime.fromisoformat(at), delivery_id
+    except ValueError:
+        raise Refusal(
+            "VALIDATION_ERROR", "Kursor halaman tidak valid.", Kind.INVALID, after=after
+        ) from None
 
 
 class Count(BaseModel):
@@ -113,8 +152,19 @@ async def delivery_counts(
     request: Request,
     npsn: str | None = None,
     period_id: str | None = None,
+    kind: RecordKind | None = None,
+    since: Annotated[
+        datetime | None, Query(description="Only deliveries that changed since then.")
+    ] = None,
 ) -> Counts:
-    rows = await repository.counts(pool, npsn=npsn, period_id=period_id, **_scope(principal))
+    rows = await repository.counts(
+        pool,
+        npsn=npsn,
+        period_id=period_id,
+        kind=kind.value if kind else None,
+        updated_since=since,
+        **_scope(principal),
+    )
     return Counts(
         counts=[Count(state=r["state"], reason_code=r["reason_code"], count=r["n"]) for r in rows],
         breaker=_breaker(request),
@@ -138,11 +188,21 @@ async def list_deliveries(
     period_id: str | None = None,
     kind: RecordKind | None = None,
     reason_code: str | None = None,
+    school: Annotated[
+        str | None, Query(max_length=100, description="Part of the school's name.")
+    ] = None,
+    after: Annotated[
+        str | None,
+        Query(max_length=200, description="The ``cursor`` of the last row of the page before."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_ROWS)] = 100,
 ) -> list[DeliveryView]:
+    """Newest change first; page on with ``after``."""
     rows = await repository.find(
         pool,
         limit=limit,
+        school=school,
+        after=_cursor(after),
         nip=nip,
         states=[state.value] if state else None,
         reason_codes=[reason_code] if reason_code else None,

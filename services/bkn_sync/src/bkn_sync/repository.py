@@ -354,6 +354,9 @@ def _filters(
     period_id: str | None = None,
     kind: str | None = None,
     area: str | None = None,
+    school: str | None = None,
+    updated_since: datetime | None = None,
+    after: tuple[datetime, str] | None = None,
 ) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     args: list[Any] = []
@@ -381,6 +384,19 @@ def _filters(
             "AND s.kode_wilayah LIKE {} || '%')",
             area,
         )
+    if school is not None:
+        # The school's name as the roster projection knows it, any part of it.
+        add(
+            "EXISTS (SELECT 1 FROM roster_sekolah s WHERE s.npsn = d.npsn "
+            "AND s.nama ILIKE '%' || {} || '%')",
+            school.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"),
+        )
+    if updated_since is not None:
+        add("d.updated_at >= {}", updated_since)
+    if after is not None:
+        # Keyset: the rows after the last one of the previous page, in the listing's order.
+        args.append(after[0])
+        add(f"(d.updated_at, d.delivery_id) < (${len(args)}, {{}})", after[1])
     return (" AND ".join(clauses) or "true"), args
 
 
@@ -496,8 +512,9 @@ async def find(
     args.append(limit)
     lock_clause = " FOR UPDATE OF d" if for_update else ""
     rows: list[Row] = await conn.fetch(
-        f"SELECT d.* FROM deliveries d WHERE {where} "
-        f"ORDER BY d.updated_at DESC LIMIT ${len(args)}{lock_clause}",
+        "SELECT d.*, (SELECT s.nama FROM roster_sekolah s WHERE s.npsn = d.npsn) AS school_name "
+        f"FROM deliveries d WHERE {where} "
+        f"ORDER BY d.updated_at DESC, d.delivery_id DESC LIMIT ${len(args)}{lock_clause}",
         *args,
     )
     return rows

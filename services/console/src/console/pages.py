@@ -1,0 +1,407 @@
+"""The console's pages: overview, find a delivery, a teacher's deliveries, tertahan by reason,
+redrive, the DLQ explorer and the audit log."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from kinerja_shared.events.bkn_sync import DeliveryState, RecordKind
+
+from . import metrics_scrape, repository
+from .web import ConsoleDep, OperatorDep, PageRefusal, UserDep, page, same_origin
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_ROWS = 50
+TERTAHAN_MAX = 10_000
+STATES = [s.value for s in DeliveryState]
+KINDS = [k.value for k in RecordKind]
+Text = Annotated[str, Query(max_length=100)]
+
+
+def _pool(request: Request) -> Any:
+    return request.app.state.runtime.db
+
+
+def _totals(counts: list[dict[str, Any]]) -> dict[str, int]:
+    by_state: dict[str, int] = defaultdict(int)
+    for c in counts:
+        by_state[c["state"]] += c["count"]
+    return dict(by_state)
+
+
+@router.get("/")
+async def overview(request: Request, c: ConsoleDep, user: UserDep) -> HTMLResponse:
+    now = datetime.now(UTC)
+    windows = {"1 jam": now - timedelta(hours=1), "1 hari": now - timedelta(days=1), "semua": None}
+
+    async def counted(kind: str, since: datetime | None) -> dict[str, int]:
+        got = await c.bkn.counts(user.token, kind=kind, since=since.isoformat() if since else None)
+        return _totals(got["counts"])
+
+    jobs = {(k, w): counted(k, since) for k in KINDS for w, since in windows.items()}
+    results = await asyncio.gather(*jobs.values())
+    table = dict(zip(jobs, results, strict=True))
+    breaker = await c.bkn.breaker(user.token)
+    lag: list[Any] = []
+    dlq: dict[str, int | None] = {}
+    outbox: list[metrics_scrape.OutboxFigures] = []
+    if user.is_operator:
+        lag, dlq, outbox = await asyncio.gather(
+            c.kafka.lag(c.settings.lag_groups),
+            c.kafka.sizes(c.settings.dlq_topics),
+            metrics_scrape.outbox_figures(c.settings.metrics_urls),
+        )
+    peak = max([1, *(n for row in table.values() for n in row.values())])
+    return page(
+        request,
+        "overview.html",
+        user=user,
+        kinds=KINDS,
+        windows=list(windows),
+        states=STATES,
+        table=table,
+        peak=peak,
+        breaker=breaker,
+        lag=lag,
+        dlq=dlq,
+        outbox=outbox,
+    )
+
+
+@router.get("/deliveries")
+async def find(
+    request: Request,
+    c: ConsoleDep,
+    user: UserDep,
+    nip: Text = "",
+    npsn: Text = "",
+    school: Text = "",
+    period_id: Text = "",
+    state: Text = "",
+    reason_code: Text = "",
+    kind: Text = "",
+    after: Annotated[str, Query(max_length=200)] = "",
+) -> HTMLResponse:
+    filters = {
+        "nip": nip.strip(),
+        "npsn": npsn.strip(),
+        "school": school.strip(),
+        "period_id": period_id.strip(),
+        "state": state,
+        "reason_code": reason_code.strip(),
+        "kind": kind,
+    }
+    rows = await c.bkn.deliveries(user.token, **filters, after=after, limit=PAGE_ROWS)
+    more = rows[-1]["cursor"] if len(rows) == PAGE_ROWS else None
+    partial = bool(request.headers.get("HX-Request")) and bool(after)
+    return page(
+        request,
+        "rows.html" if partial else "find.html",
+        user=user,
+        filters=filters,
+        rows=rows,
+        more=more,
+        states=STATES,
+        kinds=KINDS,
+    )
+
+
+@router.get("/deliveries/{nip}")
+async def teacher(request: Request, c: ConsoleDep, user: UserDep, nip: str) -> HTMLResponse:
+    deliveries = await c.bkn.teacher(user.token, nip)
+    history = await repository.history(_pool(request), [d["delivery_id"] for d in deliveries])
+    by_delivery: dict[str, list[Any]] = defaultdict(list)
+    for h in history:
+        by_delivery[h["delivery_id"]].append(h)
+    return page(
+        request, "teacher.html", user=user, nip=nip, deliveries=deliveries, history=by_delivery
+    )
+
+
+async def _parked(c: Any, token: str, reason_code: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    after = ""
+    while len(rows) < TERTAHAN_MAX:
+        got = await c.bkn.deliveries(
+            token, state="PARKED", reason_code=reason_code, after=after, limit=500
+        )
+        rows += got
+        if len(got) < 500:
+            break
+        after = got[-1]["cursor"]
+    return rows
+
+
+def _grouped(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    reasons: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        code = r["reason_code"] or "-"
+        group = reasons.setdefault(
+            code,
+            {
+                "code": code,
+                "reason": r["reason"],
+                "remedy": r["remedy"],
+                "actor": r["actor"],
+                "schools": {},
+                "count": 0,
+            },
+        )
+        school = group["schools"].setdefault(
+            r["npsn"], {"npsn": r["npsn"], "name": r["school_name"], "teachers": []}
+        )
+        school["teachers"].append(r)
+        group["count"] += 1
+    return sorted(reasons.values(), key=lambda g: -int(g["count"]))
+
+
+@router.get("/tertahan")
+async def tertahan(
+    request: Request, c: ConsoleDep, user: UserDep, reason_code: Text = ""
+) -> HTMLResponse:
+    rows = await _parked(c, user.token, reason_code.strip())
+    return page(
+        request,
+        "tertahan.html",
+        user=user,
+        groups=_grouped(rows),
+        total=len(rows),
+        capped=len(rows) >= TERTAHAN_MAX,
+        reason_code=reason_code,
+    )
+
+
+@router.get("/tertahan.csv")
+async def tertahan_csv(c: ConsoleDep, user: UserDep, reason_code: Text = "") -> Response:
+    rows = await _parked(c, user.token, reason_code.strip())
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["reason_code", "reason", "actor", "remedy", "npsn", "school", "nip", "kind", "period_id"]
+    )
+    for r in sorted(rows, key=lambda r: (r["reason_code"] or "", r["npsn"], r["nip"])):
+        writer.writerow(
+            [
+                r["reason_code"],
+                r["reason"],
+                r["actor"],
+                r["remedy"],
+                r["npsn"],
+                r["school_name"] or "",
+                r["nip"],
+                r["kind"],
+                r["period_id"],
+            ]
+        )
+    name = f"tertahan-{datetime.now(UTC):%Y%m%d-%H%M}.csv"
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+# --- redrive ------------------------------------------------------------------------------------
+
+Field100 = Annotated[str, Form(max_length=100)]
+
+
+def _redrive_filters(
+    state: str, reason_code: str, npsn: str, nip: str, period_id: str, kind: str
+) -> dict[str, Any]:
+    return {
+        "states": [state] if state else ["PARKED", "DEAD"],
+        "reason_codes": [r.strip() for r in reason_code.split(",") if r.strip()] or None,
+        "npsn": npsn.strip() or None,
+        "nip": nip.strip() or None,
+        "period_id": period_id.strip() or None,
+        "kind": kind or None,
+    }
+
+
+@router.get("/redrive")
+async def redrive_form(request: Request, user: UserDep) -> HTMLResponse:
+    return page(request, "redrive.html", user=user, filters={}, preview=None, done=None)
+
+
+@router.post("/redrive", dependencies=[Depends(same_origin)])
+async def redrive(
+    request: Request,
+    c: ConsoleDep,
+    user: UserDep,
+    action: Annotated[str, Form(pattern="^(preview|apply)$")],
+    state: Field100 = "",
+    reason_code: Field100 = "",
+    npsn: Field100 = "",
+    nip: Field100 = "",
+    period_id: Field100 = "",
+    kind: Field100 = "",
+    why: Annotated[str, Form(max_length=500)] = "",
+    expected: Annotated[int, Form(ge=0)] = 0,
+) -> HTMLResponse:
+    filters = _redrive_filters(state, reason_code, npsn, nip, period_id, kind)
+    form = {
+        "state": state,
+        "reason_code": reason_code,
+        "npsn": npsn,
+        "nip": nip,
+        "period_id": period_id,
+        "kind": kind,
+    }
+    if action == "preview":
+        preview = await c.bkn.redrive(user.token, filters, dry_run=True)
+        return page(request, "redrive.html", user=user, filters=form, preview=preview, done=None)
+    if not why.strip():
+        raise PageRefusal(422, "REASON_REQUIRED", "Tuliskan alasan redrive.")
+    pool = _pool(request)
+    try:
+        done = await c.bkn.redrive(user.token, filters, dry_run=False)
+    except Exception as exc:
+        await repository.audit(
+            pool, user, "redrive", target=filters, reason=why, result=f"refused: {exc}"
+        )
+        raise
+    await repository.audit(
+        pool,
+        user,
+        "redrive",
+        target=filters,
+        reason=why,
+        result=f"{done['count']} redriven",
+        detail={"expected": expected, "deliveries": [d["delivery_id"] for d in done["deliveries"]]},
+    )
+    return page(request, "redrive.html", user=user, filters=form, preview=None, done=done)
+
+
+@router.get("/redrive/progress")
+async def redrive_progress(
+    request: Request,
+    c: ConsoleDep,
+    user: UserDep,
+    nip: Annotated[list[str], Query(max_length=50)],
+) -> HTMLResponse:
+    """Where the redriven deliveries stand now (the first 50, re-read until all settle)."""
+    rows = [r for n in nip for r in await c.bkn.deliveries(user.token, nip=n, limit=10)]
+    states: dict[str, int] = defaultdict(int)
+    for r in rows:
+        states[r["state"]] += 1
+    moving = sum(states[s] for s in ("QUEUED", "IN_FLIGHT", "RETRYING"))
+    return page(request, "progress.html", user=user, states=dict(states), moving=moving, nips=nip)
+
+
+# --- DLQ explorer --------------------------------------------------------------------------------
+
+
+def _known_dlq(c: Any, topic: str) -> str:
+    if topic not in c.settings.dlq_topics:
+        raise PageRefusal(404, "NOT_FOUND", "DLQ tidak dikenal.")
+    return topic
+
+
+@router.get("/dlq")
+async def dlq_list(request: Request, c: ConsoleDep, user: OperatorDep) -> HTMLResponse:
+    sizes = await c.kafka.sizes(c.settings.dlq_topics)
+    return page(request, "dlq.html", user=user, sizes=sizes)
+
+
+@router.get("/dlq/{topic}")
+async def dlq_topic(
+    request: Request,
+    c: ConsoleDep,
+    user: OperatorDep,
+    topic: str,
+    q: Text = "",
+    newest: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> HTMLResponse:
+    _known_dlq(c, topic)
+    records = await c.kafka.records(topic, newest=newest)
+    gone = await repository.discarded(_pool(request), topic)
+    shown = [r for r in records if (r.partition, r.offset) not in gone and _matches(r, q)]
+    return page(
+        request, "dlq_topic.html", user=user, topic=topic, records=shown, q=q, newest=newest
+    )
+
+
+def _matches(record: Any, q: str) -> bool:
+    """The filter: any header value or the key containing the text."""
+    if not q:
+        return True
+    needle = q.lower()
+    return needle in (record.key or "").lower() or any(
+        needle in v.lower() for v in record.headers.values()
+    )
+
+
+@router.post("/dlq/{topic}/republish", dependencies=[Depends(same_origin)])
+async def dlq_republish(
+    request: Request,
+    c: ConsoleDep,
+    user: OperatorDep,
+    topic: str,
+    refs: Annotated[list[str], Form(max_length=500)],
+    why: Annotated[str, Form(max_length=500)] = "",
+) -> HTMLResponse:
+    _known_dlq(c, topic)
+    results: list[str] = []
+    for ref in refs:
+        partition, _, offset = ref.partition(":")
+        record = await c.kafka.record(topic, int(partition), int(offset))
+        if record is None or record.original_topic is None:
+            result = "not found or no original topic"
+        else:
+            result = f"republished to {await c.kafka.republish(record)}"
+        await repository.audit(
+            _pool(request),
+            user,
+            "dlq.republish",
+            target={"topic": topic, "ref": ref},
+            reason=why or None,
+            result=result,
+        )
+        results.append(f"{ref}: {result}")
+    return page(
+        request, "done.html", user=user, title="Republish", results=results, back=f"/dlq/{topic}"
+    )
+
+
+@router.post("/dlq/{topic}/discard", dependencies=[Depends(same_origin)])
+async def dlq_discard(
+    request: Request,
+    c: ConsoleDep,
+    user: OperatorDep,
+    topic: str,
+    ref: Annotated[str, Form(pattern=r"^\d+:\d+$")],
+    why: Annotated[str, Form(min_length=3, max_length=500)],
+) -> HTMLResponse:
+    _known_dlq(c, topic)
+    partition, _, offset = ref.partition(":")
+    await repository.discard(_pool(request), user, topic, int(partition), int(offset), why)
+    return page(
+        request,
+        "done.html",
+        user=user,
+        title="Discard",
+        results=[f"{ref}: discarded"],
+        back=f"/dlq/{topic}",
+    )
+
+
+# --- audit --------------------------------------------------------------------------------------
+
+
+@router.get("/audit")
+async def audit(
+    request: Request, user: OperatorDep, before: Annotated[int | None, Query(ge=1)] = None
+) -> HTMLResponse:
+    rows = await repository.audit_rows(_pool(request), limit=100, before=before)
+    more = rows[-1]["id"] if len(rows) == 100 else None
+    return page(request, "audit.html", user=user, rows=rows, more=more)

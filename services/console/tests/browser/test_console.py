@@ -1,0 +1,206 @@
+"""An operator and a Dinas at the delivery console, in Chromium, on the real stack."""
+
+from __future__ import annotations
+
+import random
+import secrets
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from kinerja_shared.testing import wait_for
+
+if TYPE_CHECKING:
+    from conftest import Rig
+
+pytestmark = pytest.mark.infra
+
+
+def _area() -> str:
+    return f"{random.randint(11, 94)}{random.randint(1, 99):02d}"
+
+
+async def _parked_with_nip_not_found(rig: Rig, area: str, school: str) -> tuple[str, str, str]:
+    npsn = await rig.school(area, school)
+    nip = await rig.teacher(npsn, area)
+    await wait_for(
+        lambda: rig.bkn.fetch("SELECT 1 FROM roster_pegawai WHERE nip = $1", nip),
+        timeout=30,
+        what="the teacher in bkn-sync's roster",
+    )
+    await rig.sim.put(f"/admin/refusals/{nip}", json={"codes": ["NIP_NOT_FOUND"]})
+    trace_id = secrets.token_hex(16)
+    await rig.plan_agreed(nip, npsn, trace_id)
+
+    async def parked() -> bool:
+        return await rig.state_of(nip) == "PARKED"
+
+    await wait_for(parked, timeout=60, what="the delivery PARKED")
+    return nip, npsn, trace_id
+
+
+async def test_an_operator_finds_a_parked_teacher_follows_the_trace_and_redrives_after_the_fix(
+    rig: Rig, new_page: Any, sign_in: Any
+) -> None:
+    area = _area()
+    school = f"SD Konsol {secrets.token_hex(3)}"
+    nip, npsn, trace_id = await _parked_with_nip_not_found(rig, area, school)
+    page = await new_page()
+
+    await sign_in(page, rig, "operator")
+    assert "operator" in await page.inner_text("#who")
+    await page.screenshot(path=rig.screens / "overview.png", full_page=True)
+    assert await page.inner_text("#breaker") == "CLOSED"
+
+    await page.goto(f"{rig.console_url}/deliveries?school={school}&state=PARKED")
+    await page.screenshot(path=rig.screens / "find.png", full_page=True)
+    rows = page.locator("#results tr.delivery")
+    assert await rows.count() == 1
+    assert nip in await rows.first.inner_text()
+    assert "BKN-E01" in await rows.first.inner_text()
+
+    await rows.first.locator("a").click()
+    await page.wait_for_url(f"**/deliveries/{nip}")
+
+    async def history_shown() -> bool:
+        await page.reload()
+        return await page.locator("table.history td.PARKED").count() >= 1
+
+    await wait_for(history_shown, timeout=30, what="the PARKED status in the history")
+    await page.screenshot(path=rig.screens / "delivery.png", full_page=True)
+    assert "Operator Sekolah" in await page.inner_text(".actor")
+    assert "Verval PTK" in await page.inner_text(".remedy-text")
+    trace = page.locator("section.delivery-card p a.trace")
+    assert await trace.get_attribute("href") == f"http://zipkin.test:9411/zipkin/traces/{trace_id}"
+
+    await page.goto(f"{rig.console_url}/tertahan")
+    assert nip in await page.inner_text("#reason-BKN-E01")
+    await page.screenshot(path=rig.screens / "tertahan.png", full_page=True)
+    async with page.expect_download() as download:
+        await page.click("#csv")
+    csv_text = (await (await download.value).path()).read_text()
+    assert f"{npsn},{school},{nip},SKP,2025" in csv_text
+
+    # The school operator fixes the NIP (BKN knows it now); the operator redrives the school.
+    await rig.sim.delete(f"/admin/refusals/{nip}")
+    await page.goto(f"{rig.console_url}/redrive")
+    await page.fill("input[name=reason_code]", "BKN-E01")
+    await page.fill("input[name=npsn]", npsn)
+    await page.click("#dry-run")
+    await page.wait_for_selector("#dry-run-count")
+    assert "1" in await page.inner_text("#dry-run-count strong")
+    assert await rig.state_of(nip) == "PARKED"  # a dry run changes nothing
+    await page.screenshot(path=rig.screens / "redrive-dry-run.png", full_page=True)
+    await page.fill("#why", "NIP diperbaiki di Verval PTK")
+    await page.click("#confirm")
+    await page.wait_for_selector("#redriven")
+    await page.wait_for_selector("#progress-done", timeout=60_000)
+    await page.screenshot(path=rig.screens / "redrive-done.png", full_page=True)
+    assert await rig.state_of(nip) == "DELIVERED"
+
+    await page.goto(f"{rig.console_url}/audit")
+    first = page.locator("tr.audit-row").first
+    assert "redrive" in await first.inner_text()
+    assert "NIP diperbaiki di Verval PTK" in await first.inner_text()
+    assert "1 redriven" in await first.inner_text()
+    await page.screenshot(path=rig.screens / "audit.png", full_page=True)
+
+
+async def test_an_operator_republishes_a_dead_letter_and_discards_another_with_a_reason(
+    rig: Rig, new_page: Any, sign_in: Any
+) -> None:
+    key = f"k-{secrets.token_hex(4)}"
+    for n in range(2):
+        await rig.publish(
+            rig.dlq_topic,
+            key,
+            f'{{"n": {n}}}'.encode(),
+            **{"kinerja-original-topic": rig.dlq_target, "kinerja-error-code": "POISON"},
+        )
+    page = await new_page()
+    await sign_in(page, rig, "operator")
+    await page.goto(f"{rig.console_url}/dlq/{rig.dlq_topic}?q={key}")
+    records = page.locator("tr.dlq-record")
+    assert await records.count() == 2
+    assert "kinerja-error-code: POISON" in await records.first.inner_text()
+    await page.screenshot(path=rig.screens / "dlq.png", full_page=True)
+    republished_ref = await records.first.get_attribute("data-ref")
+    await records.first.locator("button.republish").click()
+    await page.wait_for_selector("#results")
+    assert f"republished to {rig.dlq_target}" in await page.inner_text("#results")
+
+    reader = AIOKafkaConsumer(bootstrap_servers=rig.stack.kafka_bootstrap, group_id=None)
+    await reader.start()
+    try:
+        tps = [TopicPartition(rig.dlq_target, p) for p in range(3)]
+        reader.assign(tps)
+        await reader.seek_to_beginning(*tps)
+        got = await reader.getmany(timeout_ms=10_000)
+        values = [m for batch in got.values() for m in batch if m.key == key.encode()]
+    finally:
+        await reader.stop()
+    assert len(values) == 1
+    headers = dict(values[0].headers)
+    assert headers["kinerja-republished-from"].decode() == f"{rig.dlq_topic}:{republished_ref}"
+
+    await page.goto(f"{rig.console_url}/dlq/{rig.dlq_topic}?q={key}")
+    other = page.locator("tr.dlq-record").nth(1)
+    await other.locator("input[name=why]").fill("bukan pengiriman nyata")
+    await other.locator("button.discard").click()
+    await page.wait_for_selector("#results")
+    await page.goto(f"{rig.console_url}/dlq/{rig.dlq_topic}?q={key}")
+    assert await page.locator("tr.dlq-record").count() == 1
+    await page.goto(f"{rig.console_url}/audit")
+    assert "bukan pengiriman nyata" in await page.inner_text("#audit")
+
+
+async def test_a_dinas_sees_only_its_area_and_may_not_open_the_dlq(
+    rig: Rig, new_page: Any, sign_in: Any
+) -> None:
+    mine, theirs = _area(), _area()
+    while theirs[:2] == mine[:2]:
+        theirs = _area()
+    tag = secrets.token_hex(3)
+    my_nip, _, _ = await _parked_with_nip_not_found(rig, mine, f"SD Milik {tag}")
+    their_nip, _, _ = await _parked_with_nip_not_found(rig, theirs, f"SD Lain {tag}")
+
+    page = await new_page()
+    await sign_in(page, rig, "dinas", area=mine)
+    await page.goto(f"{rig.console_url}/deliveries?school={tag}")
+    listed = await page.inner_text("#results")
+    await page.screenshot(path=rig.screens / "dinas-find.png", full_page=True)
+    assert my_nip in listed
+    assert their_nip not in listed
+    await page.goto(f"{rig.console_url}/tertahan")
+    assert their_nip not in await page.inner_text("main")
+
+    response = await page.goto(f"{rig.console_url}/deliveries/{their_nip}")
+    assert response is not None
+    assert response.status == 403
+    assert await page.inner_text("#refusal-code") == "OUTSIDE_AREA"
+
+    response = await page.goto(f"{rig.console_url}/dlq")
+    assert response is not None
+    assert response.status == 403
+    assert await page.inner_text("#refusal-code") == "CONSOLE_FORBIDDEN"
+    await page.screenshot(path=rig.screens / "dinas-refused.png", full_page=True)
+
+
+@pytest.mark.parametrize("role", ["guru", "kepala_sekolah"])
+async def test_everyone_else_is_refused_at_login(rig: Rig, new_page: Any, role: str) -> None:
+    page = await new_page()
+    nip = "198001012005011001"
+    await page.goto(f"{rig.console_url}/")
+    await page.wait_for_url("**/dev-idp/authorize?**")
+    await page.select_option("#role", role)
+    await page.fill("#nip", nip)
+    await page.fill("#npsn", "20100001")
+    async with page.expect_response(lambda r: "/auth/callback" in r.url) as answer:
+        await page.click("#sign-in")
+    assert (await answer.value).status == 403
+    assert await page.inner_text("#refusal-code") == "CONSOLE_FORBIDDEN"
+    await page.screenshot(path=rig.screens / f"refused-{role}.png", full_page=True)
+    # No session came of it: the console still sends this browser to log in.
+    await page.goto(f"{rig.console_url}/")
+    assert "/dev-idp/authorize" in page.url
