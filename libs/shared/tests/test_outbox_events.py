@@ -78,7 +78,7 @@ async def test_events_are_staged_in_order_with_the_declared_keys(
         (PLAN_SUBMITTED.event_type, NIP),
         (SCHOOL_SUBMITTED.event_type, "20100001"),
         (PREDIKAT_DITETAPKAN.event_type, NIP),
-        (PREDIKAT_CURRENT.event_type, NIP),
+        (PREDIKAT_CURRENT.event_type, f"{NIP}:2026"),
     ]
     assert [e.payload for e in envelopes] == [submitted, school, predikat, predikat]
     assert len({e.event_id for e in envelopes}) == len(envelopes)

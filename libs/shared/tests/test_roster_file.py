@@ -40,3 +40,31 @@ def test_rows_with_a_bad_nip_are_reported_with_their_line_and_not_kept() -> None
     assert [p.nip for p in roster.pegawai] == [good["nip"]]
     assert [(e.line, e.nip) for e in roster.errors] == [(3, bad["nip"])]
     assert "NIP tidak valid" in roster.errors[0].reason
+
+
+# Words of the libraries' English that must never reach the people who fix the file.
+ENGLISH = ("expected", "digits", "is not a valid", "field required", "string", "after today")
+
+
+def test_every_refused_row_is_reported_in_indonesian() -> None:
+    good = next(iter(generate(DistrictShape(schools=1), seed=1)))
+    rows = [
+        {**good, "nip": "19860926201505100"},  # 17 digits
+        {**good, "nip": "198613262015051001"},  # month 13
+        {**good, "nip": "198609262015053001"},  # digit 15 neither 1 nor 2
+        {**good, "status_kepegawaian": "HONORER"},
+        {**good, "naungan": "KEMENKES"},
+        {k: v for k, v in good.items() if k != "nama"},
+    ]
+    roster = dapodik.parse(rows, today=TODAY)
+
+    reasons = [e.reason for e in roster.errors]
+    assert len(reasons) == len(rows)
+    for reason in reasons:
+        assert reason.startswith(("NIP tidak valid: ", "baris tidak valid: ")), reason
+        assert not any(word in reason.lower() for word in ENGLISH), reason
+    assert "harus tepat 18 angka" in reasons[0]
+    assert "jenis kelamin" in reasons[2]
+    assert "kolom status_kepegawaian berisi 'HONORER'" in reasons[3]
+    assert "kolom naungan" in reasons[4]
+    assert reasons[5] == "baris tidak valid: kolom nama tidak ada"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import date
 from pathlib import Path
@@ -33,14 +34,15 @@ async def _ends(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
 
 async def _keys_since(
     bootstrap: str, since: dict[TopicPartition, int], *, timeout: float = 30
-) -> set[str]:
-    """The keys of every record after ``since`` up to the end at the time of asking."""
+) -> dict[str, dict[str, str]]:
+    """The keys of every record after ``since`` up to the end at the time of asking, with each
+    record's headers."""
     until = await _ends(bootstrap, next(iter(since)).topic)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     # aiokafka 0.14 raises CancelledError from stop() if its coordinator task never ran.
     await asyncio.sleep(0)
-    keys: set[str] = set()
+    keys: dict[str, dict[str, str]] = {}
     try:
         consumer.assign(list(since))
         for tp, offset in since.items():
@@ -49,7 +51,11 @@ async def _keys_since(
         while [tp for tp in since if await consumer.position(tp) < until[tp]]:
             assert time.monotonic() < deadline, "the roster records did not arrive"
             for records in (await consumer.getmany(timeout_ms=500)).values():
-                keys.update(r.key.decode() for r in records if r.key is not None)
+                keys.update(
+                    (r.key.decode(), {k: v.decode() for k, v in r.headers})
+                    for r in records
+                    if r.key is not None
+                )
     finally:
         await consumer.stop()
     return keys
@@ -81,8 +87,16 @@ async def test_a_generated_roster_is_published_and_summarised(stack: Stack, tmp_
     assert summary.startswith(
         f"published {len(nips)} PTK and 2 schools ({len(nips) + 2} records) in "
     )
-    assert " records/s; refused 0 rows" in summary
-    assert nips <= await _keys_since(stack.kafka_bootstrap, before)
+    assert " records/s; refused 0 rows; correlation_id " in summary
+    published = await _keys_since(stack.kafka_bootstrap, before)
+    assert nips <= set(published)
+    # One import, one trace: every record carries its traceparent and correlation id.
+    correlation = summary.rsplit(" ", 1)[1]
+    for nip in nips:
+        headers = published[nip]
+        match = re.fullmatch(r"00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}", headers["traceparent"])
+        assert match is not None, headers
+        assert headers["correlation_id"] == match.group(1) == correlation
 
 
 async def test_topics_create_on_a_complete_cluster_creates_nothing(stack: Stack) -> None:

@@ -18,6 +18,7 @@ import asyncpg
 
 from .auth import Principal, Role
 from .db import Executor
+from .nip import NIP_INVALID_CODE, NIP_LENGTH, has_nip_format
 from .refusal import Kind, Refusal
 from .roster.projection import get_pegawai, get_sekolah
 
@@ -57,6 +58,24 @@ def _in_area(principal: Principal, kode_wilayah: str) -> bool:
     return principal.area is not None and kode_wilayah.startswith(principal.area)
 
 
+def nip_invalid(nip: str) -> Refusal:
+    """V-24 for a NIP that cannot be one: said before any lookup, so it tells nothing about who
+    is on the roster, and the caller fixes the typo instead of calling the Operator Sekolah."""
+    return Refusal(
+        NIP_INVALID_CODE,
+        f"NIP tidak valid: NIP terdiri dari tepat {NIP_LENGTH} angka, tanpa spasi atau tanda "
+        f"baca ({len(nip)} karakter diterima).",
+        Kind.INVALID,
+        expected_length=NIP_LENGTH,
+        length=len(nip),
+    )
+
+
+def require_nip_format(nip: str) -> None:
+    if not has_nip_format(nip):
+        raise nip_invalid(nip)
+
+
 def pegawai_not_found() -> Refusal:
     return Refusal(
         "PEGAWAI_NOT_FOUND",
@@ -73,6 +92,7 @@ async def _active_teacher(conn: Executor, nip: str) -> asyncpg.Record | None:
 async def teacher_on_roster(conn: Executor, nip: str) -> asyncpg.Record:
     """The roster row of ``nip``; 404 when absent. Only for a NIP the caller may see (their
     own, or after an authorize_* check): elsewhere the 404 would tell that it exists."""
+    require_nip_format(nip)
     row = await _active_teacher(conn, nip)
     if row is None:
         raise pegawai_not_found()
@@ -92,6 +112,7 @@ async def school_on_roster(conn: Executor, npsn: str) -> asyncpg.Record:
 
 async def authorize_read(conn: Executor, principal: Principal, nip: str) -> asyncpg.Record:
     """The roster row of ``nip`` if ``principal`` may read that teacher's records."""
+    require_nip_format(nip)
     if principal.role is Role.OPERATOR:
         return await teacher_on_roster(conn, nip)
     if principal.nip == nip and principal.role in (Role.GURU, Role.KEPALA_SEKOLAH):
@@ -149,6 +170,7 @@ def require_kepala_sekolah(principal: Principal) -> str:
 async def authorize_atasan(conn: Executor, principal: Principal, nip: str) -> asyncpg.Record:
     """The roster row of ``nip`` if ``principal`` is that teacher's atasan (and may act)."""
     atasan = require_kepala_sekolah(principal)
+    require_nip_format(nip)
     teacher = await _active_teacher(conn, nip)
     if teacher is None or teacher["atasan_nip"] != atasan:
         raise not_atasan()

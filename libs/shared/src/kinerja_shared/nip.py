@@ -55,14 +55,17 @@ _NIP_RE = re.compile(r"[0-9]{18}")
 
 
 class NipInvalid(ValueError):
-    """A NIP failed §6.2. ``reason`` is for logs; users see ``message`` (V-24) only."""
+    """A NIP failed §6.2. ``reason`` is for logs (English); ``alasan`` says the same in
+    Indonesian for the people who fix the Dapodik file (the roster import's report); an API
+    caller sees ``message`` (V-24)."""
 
     code = NIP_INVALID_CODE
     message = NIP_INVALID_MESSAGE
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, alasan: str) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.alasan = alasan
 
 
 class Gender(StrEnum):
@@ -123,16 +126,28 @@ class NipCheck:
     sequence: int | None
 
 
+def has_nip_format(nip: str) -> bool:
+    """Exactly 18 ASCII digits: what every NIP in a path or a token must be before it is looked
+    up (a shorter one is a typo to point out, not an unknown teacher)."""
+    return _NIP_RE.fullmatch(nip) is not None
+
+
 def _require_format(nip: str) -> None:
     if not _NIP_RE.fullmatch(nip):
-        raise NipInvalid(f"expected exactly {NIP_LENGTH} ASCII digits, got {nip!r}")
+        raise NipInvalid(
+            f"expected exactly {NIP_LENGTH} ASCII digits, got {nip!r}",
+            f"harus tepat {NIP_LENGTH} angka 0-9 tanpa spasi ({len(nip)} karakter)",
+        )
 
 
 def _birth_date(nip: str) -> date:
     try:
         return date(int(nip[0:4]), int(nip[4:6]), int(nip[6:8]))
     except ValueError:
-        raise NipInvalid(f"digits 1-8 {nip[0:8]!r} are not a real date") from None
+        raise NipInvalid(
+            f"digits 1-8 {nip[0:8]!r} are not a real date",
+            f"digit 1-8 ({nip[0:8]}) bukan tanggal lahir yang ada",
+        ) from None
 
 
 def parse_nip(nip: str) -> NipParts:
@@ -148,10 +163,16 @@ def parse_nip(nip: str) -> NipParts:
     try:
         tmt = YearMonth(int(nip[8:12]), int(nip[12:14]))
     except ValueError:
-        raise NipInvalid(f"digits 9-14 {nip[8:14]!r} are not a real year-month") from None
+        raise NipInvalid(
+            f"digits 9-14 {nip[8:14]!r} are not a real year-month",
+            f"digit 9-14 ({nip[8:14]}) bukan tahun dan bulan TMT yang ada",
+        ) from None
     gender = _GENDER_DIGITS.get(nip[14])
     if gender is None:
-        raise NipInvalid(f"digit 15 is {nip[14]!r}, expected 1 or 2")
+        raise NipInvalid(
+            f"digit 15 is {nip[14]!r}, expected 1 or 2",
+            f"digit 15 (jenis kelamin) adalah {nip[14]}, seharusnya 1 atau 2",
+        )
     return NipParts(birth_date=birth, tmt=tmt, gender=gender, sequence=int(nip[15:18]))
 
 
@@ -161,7 +182,10 @@ def validate_nip(nip: str, *, today: date, kind: NipKind) -> NipCheck:
         _require_format(nip)
         birth = _birth_date(nip)
         if birth > today:
-            raise NipInvalid(f"birth date {birth.isoformat()} is after today")
+            raise NipInvalid(
+                f"birth date {birth.isoformat()} is after today",
+                f"tanggal lahir {birth.isoformat()} belum terjadi",
+            )
         return NipCheck(nip=nip, kind=kind, birth_date=birth, tmt=None, gender=None, sequence=None)
     if kind != "PNS":
         # Literal types are not enforced at run time and a wrong kind must not pass silently.
@@ -169,14 +193,26 @@ def validate_nip(nip: str, *, today: date, kind: NipKind) -> NipCheck:
 
     parts = parse_nip(nip)
     if parts.sequence == 0:
-        raise NipInvalid("digits 16-18 are 000; sequences start at 001")
+        raise NipInvalid(
+            "digits 16-18 are 000; sequences start at 001",
+            "digit 16-18 adalah 000; nomor urut dimulai dari 001",
+        )
     if parts.tmt > YearMonth.of(today):
-        raise NipInvalid(f"TMT {parts.tmt.year}-{parts.tmt.month:02d} is after today")
+        raise NipInvalid(
+            f"TMT {parts.tmt.year}-{parts.tmt.month:02d} is after today",
+            f"TMT {parts.tmt.year}-{parts.tmt.month:02d} belum terjadi",
+        )
     age_months = parts.tmt.index - YearMonth.of(parts.birth_date).index
     if age_months < MIN_AGE_AT_TMT * 12:
-        raise NipInvalid(f"younger than {MIN_AGE_AT_TMT} at TMT")
+        raise NipInvalid(
+            f"younger than {MIN_AGE_AT_TMT} at TMT",
+            f"usia saat TMT kurang dari {MIN_AGE_AT_TMT} tahun",
+        )
     if age_months >= (MAX_AGE_AT_TMT + 1) * 12:
-        raise NipInvalid(f"older than {MAX_AGE_AT_TMT} at TMT")
+        raise NipInvalid(
+            f"older than {MAX_AGE_AT_TMT} at TMT",
+            f"usia saat TMT lebih dari {MAX_AGE_AT_TMT} tahun",
+        )
     return NipCheck(
         nip=nip,
         kind=kind,

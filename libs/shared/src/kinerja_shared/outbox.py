@@ -150,26 +150,20 @@ def topics_carrying(payload: type[BaseModel]) -> tuple[Topic[Any], ...]:
     return found
 
 
-def _key_values(topic: Topic[Any], payload: BaseModel) -> list[str]:
-    return [str(getattr(payload, field)) for field in topic.key.split(":")]
-
-
 async def add_events(conn: Conn, events: Iterable[BaseModel]) -> None:
     """Stage domain events, in the order given, on every topic that carries each one's payload
     type (``PredikatDitetapkan`` goes to the history and to the compacted current-state topic),
     in the caller's transaction.
 
     The record key follows the topic's declared key (``nip``, ``npsn``, ``nip:period_id``) and
-    the envelope's subject is its first part, whom the event is about: no caller picks either,
-    so a topic's key can never differ between two places that publish to it.
+    is the envelope's subject too (``Topic.event``): no caller picks either, so a topic's key
+    can never differ between two places that publish to it, nor from its subject.
     """
     headers = telemetry.current_trace_headers()
     staged = []
     for event in events:
         for topic in topics_carrying(type(event)):
-            values = _key_values(topic, event)
-            envelope = topic.envelope(values[0], event)
-            staged.append(Staged.of(topic, envelope, headers, ":".join(values)))
+            staged.append(Staged.of(topic, topic.event(event), headers))
     await add_many(conn, staged)
 
 

@@ -142,6 +142,17 @@ PERMISSIONS: tuple[Permission, ...] = (
         operator=Scope.ALL,
     ),
     _p(
+        "curve_policy.read",
+        "Read whether the distribution curve is a warning or a rule in an area",
+        dinas=Scope.AREA,
+        operator=Scope.ALL,
+    ),
+    _p(
+        "curve_policy.write",
+        "Choose warning or rule for the distribution curve in the Dinas' area",
+        dinas=Scope.AREA,
+    ),
+    _p(
         "predikat.decide",
         "Change a teacher's draft predikat, *Kirim ke guru*, correct a sent predikat",
         kepala_sekolah=Scope.ATASAN,
@@ -254,6 +265,8 @@ OPERATIONS: Mapping[tuple[str, str, str], str] = MappingProxyType(
         ("predikat", "GET", "/sekolah/{npsn}/{period_id}"): "school_predikat.read",
         ("predikat", "POST", "/sekolah/{npsn}/{period_id}/tetapkan"): "school_predikat.decide",
         ("predikat", "POST", "/sekolah/{npsn}/{period_id}/kirim"): "school_predikat.decide",
+        ("predikat", "GET", "/wilayah/{area}/sebaran"): "curve_policy.read",
+        ("predikat", "PUT", "/wilayah/{area}/sebaran"): "curve_policy.write",
         ("bkn_sync", "GET", "/deliveries"): "deliveries.read",
         ("bkn_sync", "GET", "/deliveries/counts"): "deliveries.read",
         ("bkn_sync", "GET", "/breaker"): "deliveries.read",

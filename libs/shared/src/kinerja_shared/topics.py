@@ -48,6 +48,15 @@ class Topic(Generic[P]):
     def producer(self) -> str:
         return self.name.split(".")[1]
 
+    def key_of(self, payload: P) -> str:
+        """The record's Kafka key: the payload fields the topic declares, joined by ':'. It is
+        also the envelope's ``subject`` (``event``), on every topic: one rule, no exception."""
+        return ":".join(str(getattr(payload, part)) for part in self.key.split(":"))
+
+    def event(self, payload: P) -> Envelope[P]:
+        """The envelope of ``payload`` on this topic, its subject the record key."""
+        return self.envelope(self.key_of(payload), payload)
+
     def envelope(self, subject: str, payload: P) -> Envelope[P]:
         return Envelope[self.payload](  # type: ignore[name-defined]
             type=self.event_type,
@@ -167,8 +176,9 @@ PREDIKAT_CURRENT = Topic(
     PredikatDitetapkan,
     key="nip:period_id",
     compacted=True,
-    description="Public, compacted: the latest predikat sent per '<nip>:<period_id>', so a new "
-    "consumer starts from the state instead of the history.",
+    description="Public, compacted: the latest predikat sent per '<nip>:<period_id>' (the key "
+    "and the envelope's subject), type 'predikat.current', so a new consumer starts from the "
+    "state instead of the history.",
 )
 BKN_DELIVERY_STATUS = Topic(
     "kinerja.bkn-sync.delivery-status.v1",

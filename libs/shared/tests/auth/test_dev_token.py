@@ -8,7 +8,13 @@ import jwt
 import pytest
 
 from kinerja_shared.auth import AuthSettings, DevIdentityProvider, Principal, Role, TokenVerifier
-from kinerja_shared.auth.devtoken import DEFAULT_AUDIENCE, DEFAULT_ISSUER, ENV_DIR, main
+from kinerja_shared.auth.devtoken import (
+    DEFAULT_AUDIENCE,
+    DEFAULT_ISSUER,
+    ENV_DIR,
+    STACK_ENV,
+    main,
+)
 
 NIP = "198609262015051001"
 NPSN = "20100001"
@@ -68,15 +74,66 @@ def test_cli_uses_the_directory_from_the_environment(
     assert (tmp_path / "from-env" / "jwks.json").is_file()
 
 
-def test_default_directory_is_under_the_repository_local_dir(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _checkout(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A checkout of the workspace at ``root``, the working directory, with no key settings in
+    the environment (a shell that never sourced deploy/local/env.sh)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text("[tool.uv.workspace]\n", encoding="utf-8")
+    monkeypatch.chdir(root)
     monkeypatch.delenv(ENV_DIR, raising=False)
+    monkeypatch.delenv(STACK_ENV, raising=False)
+    return root
 
-    directory = DevIdentityProvider().directory
 
-    assert directory.parts[-2:] == (".local", "dev-idp")
-    assert (directory.parent.parent / "pyproject.toml").is_file()
+def _started_stack(root: Path, stack: str) -> Path:
+    """What `make run` (stack dev) or the test stack leaves: .local/<stack>/env naming keys."""
+    keys = root / ".local" / stack / "dev-idp"
+    env = root / ".local" / stack / "env"
+    env.parent.mkdir(parents=True, exist_ok=True)
+    env.write_text(f"KINERJA_STACK={stack}\n{ENV_DIR}={keys}\n", encoding="utf-8")
+    return keys
+
+
+def test_without_a_stack_the_default_directory_is_under_the_repository_local_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _checkout(tmp_path / "repo", monkeypatch)
+
+    assert DevIdentityProvider().directory == root / ".local" / "dev-idp"
+
+
+@pytest.mark.parametrize("stack", ["dev", "test"])
+def test_a_shell_without_env_sh_mints_with_the_running_stacks_keys(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    stack: str,
+) -> None:
+    root = _checkout(tmp_path / "repo", monkeypatch)
+    keys = _started_stack(root, stack)
+    _started_stack(root, "test" if stack == "dev" else "dev")  # the other stack's keys
+    if stack == "test":
+        monkeypatch.setenv(STACK_ENV, "test")
+    services_trust = DevIdentityProvider(keys).auth_settings()  # what the stack's services read
+
+    token = run_cli(capsys, "--role", "guru", "--nip", NIP, "--npsn", NPSN)
+
+    assert TokenVerifier(services_trust).verify(token).nip == NIP
+    assert capsys.readouterr().err == ""
+
+
+def test_without_a_stack_the_cli_says_what_is_wrong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _checkout(tmp_path / "repo", monkeypatch)
+
+    assert main(["--role", "operator"]) == 0
+    captured = capsys.readouterr()
+
+    assert captured.out.strip().count(".") == 2  # the token is still printed
+    assert str(root / ".local" / "dev" / "env") in captured.err
+    assert "make run" in captured.err
+    assert "deploy/local/env.sh" in captured.err
 
 
 @pytest.mark.parametrize(

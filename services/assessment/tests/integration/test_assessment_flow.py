@@ -246,3 +246,26 @@ async def test_school_summary_access(env: Env) -> None:
     assert r.status_code == 403
     r = await env.client.get(url, headers=school.guru_auth(school.teachers[0]))
     assert r.status_code == 403
+
+
+async def test_kirim_ke_dinas_counts_teachers_who_never_agreed_a_plan(env: Env) -> None:
+    """18 of 19 unrated and nothing said about them is not a school's result (§2.6): a teacher
+    with no agreed plan is rated nowhere, so they are excluded by name with a reason."""
+    school = await make_school(env, 3)
+    rated, silent, also_silent = school.teachers
+    await opened(school, rated)
+    assert (await rate(school, rated)).status_code == 200
+    url = f"/sekolah/{school.npsn}/{PERIOD}/kirim-ke-dinas"
+
+    r = await env.client.post(url, json={}, headers=school.ks_auth)
+    assert (r.status_code, r.json()["code"]) == (422, "V-20")
+    assert sorted(r.json()["detail"]["nips"]) == sorted([silent, also_silent])
+
+    why = "Guru cuti melahirkan sepanjang periode penilaian ini"
+    exclusions = {silent: why, also_silent: why}
+    r = await env.client.post(url, json={"exclusions": exclusions}, headers=school.ks_auth)
+    assert r.status_code == 200, r.text
+    assert (r.json()["assessed"], sorted(r.json()["exclusions"])) == (
+        [rated],
+        sorted([silent, also_silent]),
+    )

@@ -97,7 +97,8 @@ async def update(
     done = await conn.fetchval(
         """UPDATE plans SET state = $2, version = $3, content = $4, atasan_nip = $5,
                return_note = $6, approved_by = $7, submitted_at = $8, approved_at = $9,
-               agreed_at = $10, revision = $11, revision_reason = $12, updated_at = now()
+               agreed_at = $10, revision = $11, revision_reason = $12, updated_at = now(),
+               submit_waiting_version = NULL, submit_waiting_since = NULL
            WHERE plan_id = $1 AND version = $13
            RETURNING true""",
         plan.plan_id,
@@ -143,6 +144,27 @@ async def get_for_update(conn: Conn, plan_id: str) -> Plan | None:
         f"SELECT {_COLUMNS} FROM plans WHERE plan_id = $1 FOR UPDATE", plan_id
     )
     return to_plan(row) if row is not None else None
+
+
+async def wait_for_atasan(conn: Conn, plan_id: str, version: int) -> None:
+    """Remember a submission refused for want of an atasan (V-03), at the version refused."""
+    await conn.execute(
+        "UPDATE plans SET submit_waiting_version = $2, submit_waiting_since = now() "
+        "WHERE plan_id = $1 AND version = $2",
+        plan_id,
+        version,
+    )
+
+
+async def waiting_for_atasan(conn: Conn, nip: str) -> list[tuple[Plan, Any]]:
+    """The teacher's plans whose submission waits for an atasan and is unchanged since, with
+    when it was refused."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS}, submit_waiting_since FROM plans WHERE nip = $1"
+        " AND submit_waiting_version = version FOR UPDATE",
+        nip,
+    )
+    return [(to_plan(r), r["submit_waiting_since"]) for r in rows]
 
 
 async def pending_for_teacher(conn: Conn, nip: str) -> list[Plan]:
@@ -200,4 +222,10 @@ async def save_transition(
     to stage in the same transaction."""
     if transition.plan == before:
         return
-    await update(conn, transition.plan, previous_version=before.version, actor=actor, note=note)
+    await update(
+        conn,
+        transition.plan,
+        previous_version=before.version,
+        actor=transition.actor(actor),
+        note=transition.note(actor, note),
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from kinerja_shared.testing import wait_for
@@ -153,6 +155,11 @@ async def test_closed_or_unknown_period_is_422_v04(planning: Planning) -> None:
             "/plans", json={"period_id": period_id}, headers=planning.guru(nip, school)
         )
         assert (r.status_code, r.json()["code"]) == (422, "V-04")
+        # The label of the open period (here its id), never a year written into the code.
+        assert r.json()["message"].endswith(
+            f'Pastikan periode yang dipilih adalah "{planning.open_period}".'
+        )
+        assert r.json()["detail"]["open_periods"] == [planning.open_period]
 
 
 async def test_stale_version_is_409_v15(planning: Planning) -> None:
@@ -319,3 +326,72 @@ async def test_only_an_agreed_plan_is_revised_and_strangers_cannot(planning: Pla
     assert (r.status_code, r.json()["code"]) == (403, "V-10")
     r = await c.get(f"/plans/{pid}/history", headers=planning.guru(random_nip(), school))
     assert r.status_code == 403
+
+
+async def test_a_plt_approval_is_the_systems_in_the_history_not_the_teachers(
+    planning: Planning,
+) -> None:
+    school = await planning.school()
+    plt = random_nip()
+    nip = await planning.teacher(school, atasan=plt, plt=True)
+    plan = await planning.draft(nip, school)
+    pid = plan["plan_id"]
+    r = await planning.client.post(f"/plans/{pid}/submit", headers=planning.guru(nip, school))
+    assert r.json()["state"] == "DISETUJUI"
+
+    r = await planning.client.get(f"/plans/{pid}/history", headers=planning.guru(nip, school))
+    last = r.json()["revisions"][-1]["versions"][-1]
+    assert (last["state"], last["actor"]) == ("DISETUJUI", "SYSTEM_PLT")
+    assert plt in last["note"]
+    assert nip in last["note"]
+
+
+async def test_a_roster_fix_submits_the_plan_that_waited_for_an_atasan(
+    planning: Planning,
+) -> None:
+    school = await planning.school()
+    nip = await planning.teacher(school, atasan=None)
+    plan = await planning.draft(nip, school)
+    pid = plan["plan_id"]
+    r = await planning.client.post(f"/plans/{pid}/submit", headers=planning.guru(nip, school))
+    assert (r.status_code, r.json()["code"]) == (422, "V-03")
+    assert r.json()["detail"]["waits_for_atasan"] is True
+
+    atasan = random_nip()
+    await planning.teacher(school, atasan=atasan, nip=nip)
+
+    async def submitted() -> dict[str, Any] | None:
+        r = await planning.client.get(f"/plans/{pid}", headers=planning.guru(nip, school))
+        body: dict[str, Any] = r.json()
+        return body if body["state"] == "DIAJUKAN" else None
+
+    now = await wait_for(submitted, timeout=30, what="the waiting plan submitted by itself")
+    assert now["atasan_nip"] == atasan
+    (event,) = await events_for(planning.stack, PLAN_SUBMITTED, nip)
+    assert event.payload.atasan_nip == atasan
+    r = await planning.client.get(f"/plans/{pid}/history", headers=planning.guru(nip, school))
+    last = r.json()["revisions"][-1]["versions"][-1]
+    assert (last["state"], last["actor"]) == ("DIAJUKAN", "SYSTEM_ROSTER")
+    # The atasan can act on it at once, as on any submission.
+    r = await planning.client.post(f"/plans/{pid}/approve", headers=planning.ks(atasan, school))
+    assert (r.status_code, r.json()["state"]) == (200, "DISETUJUI")
+
+
+async def test_a_plan_edited_after_the_refusal_waits_for_the_teacher_not_the_roster(
+    planning: Planning,
+) -> None:
+    school = await planning.school()
+    nip = await planning.teacher(school, atasan=None)
+    plan = await planning.draft(nip, school)
+    pid = plan["plan_id"]
+    guru = planning.guru(nip, school)
+    r = await planning.client.post(f"/plans/{pid}/submit", headers=guru)
+    assert r.json()["code"] == "V-03"
+    r = await planning.client.put(f"/plans/{pid}", json={"sub_indikator": "D1.2"}, headers=guru)
+    assert r.status_code == 200, r.text
+
+    await planning.teacher(school, atasan=random_nip(), nip=nip)
+    # The roster change is applied (planning.teacher waits for the projection) in the same
+    # transaction as any resumed submission: the plan is still the teacher's draft.
+    r = await planning.client.get(f"/plans/{pid}", headers=guru)
+    assert r.json()["state"] == "DRAF"

@@ -50,11 +50,35 @@ def test_closed_or_unknown_period_is_refused_with_v04(
 ) -> None:
     with pytest.raises(Refusal) as caught:
         require_open_for_planning(calendar, period_id, day)
-    assert (caught.value.code, caught.value.message, caught.value.kind) == (
-        "V-04",
-        PERIOD_NOT_OPEN,
-        Kind.INVALID,
-    )
+    assert (caught.value.code, caught.value.kind) == ("V-04", Kind.INVALID)
+    assert caught.value.message.startswith(PERIOD_NOT_OPEN)
+
+
+@pytest.mark.parametrize(
+    ("day", "named", "detail"),
+    [
+        (date(2026, 3, 1), '"Januari – Desember 2026"', ["2026"]),
+        (
+            date(2025, 12, 20),
+            '"Januari – Desember 2025" atau "Januari – Desember 2026"',
+            ["2025", "2026"],
+        ),
+    ],
+)
+def test_v04_names_the_periods_open_that_day_never_a_fixed_year(
+    calendar: PeriodCalendar, day: date, named: str, detail: list[str]
+) -> None:
+    with pytest.raises(Refusal) as caught:
+        require_open_for_planning(calendar, "2024-S1", day)
+    assert caught.value.message.endswith(f"Pastikan periode yang dipilih adalah {named}.")
+    assert caught.value.detail["open_periods"] == detail
+
+
+def test_v04_says_so_when_no_period_is_open() -> None:
+    empty = PeriodCalendar([])
+    with pytest.raises(Refusal) as caught:
+        require_open_for_planning(empty, "2026", date(2026, 3, 1))
+    assert "tidak ada periode yang dibuka" in caught.value.message
 
 
 def test_changing_a_plan_after_hard_end_is_v28(calendar: PeriodCalendar) -> None:

@@ -194,7 +194,7 @@ async def record_sent(conn: Tx, sent: Sequence[PredikatDitetapkan]) -> None:
     )
     await conn.execute(
         """UPDATE teacher_predikat t SET version = v.version, predikat = v.predikat,
-               delivery_id = v.delivery_id, delivery_state = 'menunggu',
+               delivery_id = v.delivery_id, delivery_state = 'menunggu', bkn_state = NULL,
                next_attempt_at = NULL, reason_code = NULL, reason = NULL, remedy = NULL,
                actor = NULL, updated_at = now()
            FROM jsonb_populate_recordset(NULL::predikat_version, $1::text::jsonb) AS v
@@ -227,6 +227,7 @@ async def save_deliveries(conn: Tx, facts: Mapping[tuple[str, str], DeliveryFact
             "period_id": period_id,
             "version": f.version,
             "view": f.view.value,
+            "bkn_state": f.state.value if f.state else None,
             "next_attempt_at": f.next_attempt_at.isoformat() if f.next_attempt_at else None,
             "reason_code": f.reason_code,
             "reason": f.reason,
@@ -236,7 +237,7 @@ async def save_deliveries(conn: Tx, facts: Mapping[tuple[str, str], DeliveryFact
         for (nip, period_id), f in facts.items()
     ]
     await conn.execute(
-        """UPDATE teacher_predikat t SET delivery_state = d.view,
+        """UPDATE teacher_predikat t SET delivery_state = d.view, bkn_state = d.bkn_state,
                next_attempt_at = d.next_attempt_at, reason_code = d.reason_code,
                reason = d.reason, remedy = d.remedy, actor = d.actor,
                delivered_version = CASE WHEN d.view = 'terkirim' THEN d.version
@@ -245,10 +246,48 @@ async def save_deliveries(conn: Tx, facts: Mapping[tuple[str, str], DeliveryFact
                                          ELSE t.delivered_predikat END,
                updated_at = now()
            FROM jsonb_to_recordset($1::text::jsonb) AS d(nip text, period_id text, version int,
-                   view text, next_attempt_at timestamptz, reason_code text, reason text,
-                   remedy text, actor text)
+                   view text, bkn_state text, next_attempt_at timestamptz, reason_code text,
+                   reason text, remedy text, actor text)
            LEFT JOIN predikat_version v
              ON v.nip = d.nip AND v.period_id = d.period_id AND v.version = d.version
            WHERE t.nip = d.nip AND t.period_id = d.period_id""",
         json.dumps(rows),
+    )
+
+
+async def overrides(conn: Conn, npsn: str, period_id: str) -> list[Any]:
+    """Every reason given to pass the curve at a school, oldest first."""
+    return list(
+        await conn.fetch(
+            "SELECT reason, violations, counts, by_nip, at FROM distribution_override "
+            "WHERE npsn = $1 AND period_id = $2 ORDER BY id",
+            npsn,
+            period_id,
+        )
+    )
+
+
+async def curve_policy_for(conn: Conn, kode_wilayah: str) -> str | None:
+    """The mode of the most specific area policy covering ``kode_wilayah``, if any."""
+    mode: str | None = await conn.fetchval(
+        "SELECT mode FROM curve_policy WHERE starts_with($1, area) "
+        "ORDER BY length(area) DESC LIMIT 1",
+        kode_wilayah,
+    )
+    return mode
+
+
+async def get_curve_policy(conn: Conn, area: str) -> Any:
+    return await conn.fetchrow("SELECT * FROM curve_policy WHERE area = $1", area)
+
+
+async def set_curve_policy(conn: Conn, area: str, mode: str, by: str) -> Any:
+    return await conn.fetchrow(
+        """INSERT INTO curve_policy (area, mode, set_by) VALUES ($1, $2, $3)
+           ON CONFLICT (area) DO UPDATE SET mode = excluded.mode, set_by = excluded.set_by,
+               set_at = now()
+           RETURNING *""",
+        area,
+        mode,
+        by,
     )

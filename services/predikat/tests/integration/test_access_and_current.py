@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -71,20 +73,48 @@ async def test_a_sent_predikat_is_the_current_record_of_its_teacher_and_period(e
     await consumer.start()
     try:
 
-        async def record() -> dict[str, object] | None:
+        async def record() -> dict[str, Any] | None:
             for recs in (await consumer.getmany(timeout_ms=200)).values():
                 for rec in recs:
                     if rec.key is not None and rec.key.decode() == key:
-                        payload: dict[str, object] = json.loads(rec.value)["payload"]
-                        return payload
+                        envelope: dict[str, Any] = json.loads(rec.value)
+                        return envelope
             return None
 
-        current = await wait_for(record, timeout=45, what="the current-predikat record")
-        assert current is not None
+        envelope = await wait_for(record, timeout=45, what="the current-predikat record")
+        assert envelope is not None
     finally:
         await consumer.stop()
+    # One rule on every topic: the key is the subject; the type names this topic's event.
+    assert (envelope["subject"], envelope["type"]) == (key, PREDIKAT_CURRENT.event_type)
+    current = envelope["payload"]
     assert (current["nip"], current["predikat"], current["version"]) == (
         school.teachers[0],
         "BAIK",
         1,
     )
+
+
+@pytest.mark.parametrize(
+    ("authorization", "code"),
+    [(None, "AUTH_MISSING"), ("Bearer not-a-token", "AUTH_INVALID")],
+)
+async def test_a_refused_sign_in_carries_the_correlation_id_to_quote(
+    env: Env, authorization: str | None, code: str
+) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    r = await env.client.get(f"/predikat/198001012005011001/{PERIOD}", headers=headers)
+    assert (r.status_code, r.json()["code"]) == (401, code)
+    assert re.fullmatch(r"[0-9a-f]{32}", r.json()["correlation_id"] or ""), r.json()
+
+
+@pytest.mark.parametrize("nip", ["19800101200501100", "1980010120050110011", "19800101 200501100"])
+async def test_a_nip_that_cannot_be_one_is_422_v24_not_an_unknown_teacher(
+    env: Env, nip: str
+) -> None:
+    school = await make_school(env, 0)
+    for headers in (school.dinas_auth, school.ks_auth):
+        r = await env.client.get(f"/predikat/{nip}/{PERIOD}", headers=headers)
+        assert (r.status_code, r.json()["code"]) == (422, "V-24"), r.text
+        assert "18 angka" in r.json()["message"]
+        assert r.json()["detail"]["length"] == len(nip)

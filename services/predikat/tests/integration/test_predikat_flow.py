@@ -155,12 +155,19 @@ async def test_a_distribution_violation_is_v21_unless_a_reason_is_written(env: E
     assert body["code"] == "V-21"
     assert body["message"] == (
         "Sebaran predikat tidak sesuai dengan Predikat Kinerja Organisasi (Baik): "
-        "Baik 5 melebihi batas 4; wajib ada minimal 1 Butuh Perbaikan atau Kurang."
+        "Baik 5 melebihi batas 4; wajib ada minimal 1 Butuh Perbaikan atau Kurang. "
+        "Untuk tetap menetapkan, tuliskan alasan (distribution_reason) minimal 20 karakter."
     )
     assert [lim["text"] for lim in body["detail"]["limits"]] == [
         "Baik maksimal 4",
         "Butuh Perbaikan atau Kurang minimal 1",
     ]
+    # Too short a reason: the answer says how long it must be, not only the refusal again.
+    r = await env.client.post(url, json={"distribution_reason": "sudah"}, headers=school.ks_auth)
+    assert (r.status_code, r.json()["code"]) == (422, "V-21")
+    assert r.json()["message"].endswith(
+        "Alasan yang ditulis baru 5 karakter; tuliskan minimal 20 karakter untuk tetap menetapkan."
+    )
 
     r = await env.client.post(url, json={"distribution_reason": REASON}, headers=school.ks_auth)
     assert r.status_code == 200, r.text
@@ -250,6 +257,9 @@ async def test_kirim_sends_once_and_delivery_status_reaches_principal_and_teache
     row = await wait_for(tertahan, timeout=30, what="TERTAHAN after PARKED")
     assert row["remedy"] == "Admin BKD menambahkan pegawai melalui menu User PMM."
     assert row["actor"] == "ADMIN_BKD"
+    assert row["next_step_by"] == "Admin BKD"
+    assert "User PMM" in row["status_text"]
+    assert "coba lagi" not in row["status_text"]
 
     # A correction is version 2; news about version 1 no longer moves the teacher.
     r = await env.client.post(
@@ -273,7 +283,7 @@ async def test_kirim_sends_once_and_delivery_status_reaches_principal_and_teache
     row = await wait_for(retrying, timeout=30, what="DICOBA_ULANG for version 2")
     assert row["version"] == 2
     assert row["next_attempt_at"].startswith("2026-01-05T08:30")
-    assert row["status_text"].startswith("Sedang dikirim ulang otomatis pada 2026-01-05")
+    assert row["status_text"].startswith("Sedang dikirim ulang otomatis pada 2026-01-05 15:30 WIB")
 
     # Sent predikat carry the org predikat: revising it now needs a formal reopening.
     r = await set_org(school, "BAIK")
@@ -320,3 +330,77 @@ async def test_one_batch_of_status_events_ends_each_teacher_where_its_last_news_
         "SANGAT_BAIK",
         1,
     )
+
+
+async def test_held_deliveries_tell_the_principal_the_cause_the_next_step_and_who_takes_it(
+    env: Env,
+) -> None:
+    school = await sent_school(env, ["SANGAT_BAIK", "SANGAT_BAIK", "BAIK"])
+    unknown_nip, waiting, gave_up = school.teachers
+    await school.status(
+        unknown_nip,
+        1,
+        DeliveryState.PARKED,
+        reason_code="BKN-E01",
+        next_attempt_at="2026-01-05T08:30:00Z",
+    )
+    await school.status(waiting, 1, DeliveryState.PARKED, reason_code="BKN-E08")
+    await school.status(gave_up, 1, DeliveryState.DEAD, reason_code="BKN-E08")
+
+    async def all_held() -> list[dict[str, Any]] | None:
+        r = await env.client.get(f"/sekolah/{school.npsn}/{PERIOD}", headers=school.ks_auth)
+        views = {t["nip"]: t for t in r.json()["teachers"]}
+        held = [views[n] for n in (unknown_nip, waiting, gave_up)]
+        return held if all(v["delivery_state"] == "tertahan" for v in held) else None
+
+    e01, e08_parked, e08_dead = await wait_for(all_held, timeout=30, what="three held")
+    assert e01["next_step_by"] == "Operator Sekolah"
+    assert "Verval PTK" in e01["status_text"]
+    assert "2026-01-05 15:30 WIB" in e01["status_text"]
+    assert e08_parked["next_step_by"] == "Tidak ada"
+    assert e08_dead["next_step_by"] == "Tim Kinerja"
+    texts = [v["status_text"] for v in (e01, e08_parked, e08_dead)]
+    assert len(set(texts)) == 3
+    assert not any("coba lagi" in t for t in texts)
+
+
+async def test_the_dinas_chooses_warning_or_rule_for_its_area_and_reads_the_reasons(
+    env: Env,
+) -> None:
+    school = await ready_school(env, ["SANGAT_BAIK"] * 2 + ["BAIK"] * 5)
+    other = await make_school(env, 0)
+    assert (await set_org(school, "BAIK")).status_code == 200
+    policy = f"/wilayah/{school.area}/sebaran"
+    tetapkan = f"/sekolah/{school.npsn}/{PERIOD}/tetapkan"
+
+    r = await env.client.get(policy, headers=school.dinas_auth)
+    assert (r.status_code, r.json()["mode"], r.json()["source"]) == (
+        200,
+        "PERINGATAN",
+        "deployment",
+    )
+    r = await env.client.put(policy, json={"mode": "WAJIB"}, headers=other.dinas_auth)
+    assert (r.status_code, r.json()["code"]) == (403, "OUTSIDE_AREA")
+    r = await env.client.put(policy, json={"mode": "WAJIB"}, headers=school.ks_auth)
+    assert (r.status_code, r.json()["code"]) == (403, "ROLE_FORBIDDEN")
+
+    r = await env.client.put(policy, json={"mode": "WAJIB"}, headers=school.dinas_auth)
+    assert (r.status_code, r.json()["mode"], r.json()["source"]) == (200, "WAJIB", "dinas")
+    r = await env.client.post(
+        tetapkan, json={"distribution_reason": REASON}, headers=school.ks_auth
+    )
+    assert (r.status_code, r.json()["code"]) == (422, "V-21")
+    assert r.json()["detail"]["strict"] is True
+
+    r = await env.client.put(policy, json={"mode": "PERINGATAN"}, headers=school.dinas_auth)
+    assert r.status_code == 200
+    r = await env.client.post(
+        tetapkan, json={"distribution_reason": REASON}, headers=school.ks_auth
+    )
+    assert r.status_code == 200, r.text
+
+    r = await env.client.get(f"/sekolah/{school.npsn}/{PERIOD}", headers=school.dinas_auth)
+    (override,) = r.json()["distribution_overrides"]
+    assert (override["reason"], override["by_nip"]) == (REASON, school.ks)
+    assert [v["clause"] for v in override["violations"]] == ["BAIK_B_MAX_70", "BAIK_BP_K_MIN_1"]
+    assert override["counts"] == {"SANGAT_BAIK": 2, "BAIK": 5}

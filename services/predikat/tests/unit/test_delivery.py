@@ -42,7 +42,7 @@ def test_retrying_carries_the_next_attempt_time() -> None:
     assert facts.view is DeliveryView.DICOBA_ULANG
     assert facts.next_attempt_at == NEXT
     assert status_text(facts.view, facts.next_attempt_at).startswith(
-        "Sedang dikirim ulang otomatis pada 2026-01-05"
+        "Sedang dikirim ulang otomatis pada 2026-01-05 15:30 WIB"
     )
 
 

@@ -60,7 +60,8 @@ def test_curve_violation_is_v21_with_the_limits() -> None:
     assert err.value.code == "V-21"
     assert err.value.message == (
         "Sebaran predikat tidak sesuai dengan Predikat Kinerja Organisasi (Baik): "
-        "Baik 5 melebihi batas 4; wajib ada minimal 1 Butuh Perbaikan atau Kurang."
+        "Baik 5 melebihi batas 4; wajib ada minimal 1 Butuh Perbaikan atau Kurang. "
+        "Untuk tetap menetapkan, tuliskan alasan (distribution_reason) minimal 20 karakter."
     )
     assert [lim["value"] for lim in err.value.detail["limits"]] == [4, 1]  # type: ignore[union-attr]
 
@@ -71,15 +72,20 @@ def test_a_written_reason_passes_the_curve_warning() -> None:
     assert len(outcome.violations) == 2
 
 
-def test_a_short_reason_does_not_pass() -> None:
-    with pytest.raises(Refusal):
+def test_a_short_reason_does_not_pass_and_the_refusal_says_the_minimum() -> None:
+    with pytest.raises(Refusal) as err:
         check_tetapkan(OrgPredikat.BAIK, {SB: 2, B: 5}, "karena", strict=False)
+    assert err.value.message.endswith(
+        "Alasan yang ditulis baru 6 karakter; tuliskan minimal 20 karakter untuk tetap menetapkan."
+    )
+    assert (err.value.detail["reason_length"], err.value.detail["reason_min_length"]) == (6, 20)
 
 
 def test_a_strict_dinas_blocks_even_with_a_reason() -> None:
     with pytest.raises(Refusal) as err:
         check_tetapkan(OrgPredikat.BAIK, {SB: 2, B: 5}, REASON, strict=True)
     assert err.value.detail["strict"] is True
+    assert "aturan wajib" in err.value.message
 
 
 def test_a_fitting_school_passes_without_reason() -> None:

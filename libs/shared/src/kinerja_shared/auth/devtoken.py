@@ -1,7 +1,8 @@
 """Development identity provider: an Ed25519 key in a local directory, a JWKS, and tokens.
 
-Stands in for Akun belajar.id on laptops and in tests. The key directory (default
-``<repo>/.local/dev-idp/``, else ``$KINERJA_DEV_IDP_DIR``, else ``--dir``) holds
+Stands in for Akun belajar.id on laptops and in tests. The key directory (``--dir``, else
+``$KINERJA_DEV_IDP_DIR``, else the one the local stack started from this checkout trusts, read
+from ``<repo>/.local/<stack>/env``, else ``<repo>/.local/dev-idp/``) holds
 ``signing-key.pem`` (private, mode 0600) and ``jwks.json`` (public). Both are created on first
 use; concurrent first uses agree on one key.
 
@@ -49,6 +50,7 @@ DEFAULT_ISSUER = "https://dev-idp.kinerja.local"
 DEFAULT_AUDIENCE = "kinerja"
 DEFAULT_TTL_SECONDS = 3600
 ENV_DIR = "KINERJA_DEV_IDP_DIR"
+STACK_ENV = "KINERJA_STACK"
 PRIVATE_KEY_FILE = "signing-key.pem"
 JWKS_FILE = "jwks.json"
 ALGORITHM = "EdDSA"
@@ -65,12 +67,45 @@ def _repo_root() -> Path | None:
     return None
 
 
+def stack_env_file() -> Path:
+    """The env file the local stack (``make run``, or ``make test`` with ``KINERJA_STACK=test``)
+    writes when it starts: ``<repo>/.local/<stack>/env``."""
+    stack = os.environ.get(STACK_ENV) or "dev"
+    return (_repo_root() or Path.cwd()) / ".local" / stack / "env"
+
+
+def stack_key_dir() -> Path | None:
+    """The key directory the running local stack's services trust, from its env file; None
+    when no stack was started from this checkout."""
+    with contextlib.suppress(OSError):
+        for line in stack_env_file().read_text(encoding="utf-8").splitlines():
+            name, _, value = line.partition("=")
+            if name.strip() == ENV_DIR and value.strip():
+                return Path(value.strip()).expanduser()
+    return None
+
+
 def default_key_dir() -> Path:
-    """``$KINERJA_DEV_IDP_DIR``, else ``<repo>/.local/dev-idp`` (``./.local/dev-idp`` outside)."""
+    """``$KINERJA_DEV_IDP_DIR``; else the key directory of the local stack started from this
+    checkout (its services trust only that one, whether or not ``deploy/local/env.sh`` was
+    sourced in this shell); else ``<repo>/.local/dev-idp`` (``./.local/dev-idp`` outside)."""
     from_env = os.environ.get(ENV_DIR)
     if from_env:
         return Path(from_env).expanduser()
-    return (_repo_root() or Path.cwd()) / ".local" / "dev-idp"
+    return stack_key_dir() or (_repo_root() or Path.cwd()) / ".local" / "dev-idp"
+
+
+def _no_stack_warning(provider: DevIdentityProvider) -> str | None:
+    """What is wrong when the key used is one no running service trusts, or None."""
+    if os.environ.get(ENV_DIR) or stack_key_dir() is not None:
+        return None
+    return (
+        f"{PROG}: warning: no local stack found ({stack_env_file()} does not exist), so this "
+        f"token is signed with the key in {provider.directory}, which no service started by "
+        "`make run` trusts: start the stack with `make run` first (or `source "
+        "deploy/local/env.sh` for its settings), or give the services' key directory with "
+        f"--dir or ${ENV_DIR}.\n"
+    )
 
 
 def _b64url(data: bytes) -> str:
@@ -251,7 +286,10 @@ The token is printed on stdout. The key directory is created with a new key on f
 
 
 def _dir_help() -> str:
-    return f"key directory (default: ${ENV_DIR}, else <repo>/.local/dev-idp)"
+    return (
+        f"key directory (default: ${ENV_DIR}, else the running local stack's, from "
+        "<repo>/.local/$KINERJA_STACK/env, else <repo>/.local/dev-idp)"
+    )
 
 
 def _mint_parser() -> argparse.ArgumentParser:
@@ -348,6 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(problems)
         except OSError as exc:
             raise _key_dir_error(provider, exc) from exc
+        warning = None if args.dir is not None else _no_stack_warning(provider)
+        if warning is not None:
+            sys.stderr.write(warning)
         sys.stdout.write(token + "\n")
         return 0
 

@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from kinerja_shared import telemetry
 from kinerja_shared.auth.claims import Principal, Role
 
 __all__ = [
@@ -543,7 +544,9 @@ def require_roles(*roles: Role | str, principal: PrincipalDependency) -> Princip
 
 
 def auth_error_response(error: AuthError) -> JSONResponse:
-    """The HTTP response for an `AuthError`: ``{"code", "message"}`` with status and headers."""
+    """The HTTP response for an `AuthError`: ``{"code", "message", "correlation_id"}`` with
+    status and headers; the correlation id (the trace id) is what a helpdesk ticket quotes, for
+    a refused sign-in as for any other error."""
     headers = {"Cache-Control": "no-store"}
     if error.status_code == 401:
         headers["WWW-Authenticate"] = "Bearer"
@@ -551,7 +554,11 @@ def auth_error_response(error: AuthError) -> JSONResponse:
         headers["Retry-After"] = "30"
     return JSONResponse(
         status_code=error.status_code,
-        content={"code": error.code.value, "message": error.message},
+        content={
+            "code": error.code.value,
+            "message": error.message,
+            "correlation_id": telemetry.trace_id_hex(),
+        },
         headers=headers,
     )
 

@@ -60,7 +60,8 @@ def _key_schema(topic: Topic[Any]) -> dict[str, Any]:
         "description": (
             f"The payload's {' + '.join(fields)}"
             + (", joined by ':'" if len(fields) > 1 else "")
-            + "; records with one key keep their order."
+            + "; the envelope's `subject` is the same string. Records with one key keep their "
+            "order."
         ),
     }
 
@@ -97,6 +98,7 @@ def document(topics: tuple[Topic[Any], ...] | None = None) -> dict[str, Any]:
         if message is None:
             raise RuntimeError(f"FastStream did not document {topic.name}; names changed?")
         message["name"] = topic.event_type
+        message["summary"] = f"Envelope `type`: `{topic.event_type}`."
         message["contentType"] = "application/json"
         message["headers"] = HEADERS_SCHEMA
         message["bindings"] = {"kafka": {"key": _key_schema(topic), "bindingVersion": "0.5.0"}}

@@ -17,7 +17,10 @@ class OrganisasiDitetapkan(Payload):
 
 
 class PredikatDitetapkan(Payload):
-    nip: str = Field(description="The teacher's 18-digit NIP; also the Kafka key.")
+    nip: str = Field(
+        description="The teacher's 18-digit NIP: the Kafka key on predikat.ditetapkan.v1; on "
+        "predikat.current.v1 the key is '<nip>:<period_id>'."
+    )
     npsn: str = Field(description="The teacher's school.")
     period_id: str = Field(description="The performance period, e.g. '2025'.")
     version: int = Field(ge=1, description="Grows with every correction; keep the highest.")

@@ -8,12 +8,15 @@ import csv
 import os
 import sys
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TextIO, TypeVar
 
-from .. import cli_errors
+from opentelemetry.trace import SpanKind
+
+from .. import cli_errors, telemetry
 from ..cli_errors import CliError
 from . import dapodik
 from .generator import DistrictShape, generate
@@ -21,6 +24,8 @@ from .generator import DistrictShape, generate
 PROG = "kinerja-roster"
 BOOTSTRAP_ENV = "KINERJA_KAFKA_BOOTSTRAP"
 DEFAULT_BOOTSTRAP = "127.0.0.1:59092"
+# The header FastStream publishes and reads a record's correlation id under.
+CORRELATION_HEADER = "correlation_id"
 # Without a terminal, a line this often keeps a long import in a CI log visibly alive.
 PLAIN_PROGRESS_EVERY_SECONDS = 10.0
 
@@ -301,8 +306,14 @@ def _import(args: argparse.Namespace) -> int:
     bootstrap = args.bootstrap or from_env or DEFAULT_BOOTSTRAP
     variable = "--bootstrap" if args.bootstrap else BOOTSTRAP_ENV
     total = len(roster.sekolah) + len(roster.pegawai)
-    with cli_errors.kafka(bootstrap, variable):
+    tracer = telemetry.setup_tracing("kinerja-roster").get_tracer(__name__)
+    with (
+        cli_errors.kafka(bootstrap, variable),
+        tracer.start_as_current_span("kinerja-roster import", kind=SpanKind.PRODUCER) as span,
+    ):
+        span.set_attribute("kinerja.roster.records", total)
         asyncio.run(_check_topics(bootstrap, variable))
+        headers = _trace_headers()
         progress = Progress("publishing", total, "records", sys.stderr)
         try:
             schools, people = asyncio.run(
@@ -310,12 +321,23 @@ def _import(args: argparse.Namespace) -> int:
                     bootstrap,
                     progress.counted(roster.sekolah.values()),
                     progress.counted(roster.pegawai),
+                    headers,
                 )
             )
         finally:
             progress.close()
+    telemetry.shutdown_tracing()
     print(
         f"published {people} PTK and {schools} schools ({schools + people} records) "
-        f"in {progress.elapsed:.1f} s, {progress.rate():.0f} records/s; refused {refused} rows"
+        f"in {progress.elapsed:.1f} s, {progress.rate():.0f} records/s; refused {refused} rows; "
+        f"correlation_id {headers[CORRELATION_HEADER]}"
     )
     return 0
+
+
+def _trace_headers() -> dict[str, str]:
+    """The import's W3C context and its correlation id (the trace id, as in every error answer
+    of the services), the same on every record it publishes."""
+    headers = telemetry.current_trace_headers()
+    headers[CORRELATION_HEADER] = telemetry.trace_id_hex() or uuid.uuid4().hex
+    return headers

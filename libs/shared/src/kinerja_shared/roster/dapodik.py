@@ -11,7 +11,9 @@ import csv
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import ValidationError
 
@@ -61,11 +63,11 @@ def parse(rows: Iterable[dict[str, str]], *, today: date) -> Roster:
     for line, row in enumerate(rows, start=2):  # line 1 is the header
         nip = (row.get("nip") or "").strip()
         try:
-            status = StatusKepegawaian(row["status_kepegawaian"].strip())
+            status = _member(StatusKepegawaian, "status_kepegawaian", row["status_kepegawaian"])
             validate_nip(
                 nip, today=today, kind="PPPK" if status is StatusKepegawaian.PPPK else "PNS"
             )
-            naungan = Naungan(row["naungan"].strip() or Naungan.KEMENDIKDASMEN)
+            naungan = _member(Naungan, "naungan", row["naungan"] or Naungan.KEMENDIKDASMEN)
             school = Sekolah(
                 npsn=row["npsn"].strip(),
                 nama=row["nama_sekolah"].strip(),
@@ -85,10 +87,10 @@ def parse(rows: Iterable[dict[str, str]], *, today: date) -> Roster:
                 aktif=_flag(row.get("aktif") or "1"),
             )
         except NipInvalid as exc:
-            roster.errors.append(RowError(line, nip, f"NIP tidak valid: {exc.reason}"))
+            roster.errors.append(RowError(line, nip, f"NIP tidak valid: {exc.alasan}"))
             continue
         except (KeyError, ValueError, ValidationError) as exc:
-            roster.errors.append(RowError(line, nip, f"baris tidak valid: {exc}"))
+            roster.errors.append(RowError(line, nip, f"baris tidak valid: {_alasan(exc)}"))
             continue
         roster.sekolah.setdefault(school.npsn, school)
         roster.pegawai.append(pegawai)
@@ -104,3 +106,42 @@ def write(path: Path, rows: Iterable[dict[str, str]]) -> int:
             writer.writerow(row)
             count += 1
     return count
+
+
+def _alasan(exc: KeyError | ValueError | ValidationError) -> str:
+    """Why a row is refused, in the Indonesian of the rest of the report: the column and what
+    is wrong with it, never a library's English."""
+    if isinstance(exc, KeyError):
+        return f"kolom {exc.args[0]} tidak ada"
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"kolom {'.'.join(str(part) for part in e['loc']) or '-'} "
+            f"{_KIND.get(e['type'], 'tidak valid')}"
+            for e in exc.errors()
+        )
+    return str(exc)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _member(kind: type[E], column: str, raw: str) -> E:
+    value = raw.strip()
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise ValueError(
+            f"kolom {column} berisi {value!r}, bukan salah satu dari: {allowed}"
+        ) from None
+
+
+# pydantic's error types, as the report says them.
+_KIND = {
+    "missing": "tidak diisi",
+    "string_pattern_mismatch": "tidak sesuai format",
+    "string_too_short": "terlalu pendek",
+    "string_too_long": "terlalu panjang",
+    "enum": "berisi nilai yang tidak dikenal",
+    "literal_error": "berisi nilai yang tidak dikenal",
+}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from aiokafka import AIOKafkaProducer
 
@@ -11,9 +11,15 @@ from ..topics import ROSTER_PEGAWAI, ROSTER_SEKOLAH
 
 
 async def publish_roster(
-    bootstrap: str, sekolah: Iterable[Sekolah], pegawai: Iterable[Pegawai]
+    bootstrap: str,
+    sekolah: Iterable[Sekolah],
+    pegawai: Iterable[Pegawai],
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[int, int]:
-    """Schools first, so a service never sees a teacher of a school it does not know."""
+    """Schools first, so a service never sees a teacher of a school it does not know. Every
+    record carries ``headers`` (the import's ``traceparent`` and ``correlation_id``), so what
+    each service does with a roster change is in the trace of the import that caused it."""
+    wire = [(name, value.encode()) for name, value in (headers or {}).items()]
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         enable_idempotence=True,
@@ -25,17 +31,23 @@ async def publish_roster(
     try:
         schools = 0
         for s in sekolah:
-            env = ROSTER_SEKOLAH.envelope(s.npsn, s)
+            env = ROSTER_SEKOLAH.event(s)
             await producer.send(
-                ROSTER_SEKOLAH.name, env.model_dump_json().encode(), key=s.npsn.encode()
+                ROSTER_SEKOLAH.name,
+                env.model_dump_json().encode(),
+                key=env.subject.encode(),
+                headers=wire,
             )
             schools += 1
         await producer.flush()
         people = 0
         for p in pegawai:
-            person = ROSTER_PEGAWAI.envelope(p.nip, p)
+            person = ROSTER_PEGAWAI.event(p)
             await producer.send(
-                ROSTER_PEGAWAI.name, person.model_dump_json().encode(), key=p.nip.encode()
+                ROSTER_PEGAWAI.name,
+                person.model_dump_json().encode(),
+                key=person.subject.encode(),
+                headers=wire,
             )
             people += 1
         await producer.flush()

@@ -84,8 +84,11 @@ async def kirim_ke_dinas(
             raise access.not_atasan()
         if await repository.get_submission(conn, npsn, period_id, ks):
             raise already_submitted()
+        # Every active ASN teacher counts, with or without an agreed plan: one who never
+        # started the cycle is rated or excluded by name with a reason, never silently left out.
         due = [
-            TeacherStatus(r["nip"], AssessmentState(r["state"])) for r in rows if r["ever_agreed"]
+            TeacherStatus(r["nip"], AssessmentState(r["state"] or AssessmentState.BELUM_DINILAI))
+            for r in rows
         ]
         done = check_submission(due, body.exclusions)
         await repository.record_submission(conn, npsn, period_id, ks, done.assessed, done.excluded)

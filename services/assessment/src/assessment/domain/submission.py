@@ -1,7 +1,8 @@
 """Sending a school's assessments to the Dinas (docs/domain.md §2.6, V-20) [D].
 
-The KS submits the teachers whose atasan they are: every active ASN teacher with an agreed plan
-must be DINILAI, or excluded by name with a reason. Exclusions may only name those teachers.
+The KS submits the teachers whose atasan they are: every active ASN teacher of theirs in the
+school (an agreed plan or not) must be DINILAI, or excluded by name with a reason. Exclusions may
+only name those teachers.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from kinerja_shared import access
 from kinerja_shared.auth import Role
 from kinerja_shared.fields import LIST_MAX, SHORT_LIST_MAX, Code, Item, Name, Reason, Reference
 from kinerja_shared.http import CurrentPrincipal, Db, error_responses
+from kinerja_shared.refusal import Refusal
 
 from .. import repository
 from ..domain.eligibility import require_eligible
@@ -211,7 +212,15 @@ async def submit_plan(
         return plan.submit(atasan, rules.catalog, now())
 
     versions = expected(if_match, body.expected_version if body else None)
-    plan = await command(pool, plan_id, principal, versions, by_owner, decide)
+    try:
+        plan = await command(pool, plan_id, principal, versions, by_owner, decide)
+    except Refusal as refused:
+        if refused.detail.get("waits_for_atasan"):
+            # The refusal rolled the command back; the wait is remembered on its own, so the
+            # roster fix can submit the plan by itself (handlers.on_pegawai_changed).
+            async with pool.acquire() as conn:
+                await repository.wait_for_atasan(conn, plan_id, refused.detail["version"])
+        raise
     return plan_view(plan, rules, response)
 
 

@@ -17,10 +17,15 @@ STAGE_CLOSED = "Tahap ini sudah ditutup untuk periode tersebut."
 LATE_PLANNING_WARNING = (
     "Perencanaan kinerja disarankan selesai pada bulan pertama periode; segera ajukan."
 )
-PERIOD_NOT_OPEN = (
-    "Periode kinerja belum dibuka atau sudah ditutup. "
-    'Pastikan periode yang dipilih adalah "Januari – Desember 2025".'
-)
+PERIOD_NOT_OPEN = "Periode kinerja belum dibuka atau sudah ditutup."
+
+
+def period_not_open_message(open_labels: list[str]) -> str:
+    """V-04 names the period(s) open today, never a fixed year: the calendar moves on."""
+    if not open_labels:
+        return f"{PERIOD_NOT_OPEN} Saat ini tidak ada periode yang dibuka untuk perencanaan."
+    quoted = " atau ".join(f'"{label}"' for label in open_labels)
+    return f"{PERIOD_NOT_OPEN} Pastikan periode yang dipilih adalah {quoted}."
 
 
 def open_for_planning(calendar: PeriodCalendar, day: date) -> list[Period]:
@@ -36,8 +41,12 @@ def require_open_for_planning(calendar: PeriodCalendar, period_id: str, day: dat
     """The period, if a plan may be written for it on ``day``; else V-04."""
     period = calendar.period(period_id)
     if period is None or not period.is_open(Stage.PLAN, day):
-        open_ids = [p.period_id for p in open_for_planning(calendar, day)]
-        raise Refusal("V-04", PERIOD_NOT_OPEN, open_periods=open_ids)
+        opened = open_for_planning(calendar, day)
+        raise Refusal(
+            "V-04",
+            period_not_open_message([p.label for p in opened]),
+            open_periods=[p.period_id for p in opened],
+        )
     return period
 
 

@@ -43,9 +43,16 @@ NO_ATASAN_MESSAGE = "Data atasan Anda tidak ditemukan"
 NO_ATASAN_REMEDY = (
     "Operator Sekolah memastikan data Kepala Sekolah di Dapodik sudah benar; bila sekolah "
     "dipimpin Plt. Kepala Sekolah, Admin Dapodik Dinas Pendidikan harus mengisi jabatan dan "
-    "tugas tambahan Plt. tersebut. Setelah data Dapodik diperbarui, ajukan kembali perencanaan."
+    "tugas tambahan Plt. tersebut. Setelah data Dapodik diperbarui, perencanaan ini diajukan "
+    "otomatis kepada atasan yang tercatat; bila perencanaan diubah sebelum itu, ajukan kembali "
+    "sendiri."
+)
+RESUMED_SUBMISSION_NOTE = (
+    "Diajukan otomatis setelah data atasan diperbarui di Dapodik; pengajuan guru tertahan "
+    "(V-03) sejak"
 )
 NOT_ATASAN_MESSAGE = "Anda bukan atasan langsung pegawai ini."
+PLT_APPROVAL_NOTE = "Disetujui otomatis oleh sistem untuk Plt. Kepala Sekolah"
 
 
 class PlanState(StrEnum):
@@ -148,8 +155,21 @@ class Atasan:
 
 @dataclass(frozen=True)
 class Transition:
+    """The plan after a command, the events it causes and, when the system rather than the
+    caller made the change (a Plt.'s automatic approval), who the history names and why."""
+
     plan: Plan
     events: tuple[Payload, ...] = ()
+    system_actor: str | None = None
+    system_note: str | None = None
+
+    def actor(self, caller: str) -> str:
+        return self.system_actor or caller
+
+    def note(self, caller: str, note: str | None) -> str | None:
+        if self.system_note is None:
+            return note
+        return f"{self.system_note} Dipicu oleh {caller}."
 
 
 @dataclass(frozen=True)
@@ -187,7 +207,14 @@ class Plan:
         self._require(SUBMITTABLE, "diajukan")
         validate_content(self.content, catalog, self.rules_version)
         if atasan.nip is None:
-            raise Refusal("V-03", NO_ATASAN_MESSAGE, remedy=NO_ATASAN_REMEDY, nip=self.nip)
+            raise Refusal(
+                "V-03",
+                NO_ATASAN_MESSAGE,
+                remedy=NO_ATASAN_REMEDY,
+                nip=self.nip,
+                waits_for_atasan=True,
+                version=self.version,
+            )
         submitted = self._next(
             state=PlanState.DIAJUKAN, atasan_nip=atasan.nip, submitted_at=now, return_note=None
         )
@@ -195,8 +222,25 @@ class Plan:
         if atasan.plt:
             # A school led by a Plt. only: the system approves at once (docs/domain.md §1.1).
             approved = submitted._approved(ApprovedBy.SYSTEM_PLT, now, bump=False)
-            return Transition(approved.plan, events + approved.events)
+            return replace(approved, events=events + approved.events)
         return Transition(submitted, events)
+
+    def resume_submission(
+        self, atasan: Atasan, catalog: Catalog, now: datetime, waiting_since: datetime
+    ) -> Transition:
+        """The roster now names an atasan for a submission refused with V-03: submitted by the
+        system as the teacher asked, with the same rules (a Plt. approves at once). Still no
+        atasan, or the content no longer valid: nothing happens, the teacher acts."""
+        if atasan.nip is None or self.state not in SUBMITTABLE:
+            return Transition(self)
+        try:
+            done = self.submit(atasan, catalog, now)
+        except Refusal:
+            return Transition(self)
+        note = f"{RESUMED_SUBMISSION_NOTE} {waiting_since.isoformat()}."
+        if done.system_note is not None:
+            note = f"{note} {done.system_note}"
+        return replace(done, system_actor=done.system_actor or "SYSTEM_ROSTER", system_note=note)
 
     def withdraw(self, actor_nip: str) -> Transition:
         self._require_owner(actor_nip)
@@ -280,6 +324,13 @@ class Plan:
         }
         approved = self._next(**changes) if bump else replace(self, **changes)
         event = PlanApproved(**approved._facts(), approved_by=by, approved_at=now)
+        if by is ApprovedBy.SYSTEM_PLT:
+            return Transition(
+                approved,
+                (event,),
+                system_actor=ApprovedBy.SYSTEM_PLT.value,
+                system_note=f"{PLT_APPROVAL_NOTE} {approved.atasan_nip}.",
+            )
         return Transition(approved, (event,))
 
     def _next(self, **changes: Any) -> Plan:

@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from . import organisasi, predikat, sekolah
+from . import organisasi, predikat, sekolah, wilayah
 
 router = APIRouter()
 router.include_router(organisasi.router)
 router.include_router(predikat.router)
 router.include_router(sekolah.router)
+router.include_router(wilayah.router)

@@ -16,11 +16,11 @@ from kinerja_shared.fields import Reason
 from kinerja_shared.http import CurrentPrincipal, Db, error_responses
 
 from .. import repository
-from ..config import Settings
 from ..domain.curve import OrgPredikat, TeacherPredikat
 from ..domain.penetapan import PredikatState, check_tetapkan
 from .deps import atasan_of_any, org_predikat, send_many
-from .views import Accepted, SchoolView, TetapkanResult, predikat_view
+from .views import Accepted, OverrideView, SchoolView, TetapkanResult, predikat_view
+from .wilayah import is_strict
 
 router = APIRouter(prefix="/sekolah", tags=["sekolah"])
 
@@ -30,12 +30,6 @@ class TetapkanRequest(BaseModel):
         default=None,
         description="Needed (at least 20 characters) to pass a distribution-curve warning (V-21).",
     )
-
-
-def _strict(request: Request, kode_wilayah: str) -> bool:
-    settings: Settings = request.app.state.runtime.settings
-    areas = getattr(settings, "strict_distribution_areas", [])
-    return any(kode_wilayah.startswith(a) for a in areas)
 
 
 @router.get("/{npsn}/{period_id}", responses=error_responses(403, 404))
@@ -53,6 +47,9 @@ async def get_school(
         period_id=period_id,
         predikat_organisasi=org["predikat_organisasi"] if org else None,
         teachers=[predikat_view(r) for r in rows],
+        distribution_overrides=[
+            OverrideView(**dict(r)) for r in await repository.overrides(pool, npsn, period_id)
+        ],
     )
 
 
@@ -78,7 +75,7 @@ async def tetapkan(
             OrgPredikat(org["predikat_organisasi"]) if org else None,
             dict(counts),
             body.distribution_reason,
-            strict=_strict(request, school["kode_wilayah"]),
+            strict=await is_strict(conn, request, school["kode_wilayah"]),
         )
         if outcome.reason is not None:
             await repository.record_override(

@@ -7,9 +7,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from kinerja_shared.events.bkn_sync import DeliveryState
+
 from ..domain.curve import OrgPredikat
-from ..domain.delivery import DeliveryView, status_text
 from ..domain.penetapan import OrgState
+from ..domain.status_texts import Pihak, message
 
 
 class PredikatView(BaseModel):
@@ -25,7 +27,14 @@ class PredikatView(BaseModel):
     version: int
     delivery_id: str | None
     delivery_state: str
-    status_text: str
+    status_text: str = Field(
+        description="One line for the principal: what happened to the delivery and the next "
+        "step, naming who takes it (docs/domain.md §2.9)."
+    )
+    next_step: str = Field(description="The second half of status_text alone.")
+    next_step_by: Pihak = Field(
+        description="Who takes the next step; 'Tidak ada' when Kinerja does it by itself."
+    )
     next_attempt_at: datetime | None
     reason_code: str | None
     reason: str | None
@@ -33,10 +42,20 @@ class PredikatView(BaseModel):
     actor: str | None
 
 
+_TOLD = ("status_text", "next_step", "next_step_by")
+
+
 def predikat_view(row: Any) -> PredikatView:
-    fields = {k: row[k] for k in PredikatView.model_fields if k != "status_text"}
-    text = status_text(DeliveryView(row["delivery_state"]), row["next_attempt_at"])
-    return PredikatView(**fields, status_text=text)
+    fields = {k: row[k] for k in PredikatView.model_fields if k not in _TOLD}
+    said = message(
+        row["delivery_state"],
+        state=DeliveryState(row["bkn_state"]) if row["bkn_state"] else None,
+        reason_code=row["reason_code"],
+        next_attempt_at=row["next_attempt_at"],
+    )
+    return PredikatView(
+        **fields, status_text=said.text, next_step=said.next_step, next_step_by=said.by
+    )
 
 
 def guru_view(row: Any) -> PredikatView:
@@ -78,8 +97,23 @@ class TetapkanResult(BaseModel):
     distribution_reason: str | None = None
 
 
+class OverrideView(BaseModel):
+    """A Kepala Sekolah's written reason to pass the distribution curve, as the Dinas reads it."""
+
+    reason: str
+    violations: list[dict[str, Any]]
+    counts: dict[str, int]
+    by_nip: str
+    at: datetime
+
+
 class SchoolView(BaseModel):
     npsn: str
     period_id: str
     predikat_organisasi: str | None
     teachers: list[PredikatView]
+    distribution_overrides: list[OverrideView] = Field(
+        default_factory=list,
+        description="Every reason given to pass a curve warning (V-21) at this school and "
+        "period, oldest first: what the Dinas reviews.",
+    )

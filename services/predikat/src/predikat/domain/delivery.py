@@ -12,6 +12,8 @@ from typing import Any
 from kinerja_shared.events.bkn_sync import DeliveryState
 from kinerja_shared.events.predikat import PredikatDitetapkan
 
+from .status_texts import message
+
 
 class DeliveryView(StrEnum):
     """Per-teacher state of *Kirim ke guru*, in the principal's words (the API shows the
@@ -45,6 +47,7 @@ class DeliveryFacts:
 
     version: int
     view: DeliveryView
+    state: DeliveryState | None = None
     next_attempt_at: datetime | None = None
     reason_code: str | None = None
     reason: str | None = None
@@ -77,26 +80,40 @@ def apply_status(
         return None
     if view is DeliveryView.DICOBA_ULANG:
         return DeliveryFacts(
-            version, view, next_attempt_at=next_attempt_at, reason=reason, reason_code=reason_code
+            version,
+            view,
+            state,
+            next_attempt_at=next_attempt_at,
+            reason=reason,
+            reason_code=reason_code,
         )
     if view is DeliveryView.TERTAHAN:
+        # A parked delivery's next_attempt_at is bkn-sync's next scheduled check with e-Kinerja.
         return DeliveryFacts(
-            version, view, reason_code=reason_code, reason=reason, remedy=remedy, actor=actor
+            version,
+            view,
+            state,
+            next_attempt_at=next_attempt_at,
+            reason_code=reason_code,
+            reason=reason,
+            remedy=remedy,
+            actor=actor,
         )
-    return DeliveryFacts(version, view)
+    return DeliveryFacts(version, view, state)
 
 
-def status_text(view: DeliveryView, next_attempt_at: datetime | None) -> str:
-    """One line for the principal; V-23 wording while retrying automatically."""
-    if view is DeliveryView.DICOBA_ULANG:
-        when = next_attempt_at.isoformat() if next_attempt_at else "waktu berikutnya"
-        return f"Sedang dikirim ulang otomatis pada {when}"
-    return {
-        DeliveryView.BELUM_DIKIRIM: "Belum dikirim ke guru.",
-        DeliveryView.MENUNGGU: "Sedang dikirim ke guru.",
-        DeliveryView.TERKIRIM: "Sudah diterima guru.",
-        DeliveryView.TERTAHAN: "gagal kirim ke guru, coba lagi",
-    }[view]
+def status_text(
+    view: DeliveryView,
+    next_attempt_at: datetime | None,
+    *,
+    state: DeliveryState | None = None,
+    reason_code: str | None = None,
+) -> str:
+    """One line for the principal: what happened and who takes the next step
+    (``status_texts``)."""
+    return message(
+        view.value, state=state, reason_code=reason_code, next_attempt_at=next_attempt_at
+    ).text
 
 
 def delivery_id(nip: str, period_id: str, version: int) -> str:

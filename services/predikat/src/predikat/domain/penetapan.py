@@ -19,6 +19,17 @@ from .curve import (
 )
 
 DISTRIBUTION_REASON_MIN = 20
+REASON_MISSING_NOTE = (
+    "Untuk tetap menetapkan, tuliskan alasan (distribution_reason) minimal {min} karakter."
+)
+REASON_TOO_SHORT_NOTE = (
+    "Alasan yang ditulis baru {given} karakter; tuliskan minimal {min} karakter untuk tetap "
+    "menetapkan."
+)
+STRICT_AREA_NOTE = (
+    "Dinas Pendidikan wilayah ini menetapkan sebaran sebagai aturan wajib, sehingga alasan "
+    "tidak dapat melewatinya; ubah predikat guru yang perlu disesuaikan."
+)
 CORRECTION_REASON_MIN = 20
 
 
@@ -147,8 +158,18 @@ def check_tetapkan(
     }
     message = describe_violations(org, violations)
     reason = (distribution_reason or "").strip()
-    if strict or len(reason) < DISTRIBUTION_REASON_MIN:
-        raise Refusal("V-21", message, Kind.INVALID, **detail)
+    if strict:
+        raise Refusal("V-21", f"{message} {STRICT_AREA_NOTE}", Kind.INVALID, **detail)
+    if len(reason) < DISTRIBUTION_REASON_MIN:
+        # Say what passes the warning, and why the reason given did not.
+        note = REASON_TOO_SHORT_NOTE if reason else REASON_MISSING_NOTE
+        raise Refusal(
+            "V-21",
+            f"{message} {note.format(min=DISTRIBUTION_REASON_MIN, given=len(reason))}",
+            Kind.INVALID,
+            reason_length=len(reason),
+            **detail,
+        )
     return DistributionOutcome(violations, reason)
 
 
