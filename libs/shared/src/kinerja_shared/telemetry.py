@@ -16,7 +16,8 @@ deploy/k8s/overlays/prod); docs/security.md says why and how to follow a teacher
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import Resource
@@ -144,3 +145,29 @@ def detach(token: object) -> None:
 def trace_id_hex() -> str | None:
     ctx = trace.get_current_span().get_span_context()
     return format(ctx.trace_id, "032x") if ctx.is_valid else None
+
+
+# Zipkin's model has no span links: the linked trace ids also go into this attribute, so the
+# trace viewer shows where to walk next.
+LINKED_TRACES = "kinerja.linked_traces"
+
+
+@contextmanager
+def linked_span(name: str, traceparents: Iterable[str | None]) -> Iterator[trace.Span]:
+    """A span, current inside the block, linked to the flows whose W3C ``traceparent`` values
+    are given (None and unreadable values skipped, each span once): work that acts on many
+    earlier flows at once, such as a school's Kirim ke guru, belongs to none of them but points
+    at each."""
+    links: dict[tuple[int, int], Link] = {}
+    for value in traceparents:
+        if not value:
+            continue
+        ctx = trace.get_current_span(propagate.extract({"traceparent": value})).get_span_context()
+        if ctx.is_valid:
+            links.setdefault((ctx.trace_id, ctx.span_id), Link(ctx))
+    traces = sorted({format(link.context.trace_id, "032x") for link in links.values()})
+    tracer = trace.get_tracer("kinerja_shared.telemetry")
+    with tracer.start_as_current_span(
+        name, links=list(links.values()), attributes={LINKED_TRACES: ",".join(traces)}
+    ) as span:
+        yield span

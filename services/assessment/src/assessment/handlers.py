@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kinerja_shared import inbox
+from kinerja_shared import inbox, telemetry
 from kinerja_shared.db import Conn
 from kinerja_shared.envelope import Envelope
 from kinerja_shared.roster.projection import subscribe_roster
@@ -42,11 +42,14 @@ def register(runtime: Runtime) -> None:
         inbox.subscribe(runtime.broker, topic, group=group, pool=runtime.db, effect=effect)
 
 
-async def _fold(conn: Conn, nip: str, period_id: str, fact: UpstreamFact) -> None:
+async def _fold(conn: Conn, nip: str, period_id: str, fact: UpstreamFact) -> bool:
+    """Apply ``fact``; whether it changed the assessment (an older or repeated one does not)."""
     _, current = await repository.load(conn, nip, period_id)
     folded = apply(current, fact)
-    if folded != current:
-        await repository.save(conn, nip, period_id, folded)
+    if folded == current:
+        return False
+    await repository.save(conn, nip, period_id, folded)
+    return True
 
 
 def _plan(event: Envelope[Any], *, agreed: bool) -> PlanFact:
@@ -69,7 +72,10 @@ def _evidence(event: Envelope[Any], kind: EvidenceKind, data: dict[str, Any]) ->
 
 async def on_plan_agreed(conn: Conn, event: Envelope[Any]) -> None:
     p = event.payload
-    await _fold(conn, p.nip, p.period_id, _plan(event, agreed=True))
+    if await _fold(conn, p.nip, p.period_id, _plan(event, agreed=True)):
+        # Handled inside the record's own trace: its context is the plan's flow.
+        traceparent = telemetry.current_trace_headers().get("traceparent")
+        await repository.remember_plan_trace(conn, p.nip, p.period_id, traceparent)
 
 
 async def on_plan_revised(conn: Conn, event: Envelope[Any]) -> None:

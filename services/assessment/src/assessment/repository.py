@@ -75,6 +75,17 @@ async def load(conn: Conn, nip: str, period_id: str) -> tuple[Any, Assessment]:
     return row, to_domain(row, await evidence_of(conn, nip, period_id))
 
 
+async def remember_plan_trace(
+    conn: Conn, nip: str, period_id: str, traceparent: str | None
+) -> None:
+    await conn.execute(
+        "UPDATE assessments SET plan_traceparent = $3 WHERE nip = $1 AND period_id = $2",
+        nip,
+        period_id,
+        traceparent,
+    )
+
+
 async def save(conn: Conn, nip: str, period_id: str, a: Assessment) -> None:
     obs = a.evidence.get(EvidenceKind.OBSERVATION)
     p = a.plan

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 import assessment
 from assessment.app import create_app
 from assessment.config import Settings
+from kinerja_shared import telemetry
 from kinerja_shared.auth import DevIdentityProvider
 from kinerja_shared.envelope import Envelope
 from kinerja_shared.events.observation import FollowupReflected, ObservationConducted
@@ -68,7 +69,11 @@ class Env:
 
     async def send(self, topic: Topic[Any], subject: str, envelope: Envelope[Any]) -> None:
         raw = envelope.model_dump_json().encode()
-        await self.producer.send_and_wait(topic.name, raw, key=subject.encode())
+        # In the caller's trace, as a service's outbox would publish it.
+        headers = [(k, v.encode()) for k, v in telemetry.current_trace_headers().items()]
+        await self.producer.send_and_wait(
+            topic.name, raw, key=subject.encode(), headers=headers or None
+        )
 
     def auth(self, **claims: Any) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.idp.mint(**claims)}"}

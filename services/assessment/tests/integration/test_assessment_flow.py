@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from opentelemetry import trace
 
+from kinerja_shared import telemetry
 from kinerja_shared.testing import wait_for
+from kinerja_shared.testing.spans import captured_spans, trace_id_of
 from kinerja_shared.topics import (
     ASSESSMENT_RECOMMENDED,
     FOLLOWUP_REFLECTED,
@@ -269,3 +272,20 @@ async def test_kirim_ke_dinas_counts_teachers_who_never_agreed_a_plan(env: Env) 
         [rated],
         sorted([silent, also_silent]),
     )
+
+
+async def test_the_recommendation_links_back_to_the_agreed_plans_trace(env: Env) -> None:
+    school = await make_school(env, 1)
+    nip = school.teachers[0]
+    with captured_spans() as spans:
+        # The plan (and here the evidence after it) published in one upstream trace.
+        with trace.get_tracer(__name__).start_as_current_span("planning agree (as planning)") as p:
+            await opened(school, nip, actions=3)
+        plan_trace = trace_id_of(p)
+        assert (await rate(school, nip, reflection_quality="SESUAI_EKSPEKTASI")).status_code == 200
+        [recommend] = [s for s in spans.get_finished_spans() if s.name == "assessment recommend"]
+    assert [trace_id_of(link) for link in recommend.links] == [plan_trace]
+    assert recommend.attributes is not None
+    assert recommend.attributes[telemetry.LINKED_TRACES] == plan_trace
+    # The recommendation travels in the rating's trace, which is not the plan's.
+    assert trace_id_of(recommend) != plan_trace

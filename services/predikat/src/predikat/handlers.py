@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from kinerja_shared import inbox
+from kinerja_shared import inbox, telemetry
 from kinerja_shared.envelope import Envelope
 from kinerja_shared.events.bkn_sync import DeliveryStatus, RecordKind
 from kinerja_shared.roster.projection import subscribe_roster
@@ -26,7 +26,9 @@ def register(runtime: Runtime) -> None:
     subscribe_roster(runtime.broker, group=group, pool=runtime.db)
 
     async def on_recommended(conn: repository.Tx, event: Envelope[Any]) -> None:
-        await repository.upsert_recommendation(conn, event.payload)
+        # Handled inside the record's own trace: its context is the assessment's flow.
+        traceparent = telemetry.current_trace_headers().get("traceparent")
+        await repository.upsert_recommendation(conn, event.payload, traceparent)
 
     inbox.subscribe(
         runtime.broker,

@@ -18,16 +18,17 @@ Tx = asyncpg.Connection | PoolConnectionProxy
 Conn = Tx | asyncpg.Pool
 
 
-async def upsert_recommendation(conn: Tx, r: Any) -> None:
+async def upsert_recommendation(conn: Tx, r: Any, traceparent: str | None = None) -> None:
     # A KS override survives a later recommendation; a decided predikat is never touched.
     await conn.execute(
         """INSERT INTO teacher_predikat (nip, period_id, npsn, atasan_nip, hasil_kerja,
-               perilaku_kerja, recommended_predikat, predikat)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+               perilaku_kerja, recommended_predikat, predikat, recommended_traceparent)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)
            ON CONFLICT (nip, period_id) DO UPDATE SET npsn = excluded.npsn,
                atasan_nip = excluded.atasan_nip, hasil_kerja = excluded.hasil_kerja,
                perilaku_kerja = excluded.perilaku_kerja,
                recommended_predikat = excluded.recommended_predikat,
+               recommended_traceparent = excluded.recommended_traceparent,
                predikat = CASE WHEN teacher_predikat.override_reason IS NULL
                                THEN excluded.predikat ELSE teacher_predikat.predikat END,
                updated_at = now()
@@ -39,6 +40,7 @@ async def upsert_recommendation(conn: Tx, r: Any) -> None:
         r.hasil_kerja,
         r.perilaku_kerja,
         r.recommended_predikat,
+        traceparent,
     )
 
 

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
 import predikat
+from kinerja_shared import telemetry
 from kinerja_shared.auth import DevIdentityProvider
 from kinerja_shared.events.assessment import AssessmentRecommended
 from kinerja_shared.events.bkn_sync import DeliveryState, DeliveryStatus, RecordKind
@@ -60,7 +61,11 @@ class Env:
 
     async def publish(self, topic: Topic[Any], subject: str, payload: BaseModel) -> None:
         raw = topic.envelope(subject, payload).model_dump_json().encode()
-        await self.producer.send_and_wait(topic.name, raw, key=subject.encode())
+        # In the caller's trace, as a service's outbox would publish it.
+        headers = [(k, v.encode()) for k, v in telemetry.current_trace_headers().items()]
+        await self.producer.send_and_wait(
+            topic.name, raw, key=subject.encode(), headers=headers or None
+        )
 
     def auth(self, **claims: Any) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.idp.mint(**claims)}"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from kinerja_shared import access, outbox
+from kinerja_shared import access, outbox, telemetry
 from kinerja_shared.fields import Code, Reason
 from kinerja_shared.http import CurrentPrincipal, Db, error_responses
 
@@ -89,6 +89,8 @@ async def rate_assessment(
         event = recommendation(
             outcome, nip=nip, period_id=period_id, npsn=npsn, atasan_nip=principal.nip or ""
         )
-        await outbox.add_events(conn, [event])
+        # Published in the rating's trace, with a link back to the agreed plan's.
+        with telemetry.linked_span("assessment recommend", [row["plan_traceparent"]]):
+            await outbox.add_events(conn, [event])
         row = await repository.get(conn, nip, period_id)
     return assessment_view(row, rated)

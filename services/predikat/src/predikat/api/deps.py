@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kinerja_shared import access, outbox
+from kinerja_shared import access, outbox, telemetry
 from kinerja_shared.envelope import utcnow
 from kinerja_shared.refusal import Kind, Refusal
 
@@ -83,12 +83,16 @@ async def send_many(
     statements whatever their count (a school's Kirim is 40 teachers); their delivery ids by
     NIP."""
     now = utcnow()
-    events = [
-        next_version(
-            row, org, penilai_nip, now, predikat=predikat, correction_reason=correction_reason
-        )
-        for row in rows
-    ]
-    await repository.record_sent(conn, events)
-    await outbox.add_events(conn, events)
+    # The versions sent here carry this span's context to bkn-sync and e-Kinerja; its links
+    # lead back to each teacher's recommendation (and from there to the rating and the plan).
+    caused_by = [row["recommended_traceparent"] for row in rows]
+    with telemetry.linked_span("predikat kirim ke guru", caused_by):
+        events = [
+            next_version(
+                row, org, penilai_nip, now, predikat=predikat, correction_reason=correction_reason
+            )
+            for row in rows
+        ]
+        await repository.record_sent(conn, events)
+        await outbox.add_events(conn, events)
     return {e.nip: delivery_id(e.nip, e.period_id, e.version) for e in events}
