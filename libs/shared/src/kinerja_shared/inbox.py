@@ -230,6 +230,7 @@ def subscribe_batch(
     pool: asyncpg.Pool,
     effect: BatchEffect[P],
     max_records: int = 500,
+    refuse: Callable[[Envelope[P]], tuple[str, str] | None] | None = None,
 ) -> None:
     """Like ``subscribe``, for a topic whose effect is cheaper set-based: each batch read from
     Kafka is claimed in one statement and applied by one ``effect`` call, in one transaction.
@@ -237,7 +238,8 @@ def subscribe_batch(
     ``effect`` gets the batch's new events in the topic's order (per key, the order they were
     published in) and must not raise ``PermanentError``: there is no single record to set
     aside. Each event still gets a span in its own trace, covering the transaction it was
-    applied in.
+    applied in. ``refuse(event)`` may name a record that can never be applied, by its
+    ``(code, reason)``: it goes to the DLQ before the batch is applied, as a poison record does.
     """
     consumer, dlq = _consumer_and_dlq(group, topic)
 
@@ -246,12 +248,19 @@ def subscribe_batch(
         decoded: list[tuple[Envelope[P], Any]] = []
         for raw in records:
             try:
-                decoded.append((topic.decode(raw.value), raw))
+                envelope = topic.decode(raw.value)
             except ValidationError as exc:
                 await _to_dlq(
                     broker, dlq, SimpleNamespace(raw_message=raw), group, "POISON", str(exc)
                 )
                 counts[metrics.DEAD_LETTERED] += 1
+                continue
+            refused = refuse(envelope) if refuse is not None else None
+            if refused is not None:
+                await _to_dlq(broker, dlq, SimpleNamespace(raw_message=raw), group, *refused)
+                counts[metrics.DEAD_LETTERED] += 1
+                continue
+            decoded.append((envelope, raw))
         if not decoded:
             return counts
         ids = [envelope.event_id for envelope, _ in decoded]

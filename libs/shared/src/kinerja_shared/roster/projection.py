@@ -1,13 +1,16 @@
 """Each service's local copy of the roster, kept from the compacted roster topics.
 
 Upserts keep the newest fact per key (``occurred_at``), so a replay of the compacted topic, or a
-redelivery, never turns an entry back to an older state.
+redelivery, never turns an entry back to an older state. For the same reason a record dated in
+the future is refused (its consumer's DLQ, ``ROSTER_FUTURE_DATED``): it would outrank every true
+update of its entry until that date.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -15,11 +18,25 @@ from faststream.kafka import KafkaBroker
 
 from .. import inbox
 from ..db import Conn, Executor
-from ..envelope import Envelope
+from ..envelope import Envelope, utcnow
 from ..events.roster import Pegawai, Sekolah
 from ..topics import ROSTER_PEGAWAI, ROSTER_SEKOLAH
 
 PegawaiChanged = Callable[[Conn, Pegawai, asyncpg.Record | None], Awaitable[None]]
+
+# Clocks of the importer's host and the consumers' differ a little; more is no clock skew.
+FUTURE_SKEW = timedelta(minutes=5)
+
+
+def future_dated(event: Envelope[Any]) -> tuple[str, str] | None:
+    """``(code, reason)`` for a roster record dated later than now (beyond clock skew)."""
+    if event.occurred_at <= utcnow() + FUTURE_SKEW:
+        return None
+    return (
+        "ROSTER_FUTURE_DATED",
+        f"occurred_at {event.occurred_at.isoformat()} is in the future: the record would "
+        "outrank every true update of this entry until then",
+    )
 
 
 _PEGAWAI_COLUMNS = (
@@ -129,7 +146,14 @@ def subscribe_roster(
 
     # A new replica (or a new service) reads the whole compacted topic, one entry per teacher
     # of the country: batches, set-based, make that minutes instead of hours.
-    inbox.subscribe_batch(broker, ROSTER_PEGAWAI, group=group, pool=pool, effect=pegawai)
     inbox.subscribe_batch(
-        broker, ROSTER_SEKOLAH, group=group, pool=pool, effect=upsert_sekolah_many
+        broker, ROSTER_PEGAWAI, group=group, pool=pool, effect=pegawai, refuse=future_dated
+    )
+    inbox.subscribe_batch(
+        broker,
+        ROSTER_SEKOLAH,
+        group=group,
+        pool=pool,
+        effect=upsert_sekolah_many,
+        refuse=future_dated,
     )
