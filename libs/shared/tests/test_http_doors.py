@@ -137,6 +137,19 @@ async def test_an_overlong_header_we_parse_is_431_with_a_code(
     _refused(response, 431, "HEADER_TOO_LARGE")
 
 
+@pytest.mark.parametrize(
+    "url",
+    [f"/teachers/{'1' * 3000}/notes", f"/teachers/{NIP}/notes?nip={'9' * 3000}"],
+)
+async def test_an_overlong_path_or_query_is_414_with_a_code_before_any_parsing(
+    client: httpx.AsyncClient, url: str
+) -> None:
+    response = await client.post(url, json={"text": "t"}, headers={"Authorization": "Bearer ok"})
+
+    _refused(response, 414, "URI_TOO_LONG")
+    assert parsed == []
+
+
 async def test_the_access_line_names_the_route_never_the_path(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:

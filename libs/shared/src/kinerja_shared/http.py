@@ -42,6 +42,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "Tidak ditemukan",
         409: "Konflik keadaan (V-09, V-14, V-15, ...)",
         413: "Isi permintaan terlalu besar (REQUEST_TOO_LARGE)",
+        414: "Alamat permintaan terlalu panjang (URI_TOO_LONG)",
         422: "Aturan bisnis dilanggar (V-xx) atau data tidak valid (VALIDATION_ERROR)",
         431: "Header terlalu panjang (HEADER_TOO_LARGE)",
     }
@@ -52,6 +53,6 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         # Every route can refuse its input (parameters or body) with our 422 shape, so it is
         # always listed: FastAPI's default 422 schema would document a body we never send. The
-        # size limits (kinerja_shared.middleware) guard every route alike: 413 and 431.
-        for s in sorted({401, 413, 422, 431, *statuses})
+        # size limits (kinerja_shared.middleware) guard every route alike: 413, 414 and 431.
+        for s in sorted({401, 413, 414, 422, 431, *statuses})
     }

@@ -23,6 +23,11 @@ log = logging.getLogger("kinerja.access")
 
 REQUEST_TOO_LARGE_CODE = "REQUEST_TOO_LARGE"
 HEADER_TOO_LARGE_CODE = "HEADER_TOO_LARGE"
+URI_TOO_LONG_CODE = "URI_TOO_LONG"
+
+# Path and query together: every identifier a route takes (a NIP, an NPSN, a period, a cursor)
+# is tens of characters, so this bounds every path and query parameter before any is parsed.
+URL_MAX = 2048
 
 # Headers the services (or the auth layer) parse, with the longest value worth parsing. Anything
 # longer is refused with 431 before it reaches a parser: a 4,300-digit If-Match once reached
@@ -63,9 +68,10 @@ async def _refuse(send: Send, status: int, code: str, message: str) -> None:
 
 
 class RequestLimits:
-    """Refuses, before the app sees the request: a header value over ``HEADER_LIMITS`` (431
-    HEADER_TOO_LARGE), and a body over ``max_body_bytes`` (413 REQUEST_TOO_LARGE), by its
-    Content-Length or, for a chunked body, by counting the bytes as they arrive.
+    """Refuses, before the app sees the request: a path and query longer than ``URL_MAX`` (414
+    URI_TOO_LONG), a header value over ``HEADER_LIMITS`` (431 HEADER_TOO_LARGE), and a body
+    over ``max_body_bytes`` (413 REQUEST_TOO_LARGE), by its Content-Length or, for a chunked
+    body, by counting the bytes as they arrive.
 
     A chunked body is read here (up to the limit) and handed to the app whole; a body with a
     Content-Length is streamed through untouched, since the server never delivers more than it
@@ -85,6 +91,15 @@ class RequestLimits:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        url = len(scope.get("raw_path") or scope["path"].encode()) + len(scope["query_string"])
+        if url > URL_MAX:
+            await _refuse(
+                send,
+                414,
+                URI_TOO_LONG_CODE,
+                f"Alamat permintaan terlalu panjang (maksimal {URL_MAX} byte).",
+            )
             return
         length: bytes | None = None
         chunked = False
