@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stops the stack ($KINERJA_STACK, default dev): services, simulator, Zipkin, Kafka, PostgreSQL.
+# Stops the stack ($KINERJA_STACK, default dev): services, simulator, Zipkin, Kafka (and the
+# three-broker cluster of kafka-cluster.sh when it runs), PostgreSQL.
 # Usage: down.sh [dev|test]   (the argument, when given, sets KINERJA_STACK). Bounded waits.
 set -euo pipefail
 if [[ -n "${1:-}" ]]; then
@@ -35,6 +36,10 @@ for name in "${names[@]}"; do stop_app "$name" & done
 wait
 bash "$HERE/zipkin.sh" stop &
 bash "$HERE/kafka.sh" stop &
+# The resilience tests' three brokers, left running when a test session was cut short.
+if compgen -G "$KINERJA_RUN_DIR/kafka-cluster/*.pid" >/dev/null; then
+  bash "$HERE/kafka-cluster.sh" stop &
+fi
 wait
 bash "$HERE/postgres.sh" stop
 kinerja_log "stack '$KINERJA_STACK' stopped"

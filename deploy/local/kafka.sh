@@ -2,21 +2,41 @@
 # Apache Kafka 4 (KRaft, one combined broker+controller node) for the stack: start|stop|status.
 # Jars come from Maven (deploy/local/kafka/pom.xml) into .local/cache/kafka-libs, shared by the
 # stacks. Listens on 127.0.0.1:$KINERJA_KAFKA_PORT (controller $KINERJA_KAFKA_CONTROLLER_PORT).
+#
+# The same node can be one of several (deploy/local/kafka-cluster.sh sets these; unset, the
+# node is the stack's single broker): KINERJA_KAFKA_NODE_NAME (state folder, pid and log name),
+# KINERJA_KAFKA_NODE_ID, KINERJA_KAFKA_NODE_PORT, KINERJA_KAFKA_NODE_CONTROLLER_PORT,
+# KINERJA_KAFKA_VOTERS (the static controller quorum, id@host:port,...),
+# KINERJA_KAFKA_CLUSTER_ID_FILE (one id for every node), KINERJA_KAFKA_REPLICATION and
+# KINERJA_KAFKA_MIN_ISR (of every topic and internal topic), KINERJA_KAFKA_HEAP (-Xmx),
+# KINERJA_KAFKA_READY_SECONDS (how long a start waits for the node to answer, default 90).
+# They are not env.sh's port variables on purpose: those would become the stack's bootstrap.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 HERE="$KINERJA_ROOT/deploy/local/kafka"
 LIBS="$KINERJA_CACHE_DIR/kafka-libs"
-KDIR="$KINERJA_STATE_DIR/kafka"
+NAME="${KINERJA_KAFKA_NODE_NAME:-kafka}"
+NODE_ID="${KINERJA_KAFKA_NODE_ID:-1}"
+PORT="${KINERJA_KAFKA_NODE_PORT:-$KINERJA_KAFKA_PORT}"
+PORT_VAR="KINERJA_KAFKA${KINERJA_KAFKA_NODE_PORT:+_NODE}_PORT"
+CONTROLLER_PORT="${KINERJA_KAFKA_NODE_CONTROLLER_PORT:-$KINERJA_KAFKA_CONTROLLER_PORT}"
+CONTROLLER_PORT_VAR="KINERJA_KAFKA${KINERJA_KAFKA_NODE_CONTROLLER_PORT:+_NODE}_CONTROLLER_PORT"
+VOTERS="${KINERJA_KAFKA_VOTERS:-}"
+REPLICATION="${KINERJA_KAFKA_REPLICATION:-1}"
+MIN_ISR="${KINERJA_KAFKA_MIN_ISR:-1}"
+KDIR="$KINERJA_STATE_DIR/$NAME"
 DATA="$KDIR/data"
 CONF="$KDIR/server.properties"
-CLUSTER_ID_FILE="$KDIR/cluster.id"
-PIDFILE="$KINERJA_RUN_DIR/kafka.pid"
-LOG="$KINERJA_LOG_DIR/kafka.log"
+CLUSTER_ID_FILE="${KINERJA_KAFKA_CLUSTER_ID_FILE:-$KDIR/cluster.id}"
+PIDFILE="$KINERJA_RUN_DIR/$NAME.pid"
+LOG="$KINERJA_LOG_DIR/$NAME.log"
 PY="$(command -v python3)"
 TOOL_OPTS=(-Djava.awt.headless=true "-Dlog4j2.configurationFile=$HERE/log4j2.xml"
   "-Dkafka.logs.dir=$KINERJA_LOG_DIR")
-JAVA_OPTS=(-Xms256m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 "${TOOL_OPTS[@]}")
+HEAP="${KINERJA_KAFKA_HEAP:-1g}"
+JAVA_OPTS=("-Xms$([[ "$HEAP" == 1g ]] && echo 256m || echo "$HEAP")" "-Xmx$HEAP" -XX:+UseG1GC
+  -XX:MaxGCPauseMillis=20 "${TOOL_OPTS[@]}")
 
 ensure_java() {
   command -v java >/dev/null || {
@@ -58,14 +78,18 @@ ensure_libs() {
 
 write_conf() {
   mkdir -p "$KDIR" "$DATA"
-  sed -e "s|@PORT@|$KINERJA_KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$KINERJA_KAFKA_CONTROLLER_PORT|g" \
-    -e "s|@DATA_DIR@|$DATA|g" "$HERE/server.properties.in" >"$CONF.tmp"
+  local quorum="controller.quorum.bootstrap.servers=127.0.0.1:$CONTROLLER_PORT"
+  [[ -z "$VOTERS" ]] || quorum="controller.quorum.voters=$VOTERS"
+  sed -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" \
+    -e "s|@DATA_DIR@|$DATA|g" -e "s|@NODE_ID@|$NODE_ID|g" -e "s|@QUORUM@|$quorum|g" \
+    -e "s|@REPLICATION@|$REPLICATION|g" -e "s|@MIN_ISR@|$MIN_ISR|g" \
+    "$HERE/server.properties.in" >"$CONF.tmp"
   mv -f "$CONF.tmp" "$CONF"
 }
 
 # Formats the log directory once; the cluster id is kept beside the data.
 format_once() {
-  local fmt_ports="$KINERJA_KAFKA_PORT $KINERJA_KAFKA_CONTROLLER_PORT"
+  local fmt_ports="$PORT $CONTROLLER_PORT${VOTERS:+ $VOTERS}"
   if [[ -f "$DATA/meta.properties" ]]; then
     # KRaft keeps the controller endpoint in its metadata log: a storage formatted for other
     # ports is formatted anew (a local broker's topics are disposable).
@@ -81,20 +105,24 @@ format_once() {
     [[ -n "$id" ]] || kinerja_die "kafka.tools.StorageTool random-uuid gave no cluster id"
     echo "$id" >"$CLUSTER_ID_FILE"
   fi
-  kinerja_log "formatting Kafka storage (cluster id $(cat "$CLUSTER_ID_FILE"))"
-  java -cp "$LIBS/*" "${TOOL_OPTS[@]}" kafka.tools.StorageTool format --standalone \
-    -t "$(cat "$CLUSTER_ID_FILE")" -c "$CONF" >"$KINERJA_LOG_DIR/kafka-format.log" 2>&1 ||
-    { cat "$KINERJA_LOG_DIR/kafka-format.log" >&2; kinerja_die "Kafka storage format failed"; }
+  kinerja_log "formatting $NAME storage (cluster id $(cat "$CLUSTER_ID_FILE"))"
+  # One node is its own quorum; several share the static voters of their configuration.
+  local quorum=(--standalone)
+  [[ -z "$VOTERS" ]] || quorum=()
+  java -cp "$LIBS/*" "${TOOL_OPTS[@]}" kafka.tools.StorageTool format "${quorum[@]}" \
+    -t "$(cat "$CLUSTER_ID_FILE")" -c "$CONF" >"$KINERJA_LOG_DIR/$NAME-format.log" 2>&1 ||
+    { cat "$KINERJA_LOG_DIR/$NAME-format.log" >&2; kinerja_die "Kafka storage format failed"; }
   echo "$fmt_ports" >"$KDIR/format.ports"
 }
 
-ready() { "$PY" "$HERE/ready.py" 127.0.0.1 "$KINERJA_KAFKA_PORT" 2; }
+ready() { "$PY" "$HERE/ready.py" 127.0.0.1 "$PORT" 2; }
 
 wait_ready() {
-  local pid="$1" deadline=$((SECONDS + 90))
+  local pid="$1" secs="${KINERJA_KAFKA_READY_SECONDS:-90}" deadline
+  deadline=$((SECONDS + secs))
   until ready; do
     kill -0 "$pid" 2>/dev/null || { tail -n 40 "$LOG" >&2; kinerja_die "Kafka exited; see $LOG"; }
-    ((SECONDS < deadline)) || { tail -n 40 "$LOG" >&2; kinerja_die "Kafka not ready after 90s; see $LOG"; }
+    ((SECONDS < deadline)) || { tail -n 40 "$LOG" >&2; kinerja_die "Kafka not ready after ${secs}s; see $LOG"; }
     sleep 0.3
   done
 }
@@ -102,18 +130,18 @@ wait_ready() {
 cmd_start() {
   local pid
   if pid="$(kinerja_pid_alive "$PIDFILE")"; then
-    kinerja_check_port "$KINERJA_KAFKA_PORT" KINERJA_KAFKA_PORT "$pid"
-    kinerja_check_port "$KINERJA_KAFKA_CONTROLLER_PORT" KINERJA_KAFKA_CONTROLLER_PORT "$pid"
+    kinerja_check_port "$PORT" "$PORT_VAR" "$pid"
+    kinerja_check_port "$CONTROLLER_PORT" "$CONTROLLER_PORT_VAR" "$pid"
     ready || wait_ready "$pid"
     return 0
   fi
-  kinerja_check_port "$KINERJA_KAFKA_PORT" KINERJA_KAFKA_PORT
-  kinerja_check_port "$KINERJA_KAFKA_CONTROLLER_PORT" KINERJA_KAFKA_CONTROLLER_PORT
+  kinerja_check_port "$PORT" "$PORT_VAR"
+  kinerja_check_port "$CONTROLLER_PORT" "$CONTROLLER_PORT_VAR"
   ensure_java
   ensure_libs
   write_conf
   format_once
-  kinerja_log "starting Kafka on 127.0.0.1:$KINERJA_KAFKA_PORT (log $LOG)"
+  kinerja_log "starting $NAME on 127.0.0.1:$PORT (log $LOG)"
   cd "$KDIR"
   nohup java "${JAVA_OPTS[@]}" -cp "$LIBS/*" kafka.Kafka "$CONF" >>"$LOG" 2>&1 </dev/null &
   pid=$!
@@ -124,10 +152,10 @@ cmd_start() {
 cmd_stop() {
   local pid
   if pid="$(kinerja_pid_alive "$PIDFILE")"; then
-    kinerja_stop_pid "$pid" Kafka 60
+    kinerja_stop_pid "$pid" "$NAME" 60
     rm -f "$PIDFILE"
   else
-    kinerja_log "Kafka not running"
+    kinerja_log "$NAME not running"
   fi
 }
 
@@ -135,13 +163,13 @@ cmd_status() {
   local pid
   if pid="$(kinerja_pid_alive "$PIDFILE")"; then
     if ready; then
-      echo "kafka: running (pid $pid) on 127.0.0.1:$KINERJA_KAFKA_PORT"
+      echo "$NAME: running (pid $pid) on 127.0.0.1:$PORT"
     else
-      echo "kafka: process $pid alive but not answering on 127.0.0.1:$KINERJA_KAFKA_PORT"
+      echo "$NAME: process $pid alive but not answering on 127.0.0.1:$PORT"
       return 1
     fi
   else
-    echo "kafka: stopped"
+    echo "$NAME: stopped"
     return 1
   fi
 }

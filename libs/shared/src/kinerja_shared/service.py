@@ -65,7 +65,8 @@ Register = Callable[[Runtime], None]
 def make_broker(name: str, settings: ServiceSettings) -> KafkaBroker:
     provider = telemetry.setup_tracing(name)
     return KafkaBroker(
-        settings.kafka_bootstrap,
+        # FastStream takes a string as one address; aiokafka's own "a:1,b:2" would not bootstrap.
+        [server.strip() for server in settings.kafka_bootstrap.split(",")],
         client_id=name,
         enable_idempotence=True,
         acks="all",
