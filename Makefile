@@ -1,7 +1,7 @@
 # Kinerja: every target runs from the repository root.
 #   make install    .venv from requirements.lock (deploy/local/bootstrap.sh)
 #   make lock       re-lock requirements.lock from requirements.in + the root's dev group
-#   make run        whole dev stack: PostgreSQL, Kafka, Zipkin, five services, e-Kinerja simulator
+#   make run        whole dev stack: PostgreSQL, Kafka, Zipkin, five services, console, e-Kinerja simulator
 #   make infra      dev stack infrastructure only (PostgreSQL, Kafka, Zipkin, topics)
 #   make stop       stop the dev stack
 #   make test       everything: test-stack infra, the whole pytest suite, then lint

@@ -1,23 +1,33 @@
-"""bkn-sync deliveries per second, end to end, beside what its two neighbours can do alone.
+"""bkn-sync deliveries per second and CPU per delivery, beside like-for-like baselines measured
+in the same run against the same simulator.
 
-Measured in one run, on the test stack (env of .local/test/env), all against private topics so
+Measured in one run, on the test stack (env of .local/test/env), against private topics so
 nothing else reads or writes them:
 
-  kafka_raw        a bare aiokafka consumer reading the agreed-plan records
-  ekinerja_raw     a bare aiohttp client PUTting to the simulator at bkn_sync's max in flight
-  bkn_sync_0       bkn_sync (a separate `bkn_sync serve` process), simulator at 50 ms, no faults
-  bkn_sync_20      the same with 20 % transient faults (5xx, resets, lost responses)
-  outage_drain     N deliveries queued while e-Kinerja is out, then drained; RSS sampled
+  kafka_raw      a bare aiokafka consumer reading the agreed-plan records from the broker,
+                 partitions assigned by hand, the clock started before the first fetch
+  bare client    a bare aiohttp session PUTting to the simulator with exactly bkn_sync's
+                 requests in flight (MAX_IN_FLIGHT x processes), retrying a failed PUT with the
+                 same key until it is accepted; its CPU per PUT from this process's own clock
+  bkn_sync       `bkn_sync serve` process(es): records on the topic -> DELIVERED rows; CPU
+                 seconds of the process(es) (psutil) per delivery
+  for 0 % and 20 % transient faults (10 % 5xx, 5 % resets, 5 % lost responses), each the bare
+  client first, then bkn_sync, under the same simulator settings
+  outage_drain   (--outage-n > 0) N deliveries queued while e-Kinerja is out, then drained
 
-bkn_sync's groups start at the end of the shared registry topics (roster, retry tiers), as the
-test fixtures do, so it does not spend the run walking every earlier run's records; the bench
-waits for its CPU to settle after start-up before producing the first records.
+The simulator runs with a long-tailed latency (log-normal, --median-ms/--p99-ms, seeded) behind
+a gateway limit (--sim-max-concurrent, --sim-max-connections); its /admin/settings are printed
+with the figures. bkn_sync runs with one overlay's settings (--config): `prod` = 10 %
+parentbased_traceidratio sampling, log level INFO, metrics on their own port (the prod
+overlay's ConfigMap; spans go to the test stack's Zipkin where prod sends OTLP to a collector);
+`local` = `make run`'s 100 % sampling; `off` = no tracing, log level WARNING. The call cap is
+off here (the cap bench measures it): the rate is compared with an uncapped bare client.
 
-Each bkn_sync phase also reports the CPU used by bkn_sync, the simulator, PostgreSQL (all its
-processes), Kafka and this script, in cores (CPU seconds / wall seconds), from psutil.
+bkn_sync's groups start at the end of the shared registry topics (roster, retry tiers), and the
+bench waits for its CPU to settle after start-up before producing the first records.
 
-Usage:  .venv/bin/python bench/bkn_sync_throughput.py [--n 3000] [--outage-n 10000]
-        [--max-in-flight 200] [--batch 500] [--processes 1] [--latency-ms 50] [--json out.json]
+Usage:  .venv/bin/python bench/bkn_sync_throughput.py [--n 10000] [--processes 1]
+        [--config prod] [--json bench/results/bkn_sync.json] [--py-spy FILE]
 """
 
 from __future__ import annotations
@@ -45,6 +55,10 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import revision
 
 from kinerja_shared.auth import DevIdentityProvider
 from kinerja_shared.events.planning import PlanAgreed
@@ -163,31 +177,50 @@ async def kafka_raw(topic: str, n: int) -> float:
         await consumer.stop()
 
 
-async def ekinerja_raw(sim: str, nips: list[str], workers: int) -> float:
-    """``workers`` concurrent PUT loops (bkn_sync's max in flight) from one bare aiohttp session
-    of as many connections, the client bkn_sync uses, with no tracing: the most this host's
-    simulator answers at that concurrency."""
+async def bare_client(sim: str, nips: list[str], in_flight: int) -> dict[str, float]:
+    """``in_flight`` concurrent PUT loops from one bare aiohttp session of as many connections
+    (the client bkn_sync uses, no tracing, no logging): deliveries per second and this
+    process's CPU per PUT. A PUT that fails (5xx, reset, lost response, gateway 429) is sent
+    again with the same key at once, until e-Kinerja has the record, as a delivery must."""
     queue: asyncio.Queue[str] = asyncio.Queue()
     for nip in nips:
         queue.put_nowait(nip)
+    puts = 0
+
+    async def deliver(session: aiohttp.ClientSession, nip: str) -> None:
+        nonlocal puts
+        key = str(uuid.uuid4())
+        while True:
+            puts += 1
+            try:
+                async with session.put(
+                    f"/skp/{nip}/raw",
+                    data=b'{"version": 1}',
+                    headers={"Idempotency-Key": key, "Content-Type": "application/json"},
+                ) as r:
+                    await r.read()
+                    if r.status in (200, 201):
+                        return
+            except aiohttp.ClientError:
+                pass
 
     async def worker(session: aiohttp.ClientSession) -> None:
         while not queue.empty():
-            nip = queue.get_nowait()
-            async with session.put(
-                f"/skp/{nip}/raw",
-                data=b'{"version": 1}',
-                headers={"Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"},
-            ) as r:
-                body = await r.read()
-            assert r.status in (200, 201), body
+            await deliver(session, queue.get_nowait())
 
     async with aiohttp.ClientSession(
-        base_url=sim, connector=aiohttp.TCPConnector(limit=workers)
+        base_url=sim,
+        connector=aiohttp.TCPConnector(limit=in_flight),
+        timeout=aiohttp.ClientTimeout(total=30),
     ) as session:
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(session) for _ in range(workers)))
-        return len(nips) / (time.perf_counter() - started)
+        cpu0, started = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(in_flight)))
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
+    return {
+        "rate": round(len(nips) / wall, 1),
+        "cpu_ms_per_put": round(cpu / puts * 1000, 4),
+        "puts_per_delivery": round(puts / len(nips), 3),
+    }
 
 
 def cpu_groups(pids: dict[str, int]) -> dict[str, list[Any]]:
@@ -330,6 +363,53 @@ async def wait_all(
         await asyncio.sleep(1)
 
 
+CONFIGS: dict[str, dict[str, str]] = {
+    # deploy/k8s/overlays/prod: the bkn-sync ConfigMap's sampling, the default log level, the
+    # metrics on a port of their own. Spans go to the test stack's Zipkin.
+    "prod": {
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+        "KINERJA_LOG_LEVEL": "INFO",
+    },
+    # make run: every span exported.
+    "local": {
+        "OTEL_TRACES_SAMPLER": "parentbased_always_on",
+        "KINERJA_LOG_LEVEL": "INFO",
+    },
+    # What the figures before issue 18 were taken with.
+    "off": {"OTEL_TRACES_EXPORTER": "none", "KINERJA_LOG_LEVEL": "WARNING"},
+}
+
+
+async def metrics_total(urls: list[str], name: str) -> float:
+    async with httpx.AsyncClient() as c:
+        text = "\n".join([(await c.get(url)).text for url in urls])
+    # Exact sample names (the kinerja_ prefix optional): a prefix match would also add the
+    # counters' *_created timestamps.
+    names = {name, f"kinerja_{name}"}
+    return sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line and not line.startswith("#") and line.split("{")[0].split(" ")[0] in names
+    )
+
+
+class PySpy:
+    """py-spy sampling one process for a phase (raw collapsed stacks, written on SIGINT)."""
+
+    def __init__(self, binary: str, pid: int, out: Path) -> None:
+        command = [binary, "record", "--nonblocking", "-r", "100", "-f", "raw", "-o", str(out)]
+        self.proc = subprocess.Popen(
+            [*command, "-d", "3600", "-p", str(pid)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(60)
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     nips = Nips()
     tag = secrets.token_hex(4)
@@ -338,6 +418,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     kafka_only = f"{PLAN_AGREED.name}.bench-raw-{tag}"  # read by the bare consumer only
     sim_port = free_port()
     svc_ports = [free_port() for _ in range(args.processes)]
+    metrics_ports = [free_port() for _ in range(args.processes)]
+    in_flight = args.max_in_flight * args.processes
     tmp = Path(tempfile.mkdtemp(prefix="bkn-bench-"))
     idp = DevIdentityProvider(tmp)
     env = {
@@ -347,7 +429,6 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "BKN_SYNC_CONSUMER_GROUP": f"bkn-sync-bench-{tag}",
         "BKN_SYNC_KAFKA_BOOTSTRAP": KAFKA,
         "BKN_SYNC_EKINERJA_URL": f"http://127.0.0.1:{sim_port}",
-        "BKN_SYNC_HTTP_PORT": str(svc_ports[0]),
         "BKN_SYNC_JWT_JWKS_URL": idp.jwks_url,
         "BKN_SYNC_SKP_TOPIC": skp,
         "BKN_SYNC_PREDIKAT_TOPIC": predikat,
@@ -355,33 +436,45 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "BKN_SYNC_MAX_IN_FLIGHT": str(args.max_in_flight),
         "BKN_SYNC_BATCH_MAX_RECORDS": str(args.batch),
         "BKN_SYNC_DB_POOL_MAX": str(args.workers * 2 + 5),
+        "BKN_SYNC_EKINERJA_MAX_CALLS_PER_SECOND": "0",
+        # Short waits between tries, so a 20 % fault run ends in seconds, not hours (the
+        # defaults are 2 s and 30/300/3600 s); the bare client retries at once.
         "BKN_SYNC_QUICK_WAIT_MAX_SECONDS": "0.2",
         "BKN_SYNC_RETRY_DELAYS_SECONDS": "[0.5, 1, 2]",
         "BKN_SYNC_RETRY_HOLD_MAX_SECONDS": "5",
         "BKN_SYNC_BREAKER_FAILURE_RATIO": "0.6",
         "BKN_SYNC_OUTBOX_POLL_SECONDS": "0.2",
-        "OTEL_TRACES_EXPORTER": "none",
-        "LOG_LEVEL": "WARNING",
+        "OTEL_SERVICE_NAME": "bkn-sync-bench",
+        **CONFIGS[args.config],
+    }
+    config = {
+        "overlay": args.config,
+        "env": {k: v for k, v in env.items() if k.startswith(("BKN_SYNC_", "OTEL_", "KINERJA_LOG"))}
+        | {"BKN_SYNC_DATABASE_URL": "(test stack)", "BKN_SYNC_JWT_JWKS_URL": "(dev issuer)"},
     }
     result: dict[str, Any] = {
+        "bench": "bkn_sync_throughput",
+        "command": "bench/bkn_sync_throughput.py " + " ".join(sys.argv[1:]),
+        **revision(),
         "n": args.n,
-        "outage_n": args.outage_n,
-        "workers": args.workers,
-        "max_in_flight": args.max_in_flight,
-        "batch": args.batch,
         "processes": args.processes,
-        "latency_ms": args.latency_ms,
+        "in_flight": in_flight,
+        "config": config,
         "cpus": os.cpu_count(),
         "load_avg_at_start": os.getloadavg(),
     }
-    sim_env = {
-        **os.environ,
-        "EKINERJA_SIM_HTTP_PORT": str(sim_port),
-        "OTEL_TRACES_EXPORTER": "none",
-    }
+    sim_env = {**os.environ, "OTEL_TRACES_EXPORTER": "none"}
     sim_proc = await asyncio.create_subprocess_exec(
         str(BIN / "ekinerja-sim"),
         "serve",
+        "--port",
+        str(sim_port),
+        "--log-level",
+        "warning",
+        "--max-concurrent-requests",
+        str(args.sim_max_concurrent),
+        "--max-connections",
+        str(args.sim_max_connections),
         env=sim_env,
         stdout=(tmp / "sim.log").open("wb"),
         stderr=subprocess.STDOUT,
@@ -390,43 +483,39 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     # partitions between them (one relay publishes the schema's outbox: an advisory lock).
     services = [
         Service(
-            env | {"BKN_SYNC_HTTP_PORT": str(port)},
+            env
+            | {"BKN_SYNC_HTTP_PORT": str(port)}
+            | ({"BKN_SYNC_METRICS_PORT": str(mport)} if args.config == "prod" else {}),
             tmp / f"bkn_sync-{i}.log",
             args.profile if i == 0 else None,
         )
-        for i, port in enumerate(svc_ports)
+        for i, (port, mport) in enumerate(zip(svc_ports, metrics_ports, strict=True))
+    ]
+    metrics_urls = [
+        f"http://127.0.0.1:{mport}/metrics"
+        if args.config == "prod"
+        else f"http://127.0.0.1:{port}/metrics"
+        for port, mport in zip(svc_ports, metrics_ports, strict=True)
     ]
     conn = await asyncpg.connect(PG)
     sim = httpx.AsyncClient(base_url=f"http://127.0.0.1:{sim_port}", timeout=30)
+    latency = {"median_ms": args.median_ms, "p99_ms": args.p99_ms}
+    runs: list[dict[str, Any]] = []
     try:
         for _ in range(100):
             with contextlib.suppress(httpx.HTTPError):
                 if (await sim.get("/healthz")).status_code == 200:
                     break
             await asyncio.sleep(0.1)
-        latency = {"latency": {"ms": args.latency_ms, "jitter_ms": 0}, "rules": []}
         migrate = await asyncio.create_subprocess_exec(
             str(BIN / "bkn_sync"), "migrate", env=env, stdout=subprocess.DEVNULL
         )
         assert await migrate.wait() == 0
         async with topics(skp, predikat, kafka_only):
-            clean = nips.take(args.n)
-            await produce(kafka_only, clean)
+            raw_nips = nips.take(args.n)
+            await produce(kafka_only, raw_nips)
             result["kafka_raw_per_s"] = round(await kafka_raw(kafka_only, args.n), 1)
             log("kafka raw", result["kafka_raw_per_s"])
-
-            await sim.put("/admin/faults", json=latency)
-            raw_cpu = time.process_time()
-            result["ekinerja_raw_per_s"] = round(
-                await ekinerja_raw(str(sim.base_url), nips.take(args.n), args.max_in_flight), 1
-            )
-            # What the bare client itself spends per PUT (the simulator's share comes on top).
-            result["ekinerja_raw_client_cpu_ms_per_put"] = round(
-                (time.process_time() - raw_cpu) / args.n * 1000, 2
-            )
-            log("ekinerja raw", result["ekinerja_raw_per_s"])
-            await sim.post("/admin/reset")
-            await sim.put("/admin/faults", json=latency)
 
             # A fresh group would read the shared roster and retry-tier topics from the start
             # (every earlier run's records, minutes of work): start it at their end instead, and
@@ -435,110 +524,70 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             for service, port in zip(services, svc_ports, strict=True):
                 await service.start(port)
             cpu = CpuMeter(
-                cpu_groups(
-                    {
-                        "ekinerja_sim": sim_proc.pid,
-                        "bench": os.getpid(),
-                    }
-                )
+                cpu_groups({"ekinerja_sim": sim_proc.pid, "bench": os.getpid()})
                 | {"bkn_sync": [s.process() for s in services]}
             )
             result["settle_seconds"] = await settle(cpu)
             log("settled after", result["settle_seconds"], "s")
-            await produce(skp, clean)
-            result["cpu_cores"] = {}
-            cpu.start()
-            await wait_all(conn, schema, clean, timeout=args.n / 5 + 60)
-            result["cpu_cores"]["bkn_sync_0"] = cpu.stop()
-            result["bkn_sync_0_per_s"] = round(await rate_of(conn, schema, clean), 1)
-            log("bkn_sync 0 %", result["bkn_sync_0_per_s"], result["cpu_cores"]["bkn_sync_0"])
 
-            await sim.put("/admin/faults", json=TRANSIENT_20 | latency)
-            faulty = nips.take(args.n)
-            await produce(skp, faulty)
-            cpu.start()
-            await wait_all(conn, schema, faulty, timeout=args.n / 3 + 120)
-            result["cpu_cores"]["bkn_sync_20"] = cpu.stop()
-            result["bkn_sync_20_per_s"] = round(await rate_of(conn, schema, faulty), 1)
-            log("bkn_sync 20 %", result["bkn_sync_20_per_s"], result["cpu_cores"]["bkn_sync_20"])
+            for faults in args.faults:
+                script = {"seed": args.seed, "latency": latency, "rules": []}
+                if faults:
+                    script = TRANSIENT_20 | {"seed": args.seed, "latency": latency}
+                # The bare client first, then bkn_sync, under the same settings.
+                await sim.post("/admin/reset")
+                await sim.put("/admin/faults", json=script)
+                bare = await bare_client(str(sim.base_url), nips.take(args.n), in_flight)
+                bare_sim = (await sim.get("/admin/settings")).json()
+                log(f"bare client {faults} %", bare)
 
-            # Outage: e-Kinerja answers 503 for a while; the backlog waits in Kafka.
-            await sim.put("/admin/faults", json={"outage_seconds": args.outage_seconds, **latency})
-            backlog = nips.take(args.outage_n)
-            rss: list[tuple[float, int, float]] = []
-            t0 = time.monotonic()
-
-            def sample(done: int) -> None:
-                rss.append(
-                    (
-                        round(time.monotonic() - t0, 1),
-                        done,
-                        round(sum(s.rss_mb() for s in services), 1),
-                    )
+                await sim.post("/admin/reset")
+                await sim.put("/admin/faults", json=script)
+                batch = nips.take(args.n)
+                puts_before = await metrics_total(
+                    metrics_urls, "bkn_sync_ekinerja_request_seconds_count"
                 )
+                spy = (
+                    PySpy(args.py_spy, services[0].proc.pid, Path(f"{args.py_spy_out}-{faults}"))
+                    if args.py_spy and services[0].proc is not None
+                    else None
+                )
+                await produce(skp, batch)
+                cpu.start()
+                await wait_all(conn, schema, batch, timeout=args.n / 3 + 120)
+                cores = cpu.stop()
+                if spy is not None:
+                    spy.stop()
+                rate = round(await rate_of(conn, schema, batch), 1)
+                puts = (
+                    await metrics_total(metrics_urls, "bkn_sync_ekinerja_request_seconds_count")
+                    - puts_before
+                )
+                cpu_ms = cores["bkn_sync"] * cores["wall_seconds"] / args.n * 1000
+                sim_report = (await sim.get("/admin/settings")).json()
+                run = {
+                    "faults": faults,
+                    "processes": args.processes,
+                    "in_flight": in_flight,
+                    "bare_client_rate": bare["rate"],
+                    "bkn_sync_rate": rate,
+                    "rate_ratio": round(rate / bare["rate"], 3),
+                    "bare_cpu_ms_per_put": bare["cpu_ms_per_put"],
+                    "bkn_sync_cpu_ms_per_delivery": round(cpu_ms, 3),
+                    "cpu_ratio": round(cpu_ms / bare["cpu_ms_per_put"], 2),
+                    "bare_puts_per_delivery": bare["puts_per_delivery"],
+                    "bkn_sync_puts_per_delivery": round(puts / args.n, 3),
+                    "cpu_cores": cores,
+                    "simulator": {"bare_client_phase": bare_sim, "bkn_sync_phase": sim_report},
+                    "config": args.config,
+                }
+                runs.append(run)
+                log(f"bkn_sync {faults} %", {k: run[k] for k in list(run)[:10]})
 
-            sample(0)
-            await produce(skp, backlog)
-            sample(await delivered(conn, schema, backlog))
-            while (await sim.get("/admin/faults")).json().get("outage_remaining_seconds"):
-                sample(await delivered(conn, schema, backlog))
-                await asyncio.sleep(1)
-            drain_start = time.monotonic()
-            cpu.start()
-            await wait_all(conn, schema, backlog, timeout=args.outage_n / 3 + 120, sample=sample)
-            result["cpu_cores"]["outage_drain"] = cpu.stop()
-            sample(len(backlog))
-            drain = time.monotonic() - drain_start
+            if args.outage_n:
+                result["outage"] = await outage(args, sim, conn, schema, nips, services, skp)
             summary = (await sim.get("/ledger/summary")).json()
-            mine = set(backlog) | set(clean) | set(faulty)
-            per_slot = [t["accepted"] for t in summary["targets"] if t["nip"] in mine]
-            result["outage"] = {
-                "queued": args.outage_n,
-                "outage_seconds": args.outage_seconds,
-                "drain_seconds": round(drain, 1),
-                "drain_per_s": round(args.outage_n / drain, 1),
-                "delivered": await delivered(conn, schema, backlog),
-                "rss_mb_min": min(r[2] for r in rss),
-                "rss_mb_max": max(r[2] for r in rss),
-                "rss_samples": rss[:: max(1, len(rss) // 20)],
-            }
-            result["ledger"] = {
-                "duplicates": summary["duplicates"],
-                "slots": len(per_slot),
-                "slots_accepted_once": sum(1 for a in per_slot if a == 1),
-            }
-            async with httpx.AsyncClient() as c:
-                metrics = "\n".join(
-                    [(await c.get(f"http://127.0.0.1:{port}/metrics")).text for port in svc_ports]
-                )
-
-            def total(name: str) -> float:
-                # Exact sample names (the kinerja_ prefix of kinerja_shared.metrics optional):
-                # a prefix match would also add the counters' *_created timestamps.
-                names = {name, f"kinerja_{name}"}
-                return sum(
-                    float(line.split()[-1])
-                    for line in metrics.splitlines()
-                    if line
-                    and not line.startswith("#")
-                    and line.split("{")[0].split(" ")[0] in names
-                )
-
-            # What one PUT costs as bkn_sync sees it, beside the whole delivery.
-            result["ekinerja_put_mean_ms_in_bkn_sync"] = round(
-                1000
-                * total("bkn_sync_ekinerja_request_seconds_sum")
-                / max(1.0, total("bkn_sync_ekinerja_request_seconds_count")),
-                1,
-            )
-            p50 = await conn.fetchval(
-                f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY "
-                f'extract(epoch FROM delivered_at - created_at)) FROM "{schema}".deliveries '
-                "WHERE attempts = 1 AND nip = ANY($1::text[])",
-                clean,
-            )
-            result["clean_ingest_to_delivered_p50_ms"] = round(float(p50) * 1000, 1)
-            result["breaker_holds"] = total("bkn_sync_breaker_holds_total")
+            result["ledger_duplicates"] = summary["duplicates"]
     finally:
         for service in services:
             await service.stop()
@@ -548,36 +597,92 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         with contextlib.suppress(Exception):
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await conn.close()
-    for k in ("bkn_sync_0_per_s", "bkn_sync_20_per_s"):
-        result[k.replace("_per_s", "_vs_kafka")] = round(result[k] / result["kafka_raw_per_s"], 4)
-        result[k.replace("_per_s", "_vs_ekinerja")] = round(
-            result[k] / result["ekinerja_raw_per_s"], 3
-        )
+    result["runs"] = runs
     result["load_avg_at_end"] = os.getloadavg()
     return result
 
 
-if __name__ == "__main__":
-    p = argparse.ArgumentParser()
-    p.add_argument("--n", type=int, default=3000)
-    p.add_argument("--outage-n", type=int, default=10_000)
+async def outage(
+    args: argparse.Namespace,
+    sim: httpx.AsyncClient,
+    conn: asyncpg.Connection,
+    schema: str,
+    nips: Nips,
+    services: list[Service],
+    skp: str,
+) -> dict[str, Any]:
+    """e-Kinerja answers 503 for a while; the backlog waits in Kafka, then drains."""
+    latency = {"median_ms": args.median_ms, "p99_ms": args.p99_ms}
+    await sim.put(
+        "/admin/faults",
+        json={"seed": args.seed, "outage_seconds": args.outage_seconds, "latency": latency},
+    )
+    backlog = nips.take(args.outage_n)
+    rss: list[tuple[float, int, float]] = []
+    t0 = time.monotonic()
+
+    def sample(done: int) -> None:
+        rss.append(
+            (round(time.monotonic() - t0, 1), done, round(sum(s.rss_mb() for s in services), 1))
+        )
+
+    sample(0)
+    await produce(skp, backlog)
+    while (await sim.get("/admin/faults")).json().get("outage_remaining_seconds"):
+        sample(await delivered(conn, schema, backlog))
+        await asyncio.sleep(1)
+    drain_start = time.monotonic()
+    await wait_all(conn, schema, backlog, timeout=args.outage_n / 3 + 120, sample=sample)
+    drain = time.monotonic() - drain_start
+    return {
+        "queued": args.outage_n,
+        "outage_seconds": args.outage_seconds,
+        "drain_seconds": round(drain, 1),
+        "drain_per_s": round(args.outage_n / drain, 1),
+        "rss_mb_min": min(r[2] for r in rss),
+        "rss_mb_max": max(r[2] for r in rss),
+        "rss_samples": rss[:: max(1, len(rss) // 20)],
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=3000, help="deliveries per phase")
+    p.add_argument("--faults", type=int, nargs="+", default=[0, 20], choices=[0, 20])
+    p.add_argument("--config", choices=sorted(CONFIGS), default="prod")
+    p.add_argument("--outage-n", type=int, default=0, help="0: no outage phase")
     p.add_argument("--outage-seconds", type=float, default=20)
     p.add_argument("--workers", type=int, default=12, help="DELIVERY_WORKERS (retry tiers)")
     p.add_argument(
         "--max-in-flight",
         type=int,
         default=200,
-        help="BKN_SYNC_MAX_IN_FLIGHT, and the bare httpx baseline's concurrency",
+        help="BKN_SYNC_MAX_IN_FLIGHT per process; the bare client keeps this x --processes",
     )
     p.add_argument("--batch", type=int, default=500, help="BKN_SYNC_BATCH_MAX_RECORDS")
     p.add_argument(
         "--processes", type=int, default=1, help="bkn_sync serve processes (one consumer group)"
     )
-    p.add_argument("--latency-ms", type=int, default=50)
+    p.add_argument("--median-ms", type=float, default=50, help="the simulator's median latency")
+    p.add_argument("--p99-ms", type=float, default=250, help="the simulator's p99 latency")
+    p.add_argument("--seed", type=int, default=3, help="the simulator's random seed")
+    p.add_argument("--sim-max-concurrent", type=int, default=500, help="the gateway's limit")
+    p.add_argument("--sim-max-connections", type=int, default=600, help="the gateway's limit")
     p.add_argument("--json", type=Path)
     p.add_argument("--profile", type=Path, help="run the first bkn_sync under pyinstrument")
-    out = asyncio.run(main(p.parse_args()))
+    p.add_argument("--py-spy", help="py-spy binary: sample the first bkn_sync in each phase")
+    p.add_argument("--py-spy-out", default="/tmp/bkn_sync-pyspy", help="raw stacks, per phase")
+    return p.parse_args(argv)
+
+
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    out = asyncio.run(main(args))
     text = json.dumps(out, indent=2, default=str)
-    sys.stdout.write(text + "\n")
-    if p.parse_args().json:
-        p.parse_args().json.write_text(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    return out
+
+
+if __name__ == "__main__":
+    sys.stdout.write(json.dumps(run(), indent=2, default=str) + "\n")

@@ -58,6 +58,24 @@ def machine() -> dict[str, Any]:
     }
 
 
+def revision() -> dict[str, Any]:
+    """The code a figure was measured with: the commit, whether the checkout had uncommitted
+    changes (and in which files), and the real date."""
+    from datetime import UTC, datetime
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(REPO), *args], capture_output=True, text=True
+        ).stdout.rstrip("\n")
+
+    dirty = [line[3:] for line in git("status", "--porcelain").splitlines() if line[3:]]
+    return {
+        "revision": git("rev-parse", "--short", "HEAD"),
+        "uncommitted_changes": dirty,
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -147,12 +165,14 @@ class Processes:
     procs: list[Proc] = field(default_factory=list)
     schemas: list[str] = field(default_factory=list)
     keep_schemas: bool = False
+    # Set on every process started after it (e.g. where the traces go).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def run_schema(self, name: str) -> str:
         return f"bench_{self.run}_{SERVICES[name][2]}"
 
     def base_env(self) -> dict[str, str]:
-        env = {**os.environ, **self.st.env}
+        env = {**os.environ, **self.st.env, **self.extra_env}
         env.pop("KINERJA_FAILPOINT", None)
         return env
 

@@ -1,8 +1,9 @@
 """Kirim ke Guru at scale: from the Kepala Sekolah's request to ``terkirim`` for every teacher.
 
-All five services and the e-Kinerja simulator (no faults, no latency) run as their own
-processes, each service in a database schema and consumer groups of its own, started at the end
-of every topic. Preparation, not measured:
+All five services and the e-Kinerja simulator (no faults; a long-tailed latency, median 50 ms
+and p99 250 ms unless --median-ms/--p99-ms say otherwise) run as their own processes, each
+service in a database schema and consumer groups of its own, started at the end of every topic.
+Preparation, not measured:
 
 1. a roster of S schools × 40 teachers (+ a Kepala Sekolah each) is published and reaches the
    projections of predikat and bkn-sync;
@@ -57,6 +58,7 @@ from common import (
     machine,
     new_run_id,
     pct,
+    revision,
     stack,
     timed,
     uptime,
@@ -167,7 +169,7 @@ async def decide(predikat: str, idp: Any, schools: dict[str, str]) -> None:
     """Dinas sets every school's org predikat; each Kepala Sekolah runs tetapkan."""
     import httpx
 
-    dinas = {"authorization": f"Bearer {idp.mint(role='dinas', area='3171', ttl=7200)}"}
+    dinas = {"authorization": f"Bearer {idp.mint(role='dinas', area='3171', ttl=3600)}"}
     async with httpx.AsyncClient(base_url=predikat, timeout=60) as http:
 
         async def org(npsn: str) -> None:
@@ -177,7 +179,7 @@ async def decide(predikat: str, idp: Any, schools: dict[str, str]) -> None:
             assert r.status_code == 200, r.text
 
         async def tetapkan(npsn: str, ks: str) -> None:
-            token = idp.mint(role="kepala_sekolah", nip=ks, npsn=npsn, ttl=7200)
+            token = idp.mint(role="kepala_sekolah", nip=ks, npsn=npsn, ttl=3600)
             r = await http.post(
                 f"/sekolah/{npsn}/{PERIOD}/tetapkan",
                 json={"distribution_reason": REASON},
@@ -318,7 +320,7 @@ async def fire(
     import httpx
 
     tokens = {
-        npsn: idp.mint(role="kepala_sekolah", nip=ks, npsn=npsn, ttl=7200)
+        npsn: idp.mint(role="kepala_sekolah", nip=ks, npsn=npsn, ttl=3600)
         for npsn, ks in schools.items()
     }
     sent_at: dict[str, float] = {}
@@ -495,6 +497,20 @@ async def measure(
     report["rss_during_fire"] = rss.report()
 
 
+def simulator_latency(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """A long-tailed e-Kinerja (the test stack's simulator answers at once otherwise); its
+    settings, as reported, go with the figures."""
+    import httpx
+
+    script = {
+        "seed": args.sim_seed,
+        "latency": {"median_ms": args.median_ms, "p99_ms": args.p99_ms},
+    }
+    httpx.put(f"{url}/admin/faults", json=script).raise_for_status()
+    settings: dict[str, Any] = httpx.get(f"{url}/admin/settings").json()
+    return settings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -509,6 +525,9 @@ def main() -> None:
     )
     parser.add_argument("--timeout", type=float, default=300, help="wait for all DELIVERED")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--median-ms", type=float, default=50, help="e-Kinerja's median latency")
+    parser.add_argument("--p99-ms", type=float, default=250, help="e-Kinerja's p99 latency")
+    parser.add_argument("--sim-seed", type=int, default=1, help="the simulator's random seed")
     args = parser.parse_args()
 
     import plan_submission
@@ -521,11 +540,18 @@ def main() -> None:
     idp = DevIdentityProvider(Path(st.env["KINERJA_DEV_IDP_DIR"]))
     run = new_run_id()
     logs = REPO / ".local" / "bench" / f"kirim-{run}"
-    report: dict[str, Any] = {"run": run, "args": vars(args), "machine_before": machine()}
+    report: dict[str, Any] = {
+        "run": run,
+        "command": f"bench/{Path(__file__).name} " + " ".join(sys.argv[1:]),
+        **revision(),
+        "args": vars(args),
+        "machine_before": machine(),
+    }
     log("run", run, "logs", logs, "|", uptime())
     with Processes(st, run, logs) as procs:
         sim = procs.simulator()
         wait_ready(sim, "/healthz")
+        report["simulator"] = simulator_latency(sim.url, args)
         fresh_groups(st.kafka_bootstrap, run, list(SERVICES))
         started = {name: procs.service(name, idp.jwks_url, simulator=sim.url) for name in SERVICES}
         for proc in started.values():

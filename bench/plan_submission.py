@@ -48,6 +48,7 @@ from common import (
     machine,
     new_run_id,
     open_loop,
+    revision,
     stack,
     summarize,
     timed,
@@ -298,7 +299,13 @@ def main() -> None:
     idp = DevIdentityProvider(Path(st.env["KINERJA_DEV_IDP_DIR"]))
     run = new_run_id()
     logs = REPO / ".local" / "bench" / f"plan-{run}"
-    report: dict[str, Any] = {"run": run, "args": vars(args), "machine_before": machine()}
+    report: dict[str, Any] = {
+        "run": run,
+        "command": f"bench/{Path(__file__).name} " + " ".join(sys.argv[1:]),
+        **revision(),
+        "args": vars(args),
+        "machine_before": machine(),
+    }
     log("run", run, "logs", logs, "|", uptime())
     with Processes(st, run, logs) as procs:
         period_ids = periods_file(logs / "periods.json", args.periods)
@@ -338,7 +345,7 @@ def main() -> None:
                     role="kepala_sekolah" if p.atasan_nip is None else "guru",
                     nip=p.nip,
                     npsn=p.npsn,
-                    ttl=6 * 3600,
+                    ttl=3600,  # the services accept at most an hour (exp - iat)
                 )
                 for p in people
             }

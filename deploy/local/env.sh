@@ -23,7 +23,7 @@ case "$KINERJA_STACK" in
     ;;
 esac
 
-KINERJA_SERVICES=(planning observation assessment predikat bkn_sync)
+KINERJA_SERVICES=(planning observation assessment predikat bkn_sync console)
 
 # Everything env.sh derives. A value the user exported wins over the derived one: each derived
 # value is recorded in _KINERJA_DERIVED_<VAR>, so a later sourcing can tell a value it set
@@ -31,13 +31,14 @@ KINERJA_SERVICES=(planning observation assessment predikat bkn_sync)
 _kinerja_derived_vars=(
   KINERJA_PG_PORT KINERJA_KAFKA_PORT KINERJA_KAFKA_CONTROLLER_PORT KINERJA_ZIPKIN_PORT
   PLANNING_HTTP_PORT OBSERVATION_HTTP_PORT ASSESSMENT_HTTP_PORT PREDIKAT_HTTP_PORT
-  BKN_SYNC_HTTP_PORT EKINERJA_SIM_HTTP_PORT
+  BKN_SYNC_HTTP_PORT CONSOLE_HTTP_PORT EKINERJA_SIM_HTTP_PORT
   PLANNING_DATABASE_URL OBSERVATION_DATABASE_URL ASSESSMENT_DATABASE_URL PREDIKAT_DATABASE_URL
-  BKN_SYNC_DATABASE_URL
+  BKN_SYNC_DATABASE_URL CONSOLE_DATABASE_URL
   PLANNING_KAFKA_BOOTSTRAP OBSERVATION_KAFKA_BOOTSTRAP ASSESSMENT_KAFKA_BOOTSTRAP
-  PREDIKAT_KAFKA_BOOTSTRAP BKN_SYNC_KAFKA_BOOTSTRAP
+  PREDIKAT_KAFKA_BOOTSTRAP BKN_SYNC_KAFKA_BOOTSTRAP CONSOLE_KAFKA_BOOTSTRAP
   PLANNING_JWT_JWKS_URL OBSERVATION_JWT_JWKS_URL ASSESSMENT_JWT_JWKS_URL PREDIKAT_JWT_JWKS_URL
-  BKN_SYNC_JWT_JWKS_URL
+  BKN_SYNC_JWT_JWKS_URL CONSOLE_JWT_JWKS_URL
+  CONSOLE_PUBLIC_URL CONSOLE_BKN_SYNC_URL CONSOLE_ZIPKIN_URL CONSOLE_METRICS_URLS
   BKN_SYNC_EKINERJA_URL KINERJA_KAFKA_BOOTSTRAP
   OTEL_TRACES_EXPORTER OTEL_EXPORTER_ZIPKIN_ENDPOINT KINERJA_ZIPKIN_URL
 )
@@ -82,6 +83,7 @@ kinerja_default OBSERVATION_HTTP_PORT "$((58002 + _kinerja_off))"
 kinerja_default ASSESSMENT_HTTP_PORT "$((58003 + _kinerja_off))"
 kinerja_default PREDIKAT_HTTP_PORT "$((58004 + _kinerja_off))"
 kinerja_default BKN_SYNC_HTTP_PORT "$((58005 + _kinerja_off))"
+kinerja_default CONSOLE_HTTP_PORT "$((58020 + _kinerja_off))"
 kinerja_default EKINERJA_SIM_HTTP_PORT "$((58010 + _kinerja_off))"
 
 # --- PostgreSQL ----------------------------------------------------------------------------
@@ -134,6 +136,20 @@ kinerja_derive_env() {
   kinerja_default OTEL_TRACES_EXPORTER zipkin
   kinerja_default KINERJA_ZIPKIN_URL "http://127.0.0.1:$KINERJA_ZIPKIN_PORT"
   kinerja_default OTEL_EXPORTER_ZIPKIN_ENDPOINT "$KINERJA_ZIPKIN_URL/api/v2/spans"
+  # The console reads bkn-sync's API and every other service's /metrics (the API port locally:
+  # no METRICS_PORT here), and sends browsers back to itself after the login.
+  kinerja_default CONSOLE_PUBLIC_URL "http://127.0.0.1:$CONSOLE_HTTP_PORT"
+  kinerja_default CONSOLE_BKN_SYNC_URL "http://127.0.0.1:$BKN_SYNC_HTTP_PORT"
+  kinerja_default CONSOLE_ZIPKIN_URL "$KINERJA_ZIPKIN_URL"
+  local metrics="" portvar
+  for svc in "${KINERJA_SERVICES[@]}"; do
+    [[ "$svc" == console ]] && continue
+    portvar="${svc^^}_HTTP_PORT"
+    metrics+="${metrics:+,}\"${svc//_/-}\":\"http://127.0.0.1:${!portvar}/metrics\""
+  done
+  # JSON: exported only, never written to the env file, which is read back with `source`
+  # (its quotes would not survive).
+  kinerja_default CONSOLE_METRICS_URLS "{$metrics}"
   export KINERJA_PG_ADMIN_DSN KINERJA_PG_EXTERNAL EKINERJA_SIM_HTTP_PORT BKN_SYNC_EKINERJA_URL \
     KINERJA_KAFKA_BOOTSTRAP OTEL_TRACES_EXPORTER OTEL_EXPORTER_ZIPKIN_ENDPOINT KINERJA_ZIPKIN_URL
 }

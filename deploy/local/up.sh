@@ -2,7 +2,7 @@
 # Starts the stack ($KINERJA_STACK, default dev):  up.sh [--check-ports] [infra|all]   (default: all)
 #   --check-ports: only check that the ports are free (or ours) and exit 0/1
 #   infra: .venv, PostgreSQL, Kafka, Zipkin (+ topics when kinerja-topics exists)
-#   all:   infra + migrate and serve the five services + the e-Kinerja simulator
+#   all:   infra + migrate and serve the five services, the delivery console + the e-Kinerja simulator
 # Idempotent: only what is not running is started. Every port is checked before anything starts.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -168,7 +168,10 @@ pg_where="127.0.0.1:$KINERJA_PG_PORT"
   if [[ "$MODE" == all ]]; then
     for app in "${APPS[@]}"; do
       IFS='|' read -r name _cmd var _ <<<"$app"
-      printf '  %-14s %-44s %s\n' "$name" "http://127.0.0.1:${!var}  (/docs)" "${STATE[$name]}"
+      # The console is pages for people (log in at its root), the others APIs.
+      hint="/docs"
+      [[ "$name" == console ]] && hint="log in at /"
+      printf '  %-14s %-44s %s\n' "$name" "http://127.0.0.1:${!var}  ($hint)" "${STATE[$name]}"
     done
   fi
   echo

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,11 @@ BODIES: dict[tuple[str, str, str], Any] = {
     ("predikat", "POST", "/sekolah/{npsn}/{period_id}/tetapkan"): {},
     ("predikat", "PUT", "/wilayah/{area}/sebaran"): {"mode": "PERINGATAN"},
     ("bkn_sync", "POST", "/redrive"): {"filters": {}, "dry_run": True},
+    # It ends by itself, should the DELETE /pause that follows it (document order) not run.
+    ("bkn_sync", "PUT", "/pause"): {
+        "reason": REASON,
+        "until": (datetime.now(UTC) + timedelta(minutes=10)).isoformat(),
+    },
 }
 
 

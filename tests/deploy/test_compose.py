@@ -49,6 +49,7 @@ KINERJA_SERVICES = {
     "assessment": "assessment",
     "predikat": "predikat",
     "bkn-sync": "bkn_sync",
+    "console": "console",
 }
 SIMULATOR = {"ekinerja-sim": "ekinerja_sim"}
 APPS = KINERJA_SERVICES | SIMULATOR
@@ -630,3 +631,21 @@ def test_the_header_says_how_to_create_the_keys_and_that_command_creates_them(
     assert [key["kty"] for key in json.loads(jwks.read_text())["keys"]] == ["OKP"]
     # The services run as uid 10001, not the file's owner: it must be readable by others.
     assert jwks.stat().st_mode & stat.S_IROTH, oct(jwks.stat().st_mode)
+
+
+def test_only_the_console_gets_the_dev_signing_key_and_read_only(tmp_path: Path) -> None:
+    """The console serves the dev issuer's login: it signs with the key the services trust.
+    No other container sees the key directory."""
+    key_dir = make_run_key_dir(tmp_path)
+    services = compose_services()
+    holders = {
+        name
+        for name, service in services.items()
+        for m in service.get("volumes", [])
+        if isinstance(m, dict) and Path(m["source"]) == key_dir
+    }
+    assert holders == {"console"}
+    [mount] = [m for m in services["console"]["volumes"] if Path(m["source"]) == key_dir]
+    assert mount["read_only"] is True
+    assert mount["bind"]["create_host_path"] is False
+    assert services["console"]["environment"]["CONSOLE_DEV_IDP_DIR"] == mount["target"]

@@ -16,6 +16,7 @@ compiler, no download at test time.
 from __future__ import annotations
 
 import importlib
+import json
 import re
 import subprocess
 import sys
@@ -50,12 +51,16 @@ PACKAGES = {
     "assessment": "assessment",
     "predikat": "predikat",
     "bkn-sync": "bkn_sync",
+    "console": "console",
     "ekinerja-sim": "ekinerja_sim",
 }
 KAFKA_SERVICES = ("planning", "observation", "assessment", "predikat", "bkn-sync")
+# The delivery console: not autoscaled on lag (its one consumer is the light delivery history),
+# a fixed replica count, scraped like the services.
+CONSOLE = "console"
 SIMULATOR = "ekinerja-sim"
 # The simulator has no database and no broker, so no /readyz: its readiness is /healthz.
-READINESS_PATH = dict.fromkeys(KAFKA_SERVICES, "/readyz") | {SIMULATOR: "/healthz"}
+READINESS_PATH = dict.fromkeys((*KAFKA_SERVICES, CONSOLE), "/readyz") | {SIMULATOR: "/healthz"}
 NAMESPACE = {"dev": "kinerja-dev", "prod": "kinerja"}
 MIN_REPLICAS = {"dev": 1, "prod": 3}
 # The Strimzi bootstrap Service, fully qualified: KEDA's operator resolves it from its own
@@ -863,12 +868,12 @@ def test_every_pdb_lets_a_node_drain_at_the_fewest_replicas(
 def test_every_environment_keeps_bkn_sync_within_the_total_ekinerja_call_cap(
     overlay: tuple[str, list[dict[str, Any]]],
 ) -> None:
-    # docs/domain.md §8: 200 calls/s to e-Kinerja for all of Kinerja, however far KEDA scales.
+    # docs/domain.md §8: 200 calls/s to e-Kinerja for all of Kinerja and 50/s per instansi,
+    # however far KEDA scales: the caps are shared by every replica (bkn_sync/callcap.py).
     _, resources = overlay
     config = of_kind(resources, "ConfigMap")["bkn-sync-config"]["data"]
-    per_replica = float(config["BKN_SYNC_EKINERJA_MAX_CALLS_PER_SECOND"])
-    most_replicas = of_kind(resources, "ScaledObject")["bkn-sync"]["spec"]["maxReplicaCount"]
-    assert 0 < per_replica * most_replicas <= 200
+    assert float(config["BKN_SYNC_EKINERJA_MAX_CALLS_PER_SECOND"]) == 200
+    assert float(config["BKN_SYNC_EKINERJA_MAX_CALLS_PER_SECOND_PER_INSTANSI"]) == 50
 
 
 def test_topic_replicas_are_three_in_prod_and_one_in_dev(
@@ -986,7 +991,7 @@ def test_prometheus_scrapes_every_service_with_the_job_names_the_alerts_use(
         for name, service in of_kind(resources, "Service").items()
         if selector.items() <= service["metadata"]["labels"].items()
     }
-    assert scraped == set(KAFKA_SERVICES), "the simulator has no /metrics"
+    assert scraped == {*KAFKA_SERVICES, CONSOLE}, "the simulator has no /metrics"
     [endpoint] = monitor["spec"]["endpoints"]
     scraped_port = {
         "http" if metrics_port(resources, name) is None else "metrics" for name in scraped
@@ -1030,3 +1035,29 @@ def test_the_pods_run_as_the_user_and_port_the_images_declare() -> None:
         dockerfile = (REPO / "services" / package / "Dockerfile").read_text()
         assert f"USER {IMAGE_USER}" in dockerfile, name
         assert f"EXPOSE {HTTP_PORT}" in dockerfile, name
+
+
+def test_the_console_logs_in_at_the_identity_provider_with_one_session_key_per_environment(
+    overlay: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """On a cluster the console serves no dev issuer; its replicas share the session key, from a
+    Secret by reference; prod runs two of them (one serves while a node drains), dev one."""
+    name, resources = overlay
+    deployment = of_kind(resources, "Deployment")[CONSOLE]
+    config = of_kind(resources, "ConfigMap")[f"{CONSOLE}-config"]["data"]
+    assert config["CONSOLE_DEV_ISSUER"] == "false"
+    assert config["CONSOLE_OIDC_AUTHORIZE_URL"].startswith("https://")
+    assert config["CONSOLE_OIDC_TOKEN_URL"].startswith("https://")
+    assert "SESSION_SECRET" not in " ".join(config), "the session key is a secret"
+    by_name = {e["name"]: e for e in container(deployment)["env"]}
+    ref = by_name["CONSOLE_SESSION_SECRET"]["valueFrom"]["secretKeyRef"]
+    assert ref["key"] == "session-secret"
+    assert ref["name"].startswith("console-session"), ref
+    assert deployment["spec"]["replicas"] == {"dev": 1, "prod": 2}[name]
+    assert (config.get("CONSOLE_ENV", "dev") == "prod") is (name == "prod")
+    # It scrapes each service's /metrics where that overlay serves it.
+    urls = json.loads(config["CONSOLE_METRICS_URLS"])
+    assert set(urls) == set(KAFKA_SERVICES)
+    for service, url in urls.items():
+        port = metrics_port(resources, service) or HTTP_PORT
+        assert url == f"http://{service}:{port}/metrics", (service, url)

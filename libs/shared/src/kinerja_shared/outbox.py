@@ -490,6 +490,11 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publish until ``stop``; only the holder of the schema's relay lock publishes."""
+        # Its polls are no one's flow; the records it publishes carry their own context.
+        with telemetry.poller():
+            await self._run()
+
+    async def _run(self) -> None:
         try:
             while not self._stopping:
                 try:

@@ -41,6 +41,8 @@ class Scope(StrEnum):
     SCHOOL = "KS of that school (their teachers)"
     ATASAN_IN_SCHOOL = "atasan of a teacher of that school"
     AREA = "area"
+    AREA_ROSTER_FIXABLE = "area, roster-fixable reasons (BKN-E01–E06)"
+    """Its area's schools, and only what a roster fix can solve (bkn-sync's redrive)."""
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,17 @@ PERMISSIONS: tuple[Permission, ...] = (
         dinas=Scope.AREA,
         operator=Scope.ALL,
     ),
-    _p("delivery.redrive", "Redrive parked and dead deliveries", operator=Scope.ANY),
+    _p(
+        "delivery.redrive",
+        "Redrive parked and dead deliveries",
+        dinas=Scope.AREA_ROSTER_FIXABLE,
+        operator=Scope.ANY,
+    ),
+    _p(
+        "deliveries.pause",
+        "Pause and resume every delivery to e-Kinerja (BKN's maintenance)",
+        operator=Scope.ANY,
+    ),
 )
 
 _BY_KEY = {p.key: p for p in PERMISSIONS}
@@ -272,6 +284,9 @@ OPERATIONS: Mapping[tuple[str, str, str], str] = MappingProxyType(
         ("bkn_sync", "GET", "/breaker"): "deliveries.read",
         ("bkn_sync", "GET", "/deliveries/{nip}"): "delivery.read",
         ("bkn_sync", "POST", "/redrive"): "delivery.redrive",
+        ("bkn_sync", "GET", "/pause"): "deliveries.pause",
+        ("bkn_sync", "PUT", "/pause"): "deliveries.pause",
+        ("bkn_sync", "DELETE", "/pause"): "deliveries.pause",
     }
 )
 

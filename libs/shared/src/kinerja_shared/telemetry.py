@@ -11,6 +11,12 @@ attributes of a server span and the Kafka message key) becomes its keyed token
 (``kinerja_shared.pii``). Spans inside the process keep the NIP, so tests and span processors
 see what the code set. Production exports over TLS (``OTEL_EXPORTER_OTLP_ENDPOINT`` https in
 deploy/k8s/overlays/prod); docs/security.md says why and how to follow a teacher.
+
+Traces are users' flows. What a process does by itself on a timer (the outbox relay's polls,
+scheduled checks, samplers) starts no trace: ``FlowSampler`` drops a root span opened inside
+``poller()``, and any root span of a database query (a query outside every request and record
+is a poller's). A span with a parent is decided by the parent as before, so the records a poller
+publishes, which carry the context of the request that caused them, keep their spans.
 """
 
 from __future__ import annotations
@@ -28,12 +34,61 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
-from opentelemetry.trace import Link, Status
+from opentelemetry.sdk.trace.sampling import (
+    Decision,
+    Sampler,
+    SamplingResult,
+    _get_from_env_or_default,
+)
+from opentelemetry.trace import Link, SpanKind, Status
 from opentelemetry.util import types
 
 from . import pii
 
 _provider: TracerProvider | None = None
+_POLLER = context.create_key("kinerja-poller")
+# Set by the database instrumentation before the span starts, so a sampler can see them.
+_QUERY_ATTRIBUTES = ("db.system", "db.system.name")
+
+
+@contextmanager
+def poller() -> Iterator[None]:
+    """Work done on a timer, for no request or record: it opens no trace of its own."""
+    token = context.attach(context.set_value(_POLLER, True))
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
+class FlowSampler(Sampler):
+    """``inner``'s decisions, except that a poller's root spans are dropped (module doc)."""
+
+    def __init__(self, inner: Sampler) -> None:
+        self.inner = inner
+
+    def should_sample(
+        self,
+        parent_context: context.Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: types.Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: trace.TraceState | None = None,
+    ) -> SamplingResult:
+        parent = trace.get_current_span(parent_context).get_span_context()
+        if not parent.is_valid and (
+            context.get_value(_POLLER, parent_context)
+            or (attributes and any(a in attributes for a in _QUERY_ATTRIBUTES))
+        ):
+            return SamplingResult(Decision.DROP)
+        return self.inner.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"FlowSampler{{{self.inner.get_description()}}}"
 
 
 def _redacted_attributes(attributes: types.Attributes) -> types.Attributes:
@@ -104,7 +159,10 @@ def setup_tracing(default_service_name: str) -> TracerProvider:
     if _provider is not None:
         return _provider
     os.environ.setdefault("OTEL_SERVICE_NAME", default_service_name)
-    provider = TracerProvider(resource=Resource.create())
+    provider = TracerProvider(
+        resource=Resource.create(),
+        sampler=FlowSampler(_get_from_env_or_default()),  # OTEL_TRACES_SAMPLER, as the SDK reads it
+    )
     exporter = _exporter(os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower())
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(RedactingExporter(exporter)))
@@ -134,8 +192,9 @@ def trace_headers_of(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def attach_headers(headers: Mapping[str, str]) -> object:
-    """Make the context carried by ``headers`` current; pass the token to ``detach``."""
-    return context.attach(propagate.extract(dict(headers)))
+    """Make the context carried by ``headers`` current; pass the token to ``detach``. A record
+    is a flow even when a poller handles it, so the poller's mark is left behind."""
+    return context.attach(propagate.extract(dict(headers), context.set_value(_POLLER, False)))
 
 
 def detach(token: object) -> None:

@@ -1,9 +1,11 @@
-"""HTTP routes: where each delivery to e-Kinerja stands, and the operator's redrive."""
+"""HTTP routes: where each delivery to e-Kinerja stands, and the redrive (an operator's, or a
+Dinas's of its own area's roster-fixable deliveries)."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import logging
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -15,12 +17,13 @@ from kinerja_shared.events.bkn_sync import DeliveryState, RecordKind
 from kinerja_shared.http import CurrentPrincipal, Db, error_responses
 from kinerja_shared.refusal import Kind, Refusal
 
-from . import pipeline, repository
+from . import pause, pipeline, repository
 from .breaker import BreakerView
-from .domain.classify import DROPPED
+from .domain.classify import DROPPED, ROSTER_FIXABLE
 from .sender import Sender
 
 router = APIRouter(tags=["bkn-sync"])
+log = logging.getLogger(__name__)
 
 MAX_ROWS = 500
 
@@ -131,12 +134,26 @@ class Filters(BaseModel):
 class RedriveRequest(BaseModel):
     filters: Filters = Field(default_factory=Filters)
     dry_run: bool = Field(default=True, description="List what would be redriven, change nothing.")
+    reason: str | None = Field(
+        default=None,
+        max_length=500,
+        description='Why (e.g. "NIP diperbaiki di Verval PTK"): logged with who redrove and '
+        "returned in the answer.",
+    )
+
+
+class Actor(BaseModel):
+    subject: str
+    role: Role
+    area: str | None = None
 
 
 class RedriveResult(BaseModel):
     dry_run: bool
     count: int
     deliveries: list[DeliveryView]
+    actor: Actor = Field(description="Who asked for it.")
+    reason: str | None = Field(default=None, description="Why, as they gave it.")
 
 
 def _scope(principal: Principal) -> dict[str, Any]:
@@ -222,11 +239,40 @@ async def teacher_deliveries(nip: str, principal: CurrentPrincipal, pool: Db) ->
     return [_view(r) for r in rows]
 
 
-@router.post("/redrive", responses=error_responses(403))
+def _reason_not_roster_fixable(named: list[str]) -> Refusal:
+    return access.forbidden(
+        "REDRIVE_REASON_FORBIDDEN",
+        "Dinas hanya dapat mengirim ulang pengiriman yang tertahan karena data Dapodik "
+        f"({', '.join(sorted(ROSTER_FIXABLE))}); alasan lain ditangani operator: "
+        f"{', '.join(sorted(named))}.",
+    )
+
+
+async def _dinas_scope(conn: Any, principal: Principal, f: Filters) -> dict[str, Any]:
+    """What a Dinas may redrive: its area's schools, roster-fixable reasons only. A named
+    school, teacher or reason beyond that is refused (so the dry run it sees is exactly what
+    applying would redrive); unnamed ones are narrowed to what it may touch."""
+    if f.reason_codes:
+        beyond = set(f.reason_codes) - ROSTER_FIXABLE
+        if beyond:
+            raise _reason_not_roster_fixable(sorted(beyond))
+    if f.npsn is not None:
+        await access.authorize_school_read(conn, principal, f.npsn)
+    if f.nip is not None:
+        await access.authorize_read(conn, principal, f.nip)
+    return {"area": principal.area, "reason_codes": f.reason_codes or sorted(ROSTER_FIXABLE)}
+
+
+@router.post("/redrive", responses=error_responses(403, 404))
 async def redrive(body: RedriveRequest, principal: CurrentPrincipal, pool: Db) -> RedriveResult:
-    access.require_role(principal, Role.OPERATOR)
+    """Parked and dead deliveries back to QUEUED with a fresh budget. An operator redrives any;
+    a Dinas only its area's deliveries parked for a roster-fixable reason (BKN-E01–E06)."""
+    access.require_role(principal, Role.OPERATOR, Role.DINAS)
     f = body.filters
     async with pool.acquire() as conn, conn.transaction():
+        scope: dict[str, Any] = {"reason_codes": f.reason_codes}
+        if principal.role is Role.DINAS:
+            scope = await _dinas_scope(conn, principal, f)
         rows = await repository.find(
             conn,
             limit=MAX_ROWS,
@@ -236,7 +282,7 @@ async def redrive(body: RedriveRequest, principal: CurrentPrincipal, pool: Db) -
             period_id=f.period_id,
             kind=f.kind.value if f.kind else None,
             states=[s.value for s in f.states],
-            reason_codes=f.reason_codes,
+            **scope,
         )
         if not f.reason_codes:
             # Kemenag drops, and predikat held for their SKP (released when it is delivered:
@@ -247,4 +293,131 @@ async def redrive(body: RedriveRequest, principal: CurrentPrincipal, pool: Db) -
                 if r["reason_code"] not in DROPPED and not repository.to_delivery(r).waiting_for_skp
             ]
         done = await pipeline.redrive(conn, rows, dry_run=body.dry_run)
-    return RedriveResult(dry_run=body.dry_run, count=len(done), deliveries=[_view(r) for r in done])
+    actor = Actor(subject=principal.subject, role=principal.role, area=principal.area)
+    if not body.dry_run:
+        # The log is the redrive's record in bkn-sync (the console keeps its own audit):
+        # who, why, and which deliveries, so a later question "who sent these again?" has an
+        # answer here too.
+        log.info(
+            "redrive",
+            extra={
+                "redrive_actor": actor.subject,
+                "redrive_role": actor.role.value,
+                "redrive_area": actor.area,
+                "redrive_reason": body.reason,
+                "redrive_count": len(done),
+                "redrive_deliveries": [r["delivery_id"] for r in done],
+            },
+        )
+    return RedriveResult(
+        dry_run=body.dry_run,
+        count=len(done),
+        deliveries=[_view(r) for r in done],
+        actor=actor,
+        reason=body.reason,
+    )
+
+
+# --- pause -------------------------------------------------------------------------------------
+
+
+MAX_PAUSE = timedelta(days=30)
+
+
+class PauseRequest(BaseModel):
+    reason: str = Field(
+        min_length=5,
+        max_length=500,
+        description="Why, e.g. BKN's announced maintenance window (shown to operators and logged).",
+    )
+    until: datetime | None = Field(
+        default=None,
+        description="When deliveries resume by themselves (with a time zone); none: until "
+        "DELETE /pause.",
+    )
+
+
+class PauseView(BaseModel):
+    paused: bool = Field(description="Whether deliveries to e-Kinerja are held now.")
+    reason: str | None = None
+    paused_by: str | None = None
+    paused_at: datetime | None = None
+    until: datetime | None = None
+
+
+def _pause_view(record: pause.PauseRecord | None) -> PauseView:
+    if record is None or not record.in_force(datetime.now(UTC)):
+        return PauseView(paused=False)
+    return PauseView(
+        paused=True,
+        reason=record.reason,
+        paused_by=record.paused_by,
+        paused_at=record.paused_at,
+        until=record.until,
+    )
+
+
+def _learn(request: Request, record: pause.PauseRecord | None) -> None:
+    # This replica knows at once; the others on their next read (pause_poll_seconds).
+    held: pause.Pause | None = request.app.state.runtime.extras.get("pause")
+    if held is not None:
+        held.learn(record)
+
+
+@router.get("/pause", responses=error_responses(403))
+async def pause_state(principal: CurrentPrincipal, pool: Db) -> PauseView:
+    """Whether deliveries to e-Kinerja are paused, as every replica reads it."""
+    access.require_role(principal, Role.OPERATOR)
+    return _pause_view(await pause.read(pool))
+
+
+@router.put("/pause", responses=error_responses(403, 422))
+async def pause_deliveries(
+    body: PauseRequest, principal: CurrentPrincipal, pool: Db, request: Request
+) -> PauseView:
+    """Hold every delivery on every replica: they wait where they are, spending no attempt, as
+    under an open breaker, until DELETE /pause or ``until``."""
+    access.require_role(principal, Role.OPERATOR)
+    if body.until is not None:
+        if body.until.tzinfo is None:
+            raise Refusal(
+                "PAUSE_UNTIL_INVALID",
+                "Waktu akhir jeda harus menyertakan zona waktu.",
+                Kind.INVALID,
+            )
+        now = datetime.now(UTC)
+        if not now < body.until <= now + MAX_PAUSE:
+            # A maintenance window lasts hours; a year typed wrong must not stop deliveries for
+            # good (a pause without an end stays until DELETE /pause, on purpose).
+            raise Refusal(
+                "PAUSE_UNTIL_INVALID",
+                f"Waktu akhir jeda harus di masa depan, paling lama {MAX_PAUSE.days} hari lagi.",
+                Kind.INVALID,
+                until=body.until.isoformat(),
+            )
+    record = await pause.write(
+        pool, reason=body.reason.strip(), paused_by=principal.subject, until=body.until
+    )
+    _learn(request, record)
+    log.info(
+        "pause",
+        extra={
+            "pause_actor": principal.subject,
+            "pause_reason": record.reason,
+            "pause_until": record.until.isoformat() if record.until else None,
+        },
+    )
+    return _pause_view(record)
+
+
+@router.delete("/pause", responses=error_responses(403))
+async def resume_deliveries(principal: CurrentPrincipal, pool: Db, request: Request) -> PauseView:
+    """Lift the pause: every replica resumes on its next read."""
+    access.require_role(principal, Role.OPERATOR)
+    lifted = await pause.lift(pool)
+    _learn(request, None)
+    log.info(
+        "resume",
+        extra={"pause_actor": principal.subject, "was_paused": lifted is not None},
+    )
+    return PauseView(paused=False)

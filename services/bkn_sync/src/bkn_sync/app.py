@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from kinerja_shared.metrics import SAMPLE_SECONDS
 from kinerja_shared.service import Runtime, create_service_app
 
-from . import api, background, handlers, metrics, pipeline
+from . import api, background, handlers, metrics, pause, pipeline
 from .config import Settings
 from .sender import Sender
 
@@ -20,7 +20,7 @@ def create_app(settings: Settings) -> FastAPI:
         "bkn-sync",
         settings,
         routers=[api.router],
-        register=handlers.register,
+        register=lambda runtime: _register(runtime, settings),
         description="Delivers SKP and predikat to e-Kinerja BKN: retries, parking, redrive.",
     )
     service_lifespan = app.router.lifespan_context
@@ -34,6 +34,9 @@ def create_app(settings: Settings) -> FastAPI:
                     asyncio.create_task(_sample_parked(runtime), name="bkn-sync-parked"),
                     asyncio.create_task(background.run_checks(runtime), name="bkn-sync-checks"),
                     asyncio.create_task(background.run_recovery(runtime), name="bkn-sync-recovery"),
+                    asyncio.create_task(
+                        pause.watch(runtime.extras["pause"], runtime.db), name="bkn-sync-pause"
+                    ),
                 ]
                 try:
                     yield
@@ -55,6 +58,16 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.router.lifespan_context = lifespan
     return app
+
+
+def _register(runtime: Runtime, settings: Settings) -> None:
+    handlers.register(runtime)
+    # Before any consumer starts: until its first read the pause holds every delivery.
+    held = pause.Pause(settings.pause_poll_seconds)
+    gate = runtime.extras["sender"].gate
+    gate.hold_also(held)
+    held.on_change(gate.wake)
+    runtime.extras["pause"] = held
 
 
 async def _sample_parked(runtime: Runtime) -> None:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from . import metrics
 from .domain.breaker import Breaker, BreakerConfig, BreakerState, Health, Permit
@@ -24,6 +25,16 @@ _GAUGE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 
 
 class BreakerOpen(Exception):
     """Held longer than a handler may: fail it so the record is read again later."""
+
+
+class Hold(Protocol):
+    """Another reason to hold every call, as an open breaker does (the pause, pause.py)."""
+
+    def holding(self) -> bool: ...
+
+    def wait(self) -> float:
+        """At most how long a held caller sleeps before looking again."""
+        ...
 
 
 def health_of(outcome: Outcome) -> Health:
@@ -63,7 +74,20 @@ class Gate:
         self._outage = asyncio.Event()
         # When it last closed (or started, closed).
         self.closed_at = self._since
+        self._holds: list[Hold] = []
         metrics.BREAKER_STATE.set(0)
+
+    def hold_also(self, hold: Hold) -> None:
+        """Hold every call while ``hold`` says so; it calls ``wake`` when that changes."""
+        self._holds.append(hold)
+
+    def wake(self) -> None:
+        """Let every waiter look again (a hold changed)."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _held(self) -> Hold | None:
+        return next((h for h in self._holds if h.holding()), None)
 
     @property
     def state(self) -> BreakerState:
@@ -103,13 +127,16 @@ class Gate:
         held = False
         while not until_admitted():
             self._after_change()  # the cool-down may have turned OPEN into HALF_OPEN
+            hold = self._held()
             left = deadline - self._clock()
             if left <= 0:
-                raise BreakerOpen(self._breaker.state.value)
+                raise BreakerOpen("PAUSED" if hold else self._breaker.state.value)
             if not held:
                 metrics.BREAKER_HOLDS.inc()
                 held = True
             wait = min(left, max(self._breaker.retry_in(self._clock()), 0.01))
+            if hold is not None:
+                wait = min(left, max(wait, hold.wait()))
             changed = self._changed
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), timeout=wait)
@@ -129,7 +156,7 @@ class Gate:
 
     def admitting(self) -> bool:
         """Whether a call could be let through right now (no waiting)."""
-        return self._breaker.retry_in(self._clock()) == 0
+        return self._held() is None and self._breaker.retry_in(self._clock()) == 0
 
     async def ready(self) -> None:
         """Wait until a call could be let through (before claiming a delivery)."""
@@ -140,6 +167,8 @@ class Gate:
         got: list[Permit] = []
 
         def admitted() -> bool:
+            if self._held() is not None:
+                return False
             permit = self._breaker.acquire(self._clock())
             self._after_change()
             if permit is not None:

@@ -1,4 +1,6 @@
-from pydantic import Field
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from kinerja_shared.settings import ServiceSettings
@@ -6,6 +8,7 @@ from kinerja_shared.topics import BKN_RETRY_TIERS, PLAN_AGREED, PREDIKAT_DITETAP
 
 from .domain.breaker import BreakerConfig
 from .domain.deliveries import RecheckSchedule, RetrySchedule
+from .ekinerja_token import ClientCredentials
 
 
 class Settings(ServiceSettings):
@@ -18,6 +21,16 @@ class Settings(ServiceSettings):
         default="http://127.0.0.1:58010", description="Base URL of e-Kinerja (or its simulator)."
     )
     ekinerja_timeout_seconds: float = 10.0
+    ekinerja_token_url: str | None = Field(
+        default=None,
+        description="e-Kinerja's OAuth2 token endpoint: every PUT then carries a bearer token "
+        "got with the client credentials below (unset: PUTs carry none).",
+    )
+    ekinerja_client_id: str | None = None
+    ekinerja_client_secret: SecretStr | None = Field(
+        default=None, description="From the secret store, never a ConfigMap."
+    )
+    ekinerja_scope: str | None = None
     ekinerja_keepalive_seconds: float = Field(
         default=4.0,
         gt=0,
@@ -60,9 +73,15 @@ class Settings(ServiceSettings):
     ekinerja_max_calls_per_second: float = Field(
         default=0,
         ge=0,
-        description="Most PUTs this process sends to e-Kinerja per second, retries included "
-        "(0: no cap). docs/domain.md §8 caps all of Kinerja at 200/s: set it to 200 ÷ the most "
-        "replicas that can run (the prod overlay: 50 for KEDA's 4).",
+        description="Most PUTs all of bkn-sync sends to e-Kinerja per second, retries included, "
+        "shared by every replica through the database (callcap.py; 0: no cap). docs/domain.md "
+        "§8: 200.",
+    )
+    ekinerja_max_calls_per_second_per_instansi: float = Field(
+        default=0,
+        ge=0,
+        description="Most PUTs per second for the teachers of one instansi (the roster's "
+        "kode_wilayah), shared by every replica (0: no cap). docs/domain.md §8: 50.",
     )
     batch_max_records: int = Field(
         default=500,
@@ -112,6 +131,9 @@ class Settings(ServiceSettings):
     parked_recheck_poll_seconds: float = Field(
         default=30.0, gt=0, description="How often this instance looks for due checks."
     )
+    pause_poll_seconds: float = Field(
+        default=2.0, gt=0, description="How often this instance reads the pause (pause.py)."
+    )
     parked_recheck_batch: int = Field(
         default=20,
         ge=1,
@@ -142,6 +164,29 @@ class Settings(ServiceSettings):
         every quick try timing out with its backoff, and a breaker hold before the first."""
         per_try = self.ekinerja_timeout_seconds + self.quick_wait_max_seconds
         return self.quick_attempts * per_try + self.retry_hold_max_seconds + 30.0
+
+    @model_validator(mode="after")
+    def _client_complete(self) -> Settings:
+        if self.ekinerja_token_url and not (
+            self.ekinerja_client_id and self.ekinerja_client_secret
+        ):
+            raise ValueError(
+                "BKN_SYNC_EKINERJA_TOKEN_URL needs BKN_SYNC_EKINERJA_CLIENT_ID and "
+                "BKN_SYNC_EKINERJA_CLIENT_SECRET"
+            )
+        return self
+
+    def ekinerja_credentials(self) -> ClientCredentials | None:
+        if not (
+            self.ekinerja_token_url and self.ekinerja_client_id and self.ekinerja_client_secret
+        ):
+            return None
+        return ClientCredentials(
+            self.ekinerja_token_url,
+            self.ekinerja_client_id,
+            self.ekinerja_client_secret,
+            self.ekinerja_scope,
+        )
 
     def breaker_config(self) -> BreakerConfig:
         return BreakerConfig(

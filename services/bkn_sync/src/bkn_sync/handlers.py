@@ -28,6 +28,7 @@ from kinerja_shared.service import Runtime
 from kinerja_shared.topics import BKN_RETRY_TIERS, PLAN_AGREED, PREDIKAT_DITETAPKAN, Topic
 
 from . import batch, metrics, pipeline, repository
+from .callcap import SharedCallCap
 from .config import Settings
 from .domain.classify import ROSTER_FIXABLE
 from .domain.deliveries import CLAIMABLE
@@ -87,10 +88,18 @@ async def record(runtime: Runtime, attempted: pipeline.Attempted) -> Delivery | 
     return await recorder.record(attempted, routing_of(runtime))
 
 
+def call_cap(pool: asyncpg.Pool, settings: Settings) -> SharedCallCap | None:
+    total = settings.ekinerja_max_calls_per_second
+    per_instansi = settings.ekinerja_max_calls_per_second_per_instansi
+    if not total and not per_instansi:
+        return None
+    return SharedCallCap(pool, total, per_instansi)
+
+
 def register(runtime: Runtime) -> None:
     settings = settings_of(runtime)
     group = settings.consumer_group
-    runtime.extras["sender"] = Sender(settings)
+    runtime.extras["sender"] = Sender(settings, cap=call_cap(runtime.db, settings))
     # Every outcome is recorded as its PUT completes, by one group-committing writer.
     runtime.extras["recorder"] = pipeline.Recorder(lambda: runtime.db)
     # Bounds the deliveries attempted at once by this process, across every consumer.

@@ -43,7 +43,7 @@ EXIT_STATUS = cli_errors.exit_status(**{"1": "the API failed (HTTP 500)"}) + (
 )
 REDRIVE_EPILOG = f"""examples:
   {PROG} redrive --reason BKN-E03 --npsn 20100001            # what would be replayed
-  {PROG} redrive --reason BKN-E03 --npsn 20100001 --apply    # replay them
+  {PROG} redrive --reason BKN-E03 --npsn 20100001 --apply --why "User PMM ditambahkan"
   {PROG} redrive --state DEAD --kind PREDIKAT --period 2025 --json
 
 {ENVIRONMENT}
@@ -82,6 +82,11 @@ def _redrive_arguments(p: argparse.ArgumentParser) -> None:
         "--apply",
         action="store_true",
         help="replay them; without it nothing changes and the list is what would be replayed",
+    )
+    p.add_argument(
+        "--why",
+        metavar="TEXT",
+        help="why you redrive (logged by bkn-sync with who you are, and returned)",
     )
     p.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
 
@@ -202,7 +207,8 @@ async def run(args: argparse.Namespace, client: httpx.AsyncClient, out: TextIO) 
         }.items()
         if v is not None
     }
-    response = await client.post("/redrive", json={"filters": filters, "dry_run": not args.apply})
+    body = {"filters": filters, "dry_run": not args.apply, "reason": args.why}
+    response = await client.post("/redrive", json=body)
     if response.status_code != 200:
         raise _refused(response)
     result = response.json()

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from aiolimiter import AsyncLimiter
 from multidict import CIMultiDictProxy
 from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 from opentelemetry.trace import Span
@@ -29,9 +28,11 @@ from kinerja_shared import tracing_attrs
 
 from . import metrics
 from .breaker import BreakerOpen, Gate, health_of
+from .callcap import SharedCallCap
 from .config import Settings
 from .domain.breaker import Health
 from .domain.classify import Outcome, Transport, classify
+from .ekinerja_token import TokenSource, TokenUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -115,13 +116,18 @@ def _version_of(body: Mapping[str, Any]) -> int | None:
 
 
 class Sender:
-    def __init__(self, settings: Settings, gate: Gate | None = None) -> None:
+    def __init__(
+        self, settings: Settings, gate: Gate | None = None, cap: SharedCallCap | None = None
+    ) -> None:
         self._settings = settings
         self.gate = gate or Gate(settings.breaker_config(), settings.retry_hold_max_seconds)
         self._session: aiohttp.ClientSession | None = None
         self._backoff = wait_random_exponential(multiplier=0.2, max=settings.quick_wait_max_seconds)
-        rate = settings.ekinerja_max_calls_per_second
-        self._cap = AsyncLimiter(rate, 1.0) if rate > 0 else None
+        self._cap = cap
+        credentials = settings.ekinerja_credentials()
+        self._tokens = (
+            TokenSource(credentials, settings.ekinerja_timeout_seconds) if credentials else None
+        )
 
     def _client(self) -> aiohttp.ClientSession:
         # Made on first use: an aiohttp session belongs to the running event loop.
@@ -152,6 +158,8 @@ class Sender:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+        if self._tokens is not None:
+            await self._tokens.aclose()
 
     async def attempt(self, request: Request, number: int = 1) -> Outcome:
         """One PUT once the breaker lets it through; never raises for what e-Kinerja or the
@@ -162,7 +170,7 @@ class Sender:
         try:
             if self._cap is not None:
                 # Past the breaker, so no call that will not happen takes a slot of the cap.
-                await self._cap.acquire()
+                await self._cap.acquire(request.nip)
             outcome = await self._put(request, number)
             health = health_of(outcome)
             if outcome.code == "BKN-T02" and outcome.retry_after is not None:
@@ -173,7 +181,15 @@ class Sender:
         finally:
             self.gate.record(permit, health, down_for)
 
-    async def _put(self, request: Request, number: int) -> Outcome:
+    async def _put(self, request: Request, number: int, *, renew: bool = True) -> Outcome:
+        sent = {"Idempotency-Key": str(request.key), "Content-Type": "application/json"}
+        if self._tokens is not None:
+            try:
+                sent["Authorization"] = await self._tokens.authorization()
+            except TokenUnavailable as exc:
+                # Nothing was sent: as if e-Kinerja's door were closed, tried again later.
+                log.warning("no e-Kinerja access token", extra={"reason": str(exc)})
+                return classify(None, transport=Transport.CONNECTION)
         started = time.monotonic()
         answer = "CONNECTION"
         token = _CALL.set(
@@ -188,7 +204,7 @@ class Sender:
             async with self._client().put(
                 request.path,
                 data=json.dumps(request.body).encode(),
-                headers={"Idempotency-Key": str(request.key), "Content-Type": "application/json"},
+                headers=sent,
             ) as response:
                 body = await response.read()
                 status, headers = response.status, response.headers
@@ -205,6 +221,10 @@ class Sender:
             )
         if 200 <= status < 300:
             return classify(status)
+        if status == 401 and self._tokens is not None and renew:
+            # Revoked or expired early: once more with a new token, within the same attempt.
+            self._tokens.invalidate(sent["Authorization"])
+            return await self._put(request, number, renew=False)
         said = _said(body)
         return classify(
             status,

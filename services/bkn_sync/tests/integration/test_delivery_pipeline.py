@@ -338,18 +338,29 @@ async def test_a_teacher_cannot_read_another_teachers_deliveries(
     assert response.json()["code"] == "NOT_OWN_RECORD"
 
 
-async def test_only_an_operator_may_redrive(
+async def test_a_school_role_may_not_redrive_and_a_dinas_only_within_its_rule(
     service: httpx.AsyncClient, feed: Feed, idp: DevIdentityProvider
 ) -> None:
+    # The Dinas's own rule (its area, BKN-E01–E06) is test_dinas_redrive.py's.
     t = await feed.teacher()
+    for token in (
+        idp.mint(role="guru", nip=t.nip, npsn=t.npsn),
+        idp.mint(role="kepala_sekolah", nip=t.atasan_nip, npsn=t.npsn),
+    ):
+        response = await service.post(
+            "/redrive", json={"dry_run": True}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 403
+        assert response.json()["code"] == "ROLE_FORBIDDEN"
+
     dinas = idp.mint(role="dinas", area=t.area)
-
     response = await service.post(
-        "/redrive", json={"dry_run": True}, headers={"Authorization": f"Bearer {dinas}"}
+        "/redrive",
+        json={"dry_run": True, "filters": {"reason_codes": ["BKN-E10"]}},
+        headers={"Authorization": f"Bearer {dinas}"},
     )
-
     assert response.status_code == 403
-    assert response.json()["code"] == "ROLE_FORBIDDEN"
+    assert response.json()["code"] == "REDRIVE_REASON_FORBIDDEN"
 
 
 async def test_a_dinas_lists_and_counts_only_its_area(

@@ -3,7 +3,6 @@ server on a loopback port answering from a script)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -202,25 +201,3 @@ async def test_nothing_listening_is_a_transient_connection_failure() -> None:
         await sender.aclose()
 
     assert (result.outcome.verdict, result.outcome.code) == (Verdict.TRANSIENT, "BKN-T01")
-
-
-async def test_a_capped_sender_keeps_to_its_calls_per_second() -> None:
-    seen: list[web.Request] = []
-    arrived: list[float] = []
-    cap, n = 20, 60
-
-    async with sender_answering(
-        *(status(201) for _ in range(n)),
-        seen=seen,
-        arrived=arrived,
-        ekinerja_max_calls_per_second=cap,
-    ) as sender:
-        results = await asyncio.gather(*(sender.deliver(REQUEST) for _ in range(n)))
-
-    assert all(r.outcome.verdict is Verdict.DELIVERED for r in results)
-    arrived.sort()
-    # A burst of up to ``cap`` at once, then ``cap`` per second: the other 40 take ~2 s.
-    after_burst = arrived[cap:]
-    rate = (len(after_burst) - 1) / (after_burst[-1] - after_burst[0])
-    assert rate <= cap * 1.1, rate
-    assert arrived[-1] - arrived[0] >= (n - cap) / cap * 0.9

@@ -39,7 +39,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     if settings.dev_issuer:
-        app.include_router(dev_oidc_router(DevIdentityProvider(), prefix="/dev-idp"))
+        idp = DevIdentityProvider(settings.dev_idp_dir)
+        app.include_router(dev_oidc_router(idp, prefix="/dev-idp"))
     web.install(app)
     inner = app.router.lifespan_context
 

@@ -68,9 +68,24 @@ class BknSync:
         result: list[dict[str, Any]] = await self._call(token, "GET", f"/deliveries/{nip}")
         return result
 
-    async def redrive(self, token: str, filters: dict[str, Any], dry_run: bool) -> dict[str, Any]:
-        body = {"filters": _clean(filters), "dry_run": dry_run}
+    async def redrive(
+        self, token: str, filters: dict[str, Any], dry_run: bool, reason: str | None = None
+    ) -> dict[str, Any]:
+        body = {"filters": _clean(filters), "dry_run": dry_run, "reason": reason}
         result: dict[str, Any] = await self._call(token, "POST", "/redrive", json=body)
+        return result
+
+    async def pause_state(self, token: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(token, "GET", "/pause")
+        return result
+
+    async def pause(self, token: str, reason: str, until: str | None) -> dict[str, Any]:
+        body = {"reason": reason, "until": until}
+        result: dict[str, Any] = await self._call(token, "PUT", "/pause", json=body)
+        return result
+
+    async def resume(self, token: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(token, "DELETE", "/pause")
         return result
 
 

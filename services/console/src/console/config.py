@@ -49,6 +49,11 @@ class Settings(ServiceSettings):
         default=True,
         description="Serve the dev identity provider's login at /dev-idp (dev only).",
     )
+    dev_idp_dir: str | None = Field(
+        default=None,
+        description="The dev identity provider's key directory, whose key the services trust "
+        "(unset: $KINERJA_DEV_IDP_DIR, else the running stack's). Dev only.",
+    )
     session_secret: SecretStr | None = Field(
         default=None,
         validate_default=True,

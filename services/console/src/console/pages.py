@@ -7,7 +7,7 @@ import asyncio
 import csv
 import io
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -264,7 +264,7 @@ async def redrive(
         raise PageRefusal(422, "REASON_REQUIRED", "Tuliskan alasan redrive.")
     pool = _pool(request)
     try:
-        done = await c.bkn.redrive(user.token, filters, dry_run=False)
+        done = await c.bkn.redrive(user.token, filters, dry_run=False, reason=why.strip())
     except Exception as exc:
         await repository.audit(
             pool, user, "redrive", target=filters, reason=why, result=f"refused: {exc}"
@@ -296,6 +296,56 @@ async def redrive_progress(
         states[r["state"]] += 1
     moving = sum(states[s] for s in ("QUEUED", "IN_FLIGHT", "RETRYING"))
     return page(request, "progress.html", user=user, states=dict(states), moving=moving, nips=nip)
+
+
+# --- pause ---------------------------------------------------------------------------------------
+
+# The end time is typed in the operators' own clock (Indonesia's western time, as BKN announces
+# its windows); bkn-sync is given it with its offset.
+WIB = timezone(timedelta(hours=7), "WIB")
+
+
+@router.get("/pause")
+async def pause_page(request: Request, c: ConsoleDep, user: OperatorDep) -> HTMLResponse:
+    state = await c.bkn.pause_state(user.token)
+    return page(request, "pause.html", user=user, state=state, done=None)
+
+
+@router.post("/pause", dependencies=[Depends(same_origin)])
+async def pause_action(
+    request: Request,
+    c: ConsoleDep,
+    user: OperatorDep,
+    action: Annotated[str, Form(pattern="^(pause|resume)$")],
+    why: Annotated[str, Form(max_length=500)] = "",
+    until: Annotated[str, Form(max_length=40)] = "",
+) -> HTMLResponse:
+    """Pause every delivery to e-Kinerja (with a reason, an optional end in WIB) or resume."""
+    pool = _pool(request)
+    if not why.strip():
+        raise PageRefusal(422, "REASON_REQUIRED", "Tuliskan alasan jeda atau kelanjutan.")
+    end: str | None = None
+    if action == "pause" and until.strip():
+        try:
+            end = datetime.fromisoformat(until.strip()).replace(tzinfo=WIB).isoformat()
+        except ValueError:
+            raise PageRefusal(
+                422, "VALIDATION_ERROR", "Waktu akhir jeda tidak valid (YYYY-MM-DDTHH:MM)."
+            ) from None
+    target = {"until": end} if action == "pause" else {}
+    try:
+        if action == "pause":
+            state = await c.bkn.pause(user.token, why.strip(), end)
+        else:
+            state = await c.bkn.resume(user.token)
+    except Exception as exc:
+        await repository.audit(
+            pool, user, action, target=target, reason=why.strip(), result=f"refused: {exc}"
+        )
+        raise
+    result = "paused" if state["paused"] else "resumed"
+    await repository.audit(pool, user, action, target=target, reason=why.strip(), result=result)
+    return page(request, "pause.html", user=user, state=state, done=result)
 
 
 # --- DLQ explorer --------------------------------------------------------------------------------

@@ -204,3 +204,113 @@ async def test_everyone_else_is_refused_at_login(rig: Rig, new_page: Any, role: 
     # No session came of it: the console still sends this browser to log in.
     await page.goto(f"{rig.console_url}/")
     assert "/dev-idp/authorize" in page.url
+
+
+async def test_a_dinas_redrives_its_own_schools_roster_fixable_deliveries(
+    rig: Rig, new_page: Any, sign_in: Any
+) -> None:
+    mine, theirs = _area(), _area()
+    while theirs[:2] == mine[:2]:
+        theirs = _area()
+    tag = secrets.token_hex(3)
+    my_nip, my_npsn, _ = await _parked_with_nip_not_found(rig, mine, f"SD Dinas {tag}")
+    their_nip, their_npsn, _ = await _parked_with_nip_not_found(rig, theirs, f"SD Jauh {tag}")
+    for nip in (my_nip, their_nip):  # both school operators fix the NIP in Verval PTK
+        await rig.sim.delete(f"/admin/refusals/{nip}")
+
+    page = await new_page()
+    await sign_in(page, rig, "dinas", area=mine)
+    await page.goto(f"{rig.console_url}/redrive")
+    assert "BKN-E01" in await page.inner_text("#dinas-scope")
+
+    # Another area's school is refused by bkn-sync, and the page says so with its code.
+    await page.fill("input[name=npsn]", their_npsn)
+    await page.click("#dry-run")
+    await page.wait_for_selector("#refusal-code")
+    assert await page.inner_text("#refusal-code") == "OUTSIDE_AREA"
+
+    await page.goto(f"{rig.console_url}/redrive")
+    await page.fill("input[name=npsn]", my_npsn)
+    await page.click("#dry-run")
+    await page.wait_for_selector("#dry-run-count")
+    assert await page.inner_text("#dry-run-count strong") == "1"
+    await page.screenshot(path=rig.screens / "dinas-redrive-dry-run.png", full_page=True)
+    await page.fill("#why", "NIP sudah diperbaiki operator sekolah")
+    await page.click("#confirm")
+    await page.wait_for_selector("#redriven")
+    assert "dinas" in await page.inner_text("#redriven-by")
+    assert await page.inner_text("#redriven-why") == "NIP sudah diperbaiki operator sekolah"
+    await page.wait_for_selector("#progress-done", timeout=60_000)
+    await page.screenshot(path=rig.screens / "dinas-redrive-done.png", full_page=True)
+    assert await rig.state_of(my_nip) == "DELIVERED"
+    assert await rig.state_of(their_nip) == "PARKED"
+
+    operator = await new_page()
+    await sign_in(operator, rig, "operator")
+    await operator.goto(f"{rig.console_url}/audit")
+    rows = operator.locator("tr.audit-row", has_text="NIP sudah diperbaiki operator sekolah")
+    assert await rows.count() == 1
+    assert "dinas" in await rows.first.inner_text()
+    assert "1 redriven" in await rows.first.inner_text()
+
+
+async def test_an_operator_pauses_deliveries_for_maintenance_and_resumes_them(
+    rig: Rig, new_page: Any, sign_in: Any
+) -> None:
+    area = _area()
+    npsn = await rig.school(area, f"SD Jeda {secrets.token_hex(3)}")
+    nip = await rig.teacher(npsn, area)
+    page = await new_page()
+    await sign_in(page, rig, "operator")
+    await page.goto(f"{rig.console_url}/pause")
+    assert await page.inner_text("#pause-status") == "BERJALAN"
+    await page.fill("#why", "Pemeliharaan e-Kinerja BKN")
+    await page.click("#pause")
+    await page.wait_for_selector("#pause-done")
+    try:
+        assert await page.inner_text("#pause-status") == "DIJEDA"
+        assert await page.inner_text("#pause-reason") == "Pemeliharaan e-Kinerja BKN"
+        await page.screenshot(path=rig.screens / "pause.png", full_page=True)
+
+        await rig.plan_agreed(nip, npsn, secrets.token_hex(16))
+
+        async def queued() -> bool:
+            return await rig.state_of(nip) == "QUEUED"
+
+        await wait_for(queued, timeout=60, what="the delivery waiting QUEUED while paused")
+        attempts = await rig.bkn.fetchval("SELECT attempts FROM deliveries WHERE nip = $1", nip)
+        assert attempts == 0
+        seen = (await rig.sim.get("/ledger/attempts", params={"nip": nip})).json()
+        assert seen["count"] == 0
+
+        await page.fill("#why", "Pemeliharaan selesai")
+        await page.click("#resume")
+        await page.wait_for_selector("#pause-done")
+        assert await page.inner_text("#pause-status") == "BERJALAN"
+    finally:
+        await rig.bkn.client.delete(
+            "/pause", headers={"Authorization": f"Bearer {rig.bkn.idp.mint(role='operator')}"}
+        )
+
+    async def delivered() -> bool:
+        return await rig.state_of(nip) == "DELIVERED"
+
+    await wait_for(delivered, timeout=60, what="the delivery DELIVERED after the resume")
+    await page.screenshot(path=rig.screens / "pause-resumed.png", full_page=True)
+
+    await page.goto(f"{rig.console_url}/audit")
+    audit = await page.inner_text("#audit")
+    assert "Pemeliharaan e-Kinerja BKN" in audit
+    assert "Pemeliharaan selesai" in audit
+    rows = page.locator("tr.audit-row")
+    assert "resume" in await rows.nth(0).inner_text()
+    assert "pause" in await rows.nth(1).inner_text()
+
+
+async def test_a_dinas_may_not_open_the_pause(rig: Rig, new_page: Any, sign_in: Any) -> None:
+    page = await new_page()
+    await sign_in(page, rig, "dinas", area=_area())
+    response = await page.goto(f"{rig.console_url}/pause")
+    assert response is not None
+    assert response.status == 403
+    assert await page.inner_text("#refusal-code") == "CONSOLE_FORBIDDEN"

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict
 
 from ekinerja_sim.faults import FaultConfig
+from ekinerja_sim.ledger import max_in_window
 from ekinerja_sim.records import RecordKind
 from ekinerja_sim.refusals import RefusalCode
 from ekinerja_sim.simulator import Simulator
@@ -35,6 +36,10 @@ def admin_router(sim: Simulator) -> APIRouter:
     async def delete_faults() -> dict[str, Any]:
         sim.faults.clear()
         return sim.faults.snapshot()
+
+    @router.get("/settings")
+    async def get_settings() -> dict[str, Any]:
+        return sim.settings_report()
 
     @router.get("/refusals")
     async def get_refusals() -> dict[str, list[str]]:
@@ -87,6 +92,19 @@ def ledger_router(sim: Simulator) -> APIRouter:
     ) -> dict[str, Any]:
         attempts = sim.ledger.attempts(kind, nip, period, key)
         return {"count": len(attempts), "attempts": [a.as_dict() for a in attempts]}
+
+    @router.get("/arrivals")
+    async def get_arrivals(
+        since: float | None = None, until: float | None = None
+    ) -> dict[str, Any]:
+        """When each record request arrived (epoch seconds), before any limit or fault, and the
+        most that arrived in any one-second window: what a gateway's rate limit counts."""
+        times = sim.ledger.arrivals(since, until)
+        return {
+            "count": len(times),
+            "max_in_any_second": max_in_window(times, 1.0),
+            "times": times,
+        }
 
     @router.get("/summary")
     async def get_summary() -> dict[str, Any]:

@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from ekinerja_sim.admin import admin_router, ledger_router
 from ekinerja_sim.connection import ConnectionAwareApp
 from ekinerja_sim.errors import error_response
+from ekinerja_sim.oauth import ClientDoor, oauth_router, unauthorized
 from ekinerja_sim.recording import handle_record
 from ekinerja_sim.records import RecordKind, Target
 from ekinerja_sim.settings import SimSettings
@@ -37,6 +38,8 @@ def create_app(
 
     app = ConnectionAwareApp(title="e-Kinerja simulator", lifespan=lifespan)
     app.state.sim = sim
+    config = sim.settings
+    door = ClientDoor(config.client_id, config.client_secret, config.token_ttl_seconds)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -46,16 +49,22 @@ def create_app(
 
     @app.put("/skp/{nip}/{period}")
     async def put_skp(nip: str, period: str, request: Request) -> Response:
+        if not door.admits(request.headers.get("authorization")):
+            return unauthorized()
         return await handle_record(sim, request, Target(RecordKind.SKP, nip, period))
 
     @app.put("/predikat/{nip}/{period}")
     async def put_predikat(nip: str, period: str, request: Request) -> Response:
+        if not door.admits(request.headers.get("authorization")):
+            return unauthorized()
         return await handle_record(sim, request, Target(RecordKind.PREDIKAT, nip, period))
 
     @app.put("/penilaian-periodik/{nip}/{period}/{n}")
     async def put_penilaian_periodik(
         nip: str, period: str, request: Request, n: int = Path(ge=1)
     ) -> Response:
+        if not door.admits(request.headers.get("authorization")):
+            return unauthorized()
         target = Target(RecordKind.PENILAIAN_PERIODIK, nip, period, n)
         return await handle_record(sim, request, target)
 
@@ -63,6 +72,7 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.include_router(oauth_router(door))
     app.include_router(admin_router(sim))
     app.include_router(ledger_router(sim))
     if provider is not None:

@@ -31,6 +31,10 @@ environment:
   EKINERJA_SIM_HOST        address to listen on (default 127.0.0.1)
   EKINERJA_SIM_HTTP_PORT   port to listen on (default {DEFAULT_HTTP_PORT})
   EKINERJA_SIM_SEED_FILE   the seed file, as --seed-file
+  EKINERJA_SIM_MAX_CONCURRENT_REQUESTS, EKINERJA_SIM_MAX_CONNECTIONS
+                           the gateway's limits, as the options
+  EKINERJA_SIM_GATEWAY_RETRY_AFTER_SECONDS
+                           Retry-After of a GATEWAY_LIMIT answer (default 1)
 
 examples:
   {PROG} serve
@@ -85,6 +89,21 @@ def _parser() -> argparse.ArgumentParser:
         '{"refusals": {"<nip>": ["BKN-E03", ...]}, "faults": {...}}',
     )
     serve.add_argument(
+        "--max-concurrent-requests",
+        type=int,
+        metavar="N",
+        help="the gateway's limit on record requests in progress; more are answered 429 "
+        "GATEWAY_LIMIT with Retry-After (default: EKINERJA_SIM_MAX_CONCURRENT_REQUESTS, "
+        "else no limit)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        metavar="N",
+        help="the gateway's limit on open connections; requests on more are answered 503 "
+        "(default: EKINERJA_SIM_MAX_CONNECTIONS, else no limit)",
+    )
+    serve.add_argument(
         "--log-level",
         default="info",
         choices=["critical", "error", "warning", "info", "debug", "trace"],
@@ -101,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("host", args.host),
             ("http_port", args.port),
             ("seed_file", args.seed_file),
+            ("max_concurrent_requests", args.max_concurrent_requests),
+            ("max_connections", args.max_connections),
         )
         if value is not None
     }
@@ -118,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=settings.http_port,
         log_level=args.log_level,
         timeout_graceful_shutdown=2,
+        limit_concurrency=settings.uvicorn_limit_concurrency,
     )
     return 0
 

@@ -7,6 +7,7 @@ sends the same requests in the same order sees the same faults.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import threading
 import time
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ekinerja_sim.records import RecordKind
 
@@ -82,12 +83,41 @@ class FaultRule(_Filter):
         return Phase.AFTER_RECORDED if self.fault in _AFTER_RECORDED else Phase.BEFORE
 
 
+# The standard normal's 99th percentile: a log-normal with median m and p99 p has
+# sigma = ln(p / m) / Z99.
+_Z99 = 2.3263478740408408
+
+
 class Latency(_Filter):
-    ms: int = Field(ge=0)
+    """Either fixed (``ms`` + 0..``jitter_ms``) or drawn from a log-normal distribution with the
+    given ``median_ms`` and ``p99_ms``: a long tail like a real upstream's, seeded."""
+
+    ms: int = Field(default=0, ge=0)
     jitter_ms: int = Field(default=0, ge=0)
+    median_ms: float | None = Field(default=None, gt=0)
+    p99_ms: float | None = Field(default=None, gt=0)
+    # A draw beyond this is cut to it: the far tail of a log-normal is unbounded.
+    max_ms: float = Field(default=10_000, gt=0)
     # Ends early when the faults are next changed or cleared: a test holds a request in flight
     # exactly as long as it needs to, with no guess at how long that is.
     until_changed: bool = False
+
+    @model_validator(mode="after")
+    def _distribution_complete(self) -> Latency:
+        if (self.median_ms is None) != (self.p99_ms is None):
+            raise ValueError("median_ms and p99_ms come together")
+        if self.median_ms is not None and self.p99_ms is not None:
+            if self.p99_ms < self.median_ms:
+                raise ValueError("p99_ms must be at least median_ms")
+            if self.ms or self.jitter_ms:
+                raise ValueError("give either ms/jitter_ms or median_ms/p99_ms")
+        return self
+
+    def draw_ms(self, rng: random.Random) -> float:
+        if self.median_ms is None or self.p99_ms is None:
+            return self.ms + (rng.randint(0, self.jitter_ms) if self.jitter_ms else 0)
+        sigma = math.log(self.p99_ms / self.median_ms) / _Z99
+        return min(self.max_ms, rng.lognormvariate(math.log(self.median_ms), sigma))
 
 
 class FaultConfig(BaseModel):
@@ -111,6 +141,9 @@ class FaultInjector:
         self._lock = threading.Lock()
         self._config = FaultConfig()
         self._rng = random.Random(0)
+        # Latency has a generator of its own: adding a latency to a script leaves the faults
+        # that the same requests draw unchanged.
+        self._latency_rng = random.Random(0)
         self._applied: list[int] = []
         self._outage_until: float | None = None
         self._holds: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
@@ -119,6 +152,7 @@ class FaultInjector:
         with self._lock:
             self._config = config
             self._rng = random.Random(config.seed)
+            self._latency_rng = random.Random(f"latency-{config.seed}")
             self._applied = [0] * len(config.rules)
             self._outage_until = (
                 None if config.outage_seconds is None else self._clock() + config.outage_seconds
@@ -155,8 +189,7 @@ class FaultInjector:
             latency = self._config.latency
             if latency is None or not latency.matches(kind, nip):
                 return 0.0
-            jitter = self._rng.randint(0, latency.jitter_ms) if latency.jitter_ms else 0
-            return (latency.ms + jitter) / 1000
+            return latency.draw_ms(self._latency_rng) / 1000
 
     async def delay(self, seconds: float) -> None:
         """The latency of one request: slept, or held until the faults change if so scripted."""

@@ -110,9 +110,22 @@ class Ledger:
     _attempts_total: int = 0
     _outcomes: Counter[str] = field(default_factory=Counter)
     _faults: Counter[str] = field(default_factory=Counter)
+    _arrivals: deque[float] = field(init=False)
 
     def __post_init__(self) -> None:
         self._attempts = deque(maxlen=self.max_attempts_kept)
+        self._arrivals = deque(maxlen=self.max_attempts_kept)
+
+    def log_arrival(self, at: float) -> None:
+        self._arrivals.append(at)
+
+    def arrivals(self, since: float | None = None, until: float | None = None) -> list[float]:
+        with self.lock:
+            return [
+                t
+                for t in self._arrivals
+                if (since is None or t >= since) and (until is None or t < until)
+            ]
 
     def clear(self) -> None:
         with self.lock:
@@ -123,6 +136,7 @@ class Ledger:
             self._attempts_total = 0
             self._outcomes.clear()
             self._faults.clear()
+            self._arrivals.clear()
 
     def lookup_key(self, key: str, target: Target, version: int) -> Replay | KeyReused | None:
         with self.lock:
@@ -216,6 +230,18 @@ class Ledger:
                     for target, slot in self._slots.items()
                 ],
             }
+
+
+def max_in_window(times: list[float], width: float) -> int:
+    """The most of ``times`` in any half-open window of ``width`` seconds (sliding, not aligned
+    to whole seconds: a gateway's limit holds for every window)."""
+    ordered = sorted(times)
+    most, start = 0, 0
+    for end, t in enumerate(ordered):
+        while ordered[start] <= t - width:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
 
 
 def _matches(target: Target, kind: RecordKind | None, nip: str | None, period: str | None) -> bool:

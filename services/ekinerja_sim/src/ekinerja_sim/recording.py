@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,10 +83,28 @@ class _AttemptLog:
 
 
 async def handle_record(sim: Simulator, request: Request, target: Target) -> Response:
+    sim.ledger.log_arrival(time.time())
     trace.get_current_span().set_attribute("kinerja.nip", target.nip)
     key = request.headers.get(IDEMPOTENCY_HEADER) or None
     attempt = _AttemptLog(sim, target, key)
+    gateway = sim.gateway
+    if not gateway.enter():
+        response = error_response(
+            429,
+            "GATEWAY_LIMIT",
+            "Terlalu banyak permintaan bersamaan ke e-Kinerja",
+            headers={"Retry-After": str(gateway.retry_after_seconds)},
+        )
+        return attempt.done(response, "fault", fault="gateway_limit", code="GATEWAY_LIMIT")
+    try:
+        return await _admitted(sim, request, target, key, attempt)
+    finally:
+        gateway.leave()
 
+
+async def _admitted(
+    sim: Simulator, request: Request, target: Target, key: str | None, attempt: _AttemptLog
+) -> Response:
     outage = sim.faults.outage_remaining()
     if outage is not None:
         response = error_response(

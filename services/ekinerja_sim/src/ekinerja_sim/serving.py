@@ -53,7 +53,13 @@ async def running_simulator(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1)
+    sim_settings: SimSettings = app.state.sim.settings
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        timeout_graceful_shutdown=1,
+        limit_concurrency=sim_settings.uvicorn_limit_concurrency,
+    )
     server = _SignallingServer(config)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     ready = asyncio.create_task(server.ready.wait())

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ekinerja_sim.faults import FaultInjector
+from ekinerja_sim.gateway import Gateway
 from ekinerja_sim.ledger import Ledger
 from ekinerja_sim.refusals import RefusalBook
 from ekinerja_sim.seed import Seed, load_seed
@@ -18,6 +20,7 @@ class Simulator:
     ledger: Ledger
     refusals: RefusalBook
     faults: FaultInjector
+    gateway: Gateway
 
     @classmethod
     def from_settings(cls, settings: SimSettings) -> Simulator:
@@ -27,6 +30,11 @@ class Simulator:
             ledger=Ledger(max_attempts_kept=settings.max_attempts_kept),
             refusals=RefusalBook(),
             faults=FaultInjector(),
+            gateway=Gateway(
+                max_concurrent_requests=settings.max_concurrent_requests,
+                max_connections=settings.max_connections,
+                retry_after_seconds=settings.gateway_retry_after_seconds,
+            ),
         )
         sim.reset()
         return sim
@@ -36,3 +44,14 @@ class Simulator:
         self.faults.configure(self.seed.faults)
         self.refusals.replace_all(self.seed.refusals)
         self.ledger.clear()
+        self.gateway.reset_counts()
+
+    def settings_report(self) -> dict[str, Any]:
+        """What shapes every figure measured against this simulator: print it beside them."""
+        faults = self.faults.snapshot()["config"]
+        return {
+            "latency": faults["latency"],
+            "fault_seed": faults["seed"],
+            "fault_rules": faults["rules"],
+            "gateway": self.gateway.snapshot(),
+        }
