@@ -66,7 +66,11 @@ class TokenSource:
             async with self._session.post(
                 c.token_url,
                 data=form,
-                auth=aiohttp.BasicAuth(c.client_id, c.client_secret.get_secret_value()),
+                headers={
+                    "Authorization": aiohttp.encode_basic_auth(
+                        c.client_id, c.client_secret.get_secret_value()
+                    )
+                },
             ) as response:
                 body = await response.json(content_type=None)
                 status = response.status
