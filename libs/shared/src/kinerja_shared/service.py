@@ -148,7 +148,14 @@ def create_service_app(
                 metrics_server.shutdown()
                 metrics_server.server_close()
             housekeeping.cancel()
-            await broker_link.stop()
+            # FastStream waits up to the graceful timeout for handlers, then closes every
+            # consumer (each leaving its group) and the producer; bounded like the pool below,
+            # so a client that cannot leave cleanly cannot hold the stop. Kafka expires such a
+            # member after its session timeout; no offset moved past work not stored.
+            try:
+                await asyncio.wait_for(broker_link.stop(), 2 * settings.graceful_shutdown_seconds)
+            except TimeoutError:
+                log.warning("Kafka clients still closing at the shutdown bound were left")
             relay.stop()
             if not broker_link.started:
                 relay_task.cancel()  # still waiting for Kafka: nothing to drain
