@@ -136,6 +136,7 @@ def _subscribe_source(runtime: Runtime, kind: RecordKind, topic: Topic[Any]) -> 
         # this returns, and rewinds to the batch's first records when it raises.
         sources: list[pipeline.Source] = []
         for raw in msg.raw_message:
+            trace = {k: bytes(v).decode(errors="replace") for k, v in raw.headers or ()}
             try:
                 envelope = topic.decode(raw.value)
             except ValidationError as exc:
@@ -143,9 +144,11 @@ def _subscribe_source(runtime: Runtime, kind: RecordKind, topic: Topic[Any]) -> 
                     SimpleNamespace(raw_message=raw), group, "POISON", str(exc)
                 )
                 value, named = as_dead_letter(raw.value, headers)
-                await runtime.broker.publish(
-                    value, settings.dlq_topic, key=raw.key, headers={**headers, **named}
-                )
+                # The dead letter continues the record's own trace, not the batch's.
+                with batch.within(trace):
+                    await runtime.broker.publish(
+                        value, settings.dlq_topic, key=raw.key, headers={**headers, **named}
+                    )
                 metrics.DLQ.inc()
                 continue
             payload: BaseModel = envelope.payload
@@ -162,7 +165,7 @@ def _subscribe_source(runtime: Runtime, kind: RecordKind, topic: Topic[Any]) -> 
                     topic=raw.topic,
                     partition=raw.partition,
                     offset=raw.offset,
-                    trace={k: bytes(v).decode(errors="replace") for k, v in raw.headers or ()},
+                    trace=trace,
                 )
             )
         if sources:

@@ -89,7 +89,8 @@ class StatusWatch:
     """Every delivery-status event seen since the session started."""
 
     events: list[dict[str, Any]] = field(default_factory=list)
-    dlq: list[tuple[dict[str, Any], dict[str, str]]] = field(default_factory=list)
+    # The DLQ keeps what it was given: a JSON record parsed, unreadable bytes as they came.
+    dlq: list[tuple[Any, dict[str, str]]] = field(default_factory=list)
 
     def of(self, nip: str) -> list[dict[str, Any]]:
         return [e["payload"] for e in self.events if e["subject"] == nip]
@@ -114,12 +115,14 @@ async def watch(stack: Stack) -> AsyncIterator[StatusWatch]:
 
     async def pump() -> None:
         async for msg in consumer:
-            value = json.loads(msg.value)
             if msg.topic == DLQ_TOPIC:
                 headers = {k: v.decode() for k, v in msg.headers}
-                found.dlq.append((value, headers))
+                try:
+                    found.dlq.append((json.loads(msg.value), headers))
+                except ValueError:
+                    found.dlq.append((msg.value, headers))
             else:
-                found.events.append(value)
+                found.events.append(json.loads(msg.value))
 
     task = asyncio.create_task(pump())
     yield found
@@ -282,6 +285,24 @@ class Teacher:
     atasan_nip: str
 
 
+def agreed(t: Teacher, version: int = 1, period: str = "2025") -> PlanAgreed:
+    """The agreed plan planning would publish for ``t``; each version's content differs."""
+    return PlanAgreed(
+        plan_id=f"plan-{t.nip}",
+        nip=t.nip,
+        npsn=t.npsn,
+        period_id=period,
+        version=version,
+        atasan_nip=t.atasan_nip,
+        sub_indikator="Pembelajaran berdiferensiasi",
+        indikator_kompetensi="Pengelolaan kelas",
+        tugas_pokok=[f"Mengajar, versi {version}"],
+        tugas_tambahan=[],
+        perilaku_fokus=["Berorientasi Pelayanan"],
+        agreed_at=datetime.now(UTC),
+    )
+
+
 class Feed:
     def __init__(self, producer: AIOKafkaProducer, sources: Sources) -> None:
         self._producer = producer
@@ -321,24 +342,7 @@ class Feed:
         )
 
     async def plan_agreed(self, t: Teacher, version: int = 1, period: str = "2025") -> None:
-        await self.publish(
-            PLAN_AGREED,
-            t.nip,
-            PlanAgreed(
-                plan_id=f"plan-{t.nip}",
-                nip=t.nip,
-                npsn=t.npsn,
-                period_id=period,
-                version=version,
-                atasan_nip=t.atasan_nip,
-                sub_indikator="Pembelajaran berdiferensiasi",
-                indikator_kompetensi="Pengelolaan kelas",
-                tugas_pokok=["Mengajar"],
-                tugas_tambahan=[],
-                perilaku_fokus=["Berorientasi Pelayanan"],
-                agreed_at=datetime.now(UTC),
-            ),
-        )
+        await self.publish(PLAN_AGREED, t.nip, agreed(t, version, period))
 
     async def predikat(self, t: Teacher, version: int = 1, period: str = "2025") -> None:
         await self.publish(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -19,10 +19,11 @@ from aiokafka import AIOKafkaProducer
 
 from bkn_sync import batch, handlers, pipeline
 from bkn_sync.domain.deliveries import idempotency_key
-from kinerja_shared.events.planning import PlanAgreed
 from kinerja_shared.service import Runtime
 from kinerja_shared.testing import wait_for
 from kinerja_shared.topics import PLAN_AGREED
+
+from .conftest import agreed
 
 if TYPE_CHECKING:
     from conftest import Feed, StatusWatch, Teacher
@@ -57,23 +58,6 @@ async def rig(bkn_sync: Any, idp: Any) -> AsyncIterator[Rig]:
             running.app.state.runtime,
             {"Authorization": f"Bearer {token}"},
         )
-
-
-def agreed(t: Teacher, version: int) -> PlanAgreed:
-    return PlanAgreed(
-        plan_id=f"plan-{t.nip}",
-        nip=t.nip,
-        npsn=t.npsn,
-        period_id="2025",
-        version=version,
-        atasan_nip=t.atasan_nip,
-        sub_indikator="Pembelajaran berdiferensiasi",
-        indikator_kompetensi="Pengelolaan kelas",
-        tugas_pokok=[f"Mengajar, versi {version}"],
-        tugas_tambahan=[],
-        perilaku_fokus=["Berorientasi Pelayanan"],
-        agreed_at=datetime.now(UTC),
-    )
 
 
 def source(t: Teacher, version: int, offset: int) -> pipeline.Source:

@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -27,10 +26,11 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from kinerja_shared.auth import DevIdentityProvider
-from kinerja_shared.events.planning import PlanAgreed
 from kinerja_shared.testing import wait_for
 from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import PLAN_AGREED
+
+from .conftest import Teacher, agreed
 
 pytestmark = pytest.mark.infra
 
@@ -172,20 +172,7 @@ async def test_sigkill_mid_batch_loses_and_duplicates_nothing(stack: Stack, tmp_
         await producer.start()
         try:
             for nip in teachers:
-                payload = PlanAgreed(
-                    plan_id=f"plan-{nip}",
-                    nip=nip,
-                    npsn="20100001",
-                    period_id="2025",
-                    version=1,
-                    atasan_nip=teachers[0],
-                    sub_indikator="Pembelajaran berdiferensiasi",
-                    indikator_kompetensi="Pengelolaan kelas",
-                    tugas_pokok=["Mengajar"],
-                    tugas_tambahan=[],
-                    perilaku_fokus=["Berorientasi Pelayanan"],
-                    agreed_at=datetime.now(UTC),
-                )
+                payload = agreed(Teacher(nip, "20100001", "3171", teachers[0]))
                 value = PLAN_AGREED.envelope(nip, payload).model_dump_json().encode()
                 await producer.send(topic, value, key=nip.encode())
             await producer.flush()

@@ -12,9 +12,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from kinerja_shared.auth import DevIdentityProvider
-from kinerja_shared.events.planning import PlanAgreed
 from kinerja_shared.testing import wait_for
 from kinerja_shared.topics import PLAN_AGREED
+
+from .conftest import agreed
 
 if TYPE_CHECKING:
     from conftest import Feed
@@ -64,20 +65,7 @@ async def test_a_delivery_names_its_school_and_its_trace_and_is_found_by_school_
 ) -> None:
     t = await feed.teacher()
     trace_id = secrets.token_hex(16)
-    plan = PlanAgreed(
-        plan_id=f"plan-{t.nip}",
-        nip=t.nip,
-        npsn=t.npsn,
-        period_id="2025",
-        version=1,
-        atasan_nip=t.atasan_nip,
-        sub_indikator="Pembelajaran berdiferensiasi",
-        indikator_kompetensi="Pengelolaan kelas",
-        tugas_pokok=["Mengajar"],
-        tugas_tambahan=[],
-        perilaku_fokus=["Berorientasi Pelayanan"],
-        agreed_at=datetime.now(UTC),
-    )
+    plan = agreed(t)
     await producer.send_and_wait(
         feed.sources.name_of(PLAN_AGREED),
         PLAN_AGREED.envelope(t.nip, plan).model_dump_json().encode(),

@@ -7,18 +7,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
 from bkn_sync import batch, handlers, pipeline
-from kinerja_shared.events.planning import PlanAgreed
 from kinerja_shared.service import Runtime
 from kinerja_shared.testing import wait_for
 from kinerja_shared.testing.service import ServiceUnderTest
 from kinerja_shared.topics import PLAN_AGREED
+
+from .conftest import agreed
 
 if TYPE_CHECKING:
     from conftest import Feed, StatusWatch, Teacher
@@ -28,20 +28,7 @@ pytestmark = pytest.mark.infra
 
 def source(t: Teacher, offset: int) -> pipeline.Source:
     """An agreed plan as the SKP consumer reads it off Kafka (the offset made up)."""
-    payload = PlanAgreed(
-        plan_id=f"plan-{t.nip}",
-        nip=t.nip,
-        npsn=t.npsn,
-        period_id="2025",
-        version=1,
-        atasan_nip=t.atasan_nip,
-        sub_indikator="Pembelajaran berdiferensiasi",
-        indikator_kompetensi="Pengelolaan kelas",
-        tugas_pokok=["Mengajar"],
-        tugas_tambahan=[],
-        perilaku_fokus=["Berorientasi Pelayanan"],
-        agreed_at=datetime.now(UTC),
-    )
+    payload = agreed(t)
     return pipeline.Source(
         kind="SKP",
         nip=t.nip,
