@@ -110,7 +110,14 @@ class DeliveryLifecycle(RuleBasedStateMachine):
         return self.delivery
 
     def _check_step(
-        self, before: Delivery, t: Transition, at: datetime, *, redrive: bool, silent: bool = False
+        self,
+        before: Delivery,
+        t: Transition,
+        at: datetime,
+        *,
+        redrive: bool,
+        silent: bool = False,
+        attempt: Outcome | None = None,
     ) -> None:
         """What holds for every transition of an existing delivery."""
         after = t.delivery
@@ -129,8 +136,9 @@ class DeliveryLifecycle(RuleBasedStateMachine):
             assert statuses(t) == []
             assert after.status(at) == before.status(at)
         else:
-            # A change is told, last, with the delivery's own status.
-            assert statuses(t)[-1] == after.status(at)
+            # A change is told, last, with the delivery's own status (and, after an attempt,
+            # what e-Kinerja answered; nothing otherwise).
+            assert statuses(t)[-1] == after.status(at, attempt=attempt)
         for s in statuses(t):
             assert s.delivery_id == KEY
             assert s.at == at
@@ -323,7 +331,8 @@ class DeliveryLifecycle(RuleBasedStateMachine):
         assert t is not None
         a_check = claimed.state is S.PARKED
         # A scheduled check moves a PARKED delivery on, as a redrive does.
-        self._check_step(before, t, at, redrive=a_check)
+        self._check_step(before, t, at, redrive=a_check, attempt=outcome)
+        assert statuses(t)[-1].http_status == outcome.http_status
         after = t.delivery
         assert after.attempts == before.attempts + puts
         assert after.last_attempt_at == at

@@ -257,7 +257,8 @@ def test_delivered_counts_the_puts_clears_the_reason_and_tells_delivered() -> No
 
 
 def test_a_transient_failure_goes_to_the_next_tier_at_its_due_time() -> None:
-    t = recorded(in_flight(1), classify(429, retry_after=120.0), attempts=3, errors=("a", "b", "c"))
+    outcome = classify(429, retry_after=120.0)
+    t = recorded(in_flight(1), outcome, attempts=3, errors=("a", "b", "c"))
 
     after = t.delivery
     due = LATER + timedelta(seconds=120)  # e-Kinerja asked for longer than tier 1's 30 s
@@ -268,7 +269,7 @@ def test_a_transient_failure_goes_to_the_next_tier_at_its_due_time() -> None:
         due,
     )
     assert (after.first_error, after.last_error, after.attempts) == ("a", "c", 3)
-    assert t.events == (RetryScheduled(after, 1, due), after.status(LATER))
+    assert t.events == (RetryScheduled(after, 1, due), after.status(LATER, attempt=outcome))
     assert status(t).next_attempt_at == due
     assert status(t).reason_code == "BKN-T03"
 
@@ -276,13 +277,14 @@ def test_a_transient_failure_goes_to_the_next_tier_at_its_due_time() -> None:
 def test_a_transient_failure_on_the_last_tier_is_dead_and_dead_lettered() -> None:
     d = replace(in_flight(1), retry_tier=3, retry_seq=3)
 
-    t = recorded(d, classify(None, transport=Transport.TIMEOUT))
+    timeout = classify(None, transport=Transport.TIMEOUT)
+    t = recorded(d, timeout)
 
     after = t.delivery
     assert (after.state, after.next_attempt_at, after.retry_seq) == (S.DEAD, None, 3)
     assert after.reason is not None
     assert after.reason.code == "BKN-T01"
-    assert t.events == (DeadLettered(after, LATER), after.status(LATER))
+    assert t.events == (DeadLettered(after, LATER), after.status(LATER, attempt=timeout))
 
 
 def test_an_attempt_brought_forward_keeps_its_place_on_the_tier_if_e_kinerja_fails_again() -> None:
@@ -306,7 +308,7 @@ def test_an_attempt_brought_forward_keeps_its_place_on_the_tier_if_e_kinerja_fai
         due,
     )
     assert after.attempts == waiting.attempts + 1
-    assert t.events == (after.status(now),)  # no new tier record
+    assert t.events == (after.status(now, attempt=T02),)  # no new tier record
 
 
 def test_an_attempt_brought_forward_that_succeeds_delivers() -> None:
@@ -362,10 +364,11 @@ def test_a_permanent_refusal_parks_with_reason_remedy_and_actor() -> None:
 
 
 def test_an_engineers_refusal_is_dead_and_dead_lettered() -> None:
-    t = recorded(in_flight(1), classify(400))
+    refused = classify(400)
+    t = recorded(in_flight(1), refused)
 
     assert t.delivery.state is S.DEAD
-    assert t.events == (DeadLettered(t.delivery, LATER), t.delivery.status(LATER))
+    assert t.events == (DeadLettered(t.delivery, LATER), t.delivery.status(LATER, attempt=refused))
 
 
 def test_a_stale_version_answer_supersedes() -> None:

@@ -167,7 +167,7 @@ def test_a_check_that_succeeds_delivers_and_is_one_more_attempt() -> None:
 
     assert (d.state, d.attempts, d.last_attempt_at, d.delivered_at) == (S.DELIVERED, 2, at, at)
     assert (d.reason, d.recheck_at, d.next_attempt_at, d.parked_at) == (None, None, None, None)
-    assert events == (d.status(at),)
+    assert events == (d.status(at, attempt=classify(201)),)
 
 
 def test_a_check_refused_again_stays_parked_with_the_next_check_counted_from_parking() -> None:

@@ -11,7 +11,7 @@ naming who that is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 
@@ -47,6 +47,8 @@ class Outcome:
     remedy: str | None = None
     actor: str | None = None
     retry_after: float | None = None
+    # What e-Kinerja answered, told with the outcome on the status topic; None: no answer came.
+    http_status: int | None = None
 
     @property
     def is_transient(self) -> bool:
@@ -245,7 +247,29 @@ def classify(
 ) -> Outcome:
     """Decide what one e-Kinerja exchange means. ``status`` is None when no response came;
     ``held_version`` is the version e-Kinerja says it holds (if its answer carries one),
-    ``our_version`` the version that was sent."""
+    ``our_version`` the version that was sent. The outcome carries ``status`` along."""
+    outcome = _decide(
+        status,
+        body_code,
+        transport=transport,
+        retry_after=retry_after,
+        held_version=held_version,
+        our_version=our_version,
+        message=message,
+    )
+    return outcome if status is None else replace(outcome, http_status=status)
+
+
+def _decide(
+    status: int | None,
+    body_code: str | None,
+    *,
+    transport: Transport | None,
+    retry_after: float | None,
+    held_version: int | None,
+    our_version: int | None,
+    message: str | None,
+) -> Outcome:
     if status is None:
         kind = transport or Transport.CONNECTION
         detail = (

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from kinerja_shared.events.bkn_sync import DeliveryState, DeliveryStatus, RecordKind
+from kinerja_shared.events.bkn_sync import ERROR_MAX, DeliveryState, DeliveryStatus, RecordKind
 
 from .classify import RECHECKED, SKP_MISSING, Outcome, Verdict
 from .deliveries import (
@@ -127,6 +127,16 @@ WAITING_FOR_SKP = Reason(
     "yang disebut pada SKP tersebut.",
     None,
 )
+
+
+def _attempt_error(outcome: Outcome | None) -> str | None:
+    """An attempt's error as the status event tells it: our code and words (e-Kinerja's own
+    message quoted in them is already cut short, and is the event's ``reason`` too), bounded by
+    the contract."""
+    if outcome is None or outcome.verdict is Verdict.DELIVERED:
+        return None
+    text = outcome.error_text()
+    return text if len(text) <= ERROR_MAX else text[: ERROR_MAX - 1] + "…"
 
 
 def _without_checks(reason: Reason) -> Reason:
@@ -391,7 +401,7 @@ class Delivery:
             handed = (DeadLettered(after, at),)
         else:
             handed = ()
-        return Transition(after, (*handed, after.status(at)))
+        return Transition(after, (*handed, after.status(at, attempt=outcome)))
 
     def recheck(self, *, at: datetime, lease_until: datetime) -> Transition | None:
         """Take a PARKED delivery whose scheduled check is due for that check; None if it is
@@ -425,8 +435,9 @@ class Delivery:
 
     # --- events -----------------------------------------------------------------------------
 
-    def status(self, at: datetime) -> DeliveryStatus:
-        """Where the current version stands, as everyone is told it."""
+    def status(self, at: datetime, *, attempt: Outcome | None = None) -> DeliveryStatus:
+        """Where the current version stands, as everyone is told it; with what e-Kinerja
+        answered if an ``attempt``'s outcome brought it here."""
         reason = self.reason or NO_REASON
         return DeliveryStatus(
             delivery_id=self.delivery_key,
@@ -443,6 +454,8 @@ class Delivery:
             remedy=reason.remedy,
             actor=reason.actor,
             at=at,
+            http_status=attempt.http_status if attempt is not None else None,
+            error=_attempt_error(attempt),
         )
 
     # --- helpers ----------------------------------------------------------------------------
