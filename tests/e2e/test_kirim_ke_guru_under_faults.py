@@ -113,7 +113,7 @@ async def test_kirim_ke_guru_rides_out_an_outage_and_a_roster_fix(
             spans = await cycle.trace(kirim_trace)
             services = {s.get("localEndpoint", {}).get("serviceName") for s in spans}
             puts = [
-                s["tags"].get("url.path") or s["tags"].get("http.target") or s.get("name")
+                _target(s)
                 for s in spans
                 if s.get("localEndpoint", {}).get("serviceName") == "ekinerja-sim"
                 and s.get("kind") == "SERVER"
@@ -126,6 +126,32 @@ async def test_kirim_ke_guru_rides_out_an_outage_and_a_roster_fix(
             return got if wanted and every_teacher and retried and tiers else None
 
         await wait_for(whole_kirim, timeout=30, interval=0.5, what="Kirim ke Guru in one trace")
+
+        # Every attempt is in the trace and no attempt is missing from it: per teacher, the
+        # simulator's server spans for its predikat PUT equal the attempts its ledger logged
+        # (faults, the outage's 503s and the accepted one alike). The refused teacher's later
+        # redrive belongs to the roster fix's trace, so it is counted before that fix.
+        counted: dict[str, tuple[int, int]] = {}
+
+        async def puts_are_attempts() -> bool:
+            spans = await cycle.trace(kirim_trace)
+            for nip in nips:
+                in_trace = sum(
+                    1
+                    for s in spans
+                    if s.get("localEndpoint", {}).get("serviceName") == "ekinerja-sim"
+                    and s.get("kind") == "SERVER"
+                    and f"/predikat/{nip}/" in _target(s)
+                )
+                logged = await cycle.sim("GET", "/ledger/attempts", kind="predikat", nip=nip)
+                counted[nip] = (in_trace, logged["count"])
+            return all(spans == attempts for spans, attempts in counted.values())
+
+        try:
+            await wait_for(puts_are_attempts, timeout=30, interval=0.5, what="PUT spans")
+        except TimeoutError as exc:
+            raise AssertionError(f"(PUT spans, ledger attempts) per teacher: {counted}") from exc
+        assert sum(attempts for _, attempts in counted.values()) > len(nips), counted
 
         # The Operator Sekolah fixes the NIP in Verval PTK: SIASN knows it again, and the
         # roster carries the corrected record. Nobody touches Kirim ke Guru again.
@@ -149,3 +175,8 @@ async def test_kirim_ke_guru_rides_out_an_outage_and_a_roster_fix(
     finally:
         await cycle.sim("DELETE", "/admin/faults")
         await cycle.sim("DELETE", f"/admin/refusals/{refused.nip}")
+
+
+def _target(span: dict[str, Any]) -> str:
+    tags = span.get("tags", {})
+    return str(tags.get("url.path") or tags.get("http.target") or span.get("name"))
