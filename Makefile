@@ -12,7 +12,6 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 VENV := .venv/bin
 STACK ?= dev
-TEST_ENV := .local/test/env
 
 .PHONY: install lock run infra stop down lint test test-unit
 
@@ -43,10 +42,9 @@ lint: install
 test: install
 	bash deploy/local/test-tools.sh
 	KINERJA_STACK=test bash deploy/local/up.sh infra
-	# The e2e tests run first, on a quiet broker: their services start from the beginning of
-	# every topic and would otherwise first chew through what the other tests published.
-	set -a && source $(TEST_ENV) && set +a && export KINERJA_STACK=test && \
-	  $(VENV)/pytest -q tests/e2e && $(VENV)/pytest -q --ignore=tests/e2e
+	# The e2e tests alone first, then the hostile-conditions and bench smoke tests beside the
+	# rest (deploy/local/test-suite.sh says why).
+	bash deploy/local/test-suite.sh
 	$(MAKE) --no-print-directory lint
 
 test-unit: install

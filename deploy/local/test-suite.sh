@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The whole pytest suite on the running test stack (`make test` starts it first), in the least
+# wall time two cores allow:
+#   1. the e2e tests alone, on a quiet broker: their services start from the beginning of every
+#      topic and would otherwise first chew through what the other tests published;
+#   2. then two pytest runs side by side: the hostile-conditions proofs and the benchmark smoke
+#      tests (each spends most of its time waiting on processes of its own: a three-broker
+#      cluster, a scratch PostgreSQL, services it SIGKILLs or measures), and everything else.
+#      Alone, each leaves a core mostly idle. Neither stops or restarts the shared stack.
+# Exit status: non-zero when any of the three runs failed. Extra arguments go to every run.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+set -a
+# shellcheck source=/dev/null
+source .local/test/env
+set +a
+export KINERJA_STACK=test
+PYTEST=.venv/bin/pytest
+SIDE=(tests/resilience tests/bench_smoke)
+logs=.local/test/logs
+mkdir -p "$logs"
+
+e2e=0
+"$PYTEST" -q "$@" tests/e2e || e2e=$?
+
+# The side run's output is kept whole and shown after the main run's, not interleaved with it.
+"$PYTEST" -q "$@" "${SIDE[@]}" >"$logs/pytest-side.log" 2>&1 &
+side_pid=$!
+stop_side() { kill -- "$side_pid" 2>/dev/null || true; }
+trap stop_side INT TERM
+
+main=0
+"$PYTEST" -q "$@" --ignore=tests/e2e "${SIDE[@]/#/--ignore=}" || main=$?
+side=0
+wait "$side_pid" || side=$?
+
+echo
+echo "=== ${SIDE[*]} (run beside the others) ==="
+cat "$logs/pytest-side.log"
+echo
+echo "e2e: exit $e2e · main: exit $main · ${SIDE[*]}: exit $side"
+((e2e == 0 && main == 0 && side == 0))
