@@ -2,10 +2,14 @@
 bare query of the same rows (issue 19: 1,000,000 deliveries, 10,000 parked, p99 under 300 ms).
 
 bkn-sync and the console run as their own processes on the test stack (schemas of their own);
-bkn-sync's table is filled straight in the database (``generate_series``), so the figures are
-the pages' cost, not the pipeline's. Each page is fetched sequentially as a signed-in operator
-(the session cookie sealed with the console's key, the token from the stack's dev issuer); each
-bare query is the SQL bkn-sync runs for that page, on a connection of its own.
+bkn-sync's table is filled straight in the database (``generate_series``; the parked ones spread
+over every school, so Tertahan has a group per school), so the figures are
+the pages' cost, not the pipeline's (the fill goes through the kept-count triggers of migration
+0006 like any write, and bkn-sync's fold loop folds it; every seeded delivery "entered" its state
+at the fill, so the overview's hour and day columns show them all). Each page is fetched
+sequentially as a signed-in operator (the session cookie sealed with the console's key, the token
+from the stack's dev issuer); each bare query is the SQL bkn-sync runs for that page (all of its
+statements, in a row), on a connection of its own; ``--plans`` adds their EXPLAIN ANALYZE.
 
     .venv/bin/python bench/console_pages.py                       # 1,000,000 / 10,000, 50 each
     .venv/bin/python bench/console_pages.py --deliveries 20000 --parked 500 --requests 10
@@ -20,7 +24,7 @@ import secrets
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -55,6 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--parked", type=int, default=10_000, help="of which PARKED (BKN-E01)")
     p.add_argument("--requests", type=int, default=50, help="fetches of each page (sequential)")
     p.add_argument("--json", type=Path, help="also write the report here")
+    p.add_argument(
+        "--plans", action="store_true", help="add each bare query's EXPLAIN ANALYZE to the report"
+    )
     return p.parse_args(argv)
 
 
@@ -67,7 +74,8 @@ INSERT INTO deliveries (delivery_id, kind, nip, npsn, period_id, version, idempo
                         attempts, reason_code, reason, remedy, actor, delivered_at, body,
                         source_record, source_topic, source_partition, source_offset,
                         created_at, updated_at)
-SELECT 'SKP:' || nip || ':2025', 'SKP', nip, (10000000 + i % $1::int + 1)::text, '2025', 1,
+SELECT 'SKP:' || nip || ':2025', 'SKP', nip,
+       (10000000 + CASE WHEN parked THEN i / $2::int ELSE i END % $1::int + 1)::text, '2025', 1,
        gen_random_uuid(),
        CASE WHEN parked THEN 'PARKED' ELSE 'DELIVERED' END, 1,
        CASE WHEN parked THEN $3 END,
@@ -125,51 +133,84 @@ async def seed(dsn: str, schema: str, deliveries: int, parked: int) -> dict[str,
         await conn.close()
 
 
-def pages(seeded: dict[str, Any]) -> dict[str, tuple[str, str, list[Any]]]:
-    """page name -> (console path, the bare SQL of its rows, its arguments)."""
+Statement = tuple[str, list[Any]]
+
+
+def pages(seeded: dict[str, Any]) -> dict[str, tuple[str, list[Statement]]]:
+    """page name -> (console path, the bare SQL bkn-sync runs for its rows, with arguments)."""
+    from bkn_sync import counts
+
     listing = (
         "SELECT d.*, (SELECT s.nama FROM roster_sekolah s WHERE s.npsn = d.npsn) AS school_name "
         "FROM deliveries d WHERE {where} ORDER BY d.updated_at DESC, d.delivery_id DESC LIMIT 50"
     )
     at, _, delivery_id = seeded["cursor"].partition("|")
+    now = datetime.now(UTC)
+    hour, day = (counts.window_start(w, now) for w in (counts.Window.HOUR, counts.Window.DAY))
     return {
+        # One GET /deliveries/counts?window=1h&window=1d&window=all: the kept counts now, and
+        # the entries of the last hour and day (counts.py).
         "overview": (
             "/",
-            "SELECT state, reason_code, count(*) FROM deliveries WHERE kind = 'SKP' "
-            "GROUP BY state, reason_code",
-            [],
+            [
+                (counts.current_sql("true"), []),
+                (counts.entered_sql("true", 1), [hour]),
+                (counts.entered_sql("true", 1), [day]),
+            ],
         ),
-        "find, first page": ("/deliveries", listing.format(where="true"), []),
+        # The operators' panels the overview loads after it is shown: Kafka and /metrics, no SQL.
+        "overview, operator panels (loaded after)": ("/overview/pipeline", []),
+        "find, first page": ("/deliveries", [(listing.format(where="true"), [])]),
         "find, page in the middle (keyset)": (
             f"/deliveries?after={quote(seeded['cursor'])}",
-            listing.format(where="(d.updated_at, d.delivery_id) < ($1, $2)"),
-            [datetime.fromisoformat(at), delivery_id],
+            [
+                (
+                    listing.format(where="(d.updated_at, d.delivery_id) < ($1, $2)"),
+                    [datetime.fromisoformat(at), delivery_id],
+                )
+            ],
         ),
         "find by school name": (
             "/deliveries?school=Bench 17",
-            listing.format(
-                where="EXISTS (SELECT 1 FROM roster_sekolah s WHERE s.npsn = d.npsn "
-                "AND s.nama ILIKE '%' || $1 || '%')"
-            ),
-            ["Bench 17"],
+            [
+                (
+                    listing.format(
+                        where="EXISTS (SELECT 1 FROM roster_sekolah s WHERE s.npsn = d.npsn "
+                        "AND s.nama ILIKE '%' || $1 || '%')"
+                    ),
+                    ["Bench 17"],
+                )
+            ],
         ),
         "find parked": (
             "/deliveries?state=PARKED",
-            listing.format(where="d.state = $1"),
-            ["PARKED"],
+            [(listing.format(where="d.state = $1"), ["PARKED"])],
         ),
         "a teacher's deliveries": (
             f"/deliveries/{seeded['nip']}",
-            listing.format(where="d.nip = $1"),
-            [seeded["nip"]],
+            [(listing.format(where="d.nip = $1"), [seeded["nip"]])],
         ),
+        # One GET /deliveries/parked/groups: parked deliveries counted by reason and school,
+        # the 100 schools with the most of each reason; then one reason with every school.
         "tertahan by reason": (
             "/tertahan",
-            listing.replace("LIMIT 50", "LIMIT 500").format(where="d.state = $1"),
-            ["PARKED"],
+            [(counts.parked_groups_sql("true", 1, 2), [100, 5_000])],
         ),
-        "audit": ("/audit", "SELECT 1", []),
+        "tertahan, one reason, every school": (
+            f"/tertahan?reason_code={PARKED_REASON}",
+            [(counts.parked_groups_sql("d.reason_code = $1", 2, 3), [PARKED_REASON, 5_000, 5_000])],
+        ),
+        "audit": ("/audit", [("SELECT 1", [])]),
     }
+
+
+async def explain(conn: Any, statements: list[Statement]) -> list[str]:
+    """The plans of a page's bare queries as they ran (EXPLAIN ANALYZE), for the report."""
+    plans = []
+    for sql, args in statements:
+        rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *args)
+        plans.append("\n".join(r[0] for r in rows))
+    return plans
 
 
 def summary(times: list[float]) -> dict[str, float]:
@@ -178,7 +219,13 @@ def summary(times: list[float]) -> dict[str, float]:
 
 
 async def measure(
-    console_url: str, cookie: str, dsn: str, schema: str, seeded: dict[str, Any], n: int
+    console_url: str,
+    cookie: str,
+    dsn: str,
+    schema: str,
+    seeded: dict[str, Any],
+    n: int,
+    plans: bool = False,
 ) -> list[dict[str, Any]]:
     results = []
     conn = await admin_conn(dsn)
@@ -187,7 +234,7 @@ async def measure(
         async with httpx.AsyncClient(
             base_url=console_url, cookies={"kinerja_console": cookie}, timeout=60
         ) as client:
-            for name, (path, sql, args) in pages(seeded).items():
+            for name, (path, statements) in pages(seeded).items():
                 first = await client.get(path)  # and warms the caches
                 if first.status_code != 200:
                     raise RuntimeError(f"{path}: {first.status_code} {first.text[:500]}")
@@ -198,7 +245,8 @@ async def measure(
                     rendered.append(time.perf_counter() - started)
                     assert got.status_code == 200, (path, got.status_code)
                     started = time.perf_counter()
-                    await conn.fetch(sql, *args)
+                    for sql, args in statements:
+                        await conn.fetch(sql, *args)
                     bare.append(time.perf_counter() - started)
                 page = summary(rendered)
                 results.append(
@@ -207,7 +255,9 @@ async def measure(
                         "path": path.split("?")[0],
                         "render": page,
                         "bare_query": summary(bare),
+                        "bare_statements": len(statements),
                         "within_target": page["p99_ms"] < TARGET_P99_MS,
+                        **({"plans": await explain(conn, statements)} if plans else {}),
                     }
                 )
                 log(name, page, "bare", summary(bare))
@@ -267,7 +317,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         principal = Principal(subject="bench-operator", role=Role.OPERATOR)
         cookie = Sealer(secret).session(principal, token, 3600)
         results = asyncio.run(
-            measure(console.url, cookie, st.pg_admin_dsn, bkn.schema or "", seeded, args.requests)
+            measure(
+                console.url,
+                cookie,
+                st.pg_admin_dsn,
+                bkn.schema or "",
+                seeded,
+                args.requests,
+                plans=args.plans,
+            )
         )
     return {
         "benchmark": "console_pages",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
@@ -17,8 +17,9 @@ from kinerja_shared.events.bkn_sync import DeliveryState, RecordKind
 from kinerja_shared.http import CurrentPrincipal, Db, error_responses
 from kinerja_shared.refusal import Kind, Refusal
 
-from . import pause, pipeline, repository
+from . import counts, pause, pipeline, repository
 from .breaker import BreakerView
+from .counts import Window
 from .domain.classify import DROPPED, ROSTER_FIXABLE
 from .sender import Sender
 
@@ -100,11 +101,35 @@ class Count(BaseModel):
     count: int
 
 
+class KindCount(Count):
+    kind: RecordKind
+
+
+class WindowCounts(BaseModel):
+    window: Window
+    since: datetime | None = Field(
+        description="The first hour the window covers (whole hours); none for ``all``."
+    )
+    counts: list[KindCount] = Field(
+        description="``all``: deliveries in each state and reason now. ``1h``, ``1d``: entries "
+        "into each state since ``since`` (per entry; reason_code none)."
+    )
+
+
 class Counts(BaseModel):
     counts: list[Count]
     breaker: BreakerView = Field(
         description="Whether deliveries are flowing: while OPEN they wait without spending "
         "their attempts (BKN-T04)."
+    )
+    windows: list[WindowCounts] = Field(
+        default_factory=list, description="Per kind, for each ``window`` asked for."
+    )
+    source: Literal["kept", "live"] = Field(
+        default="kept",
+        description="kept: the counts bkn-sync keeps as it writes (exact, cheap). live: counted "
+        "from the deliveries now, for a filter the kept counts cannot answer (``since``, "
+        "``period_id``); a window is then the deliveries that changed in it.",
     )
 
 
@@ -162,7 +187,34 @@ def _scope(principal: Principal) -> dict[str, Any]:
     return {"area": principal.area} if principal.role is Role.DINAS else {}
 
 
-@router.get("/deliveries/counts", responses=error_responses(403))
+def _counted(rows: list[Any]) -> list[Count]:
+    return [Count(state=r["state"], reason_code=r["reason_code"], count=r["n"]) for r in rows]
+
+
+def _by_kind(rows: list[Any]) -> list[KindCount]:
+    return [
+        KindCount(kind=r["kind"], state=r["state"], reason_code=r["reason_code"], count=r["n"])
+        for r in rows
+    ]
+
+
+def _order(item: tuple[tuple[str, str | None], int]) -> tuple[str, bool, str]:
+    (state, code), _ = item
+    return state, code is None, code or ""  # as ORDER BY state, reason_code: none last
+
+
+def _summed(rows: list[Any]) -> list[Count]:
+    """Kept rows (per kind) as the answer's ``counts`` (per state and reason)."""
+    summed: dict[tuple[str, str | None], int] = {}
+    for r in rows:
+        key = (r["state"], r["reason_code"])
+        summed[key] = summed.get(key, 0) + r["n"]
+    return [
+        Count(state=s, reason_code=c, count=n) for (s, c), n in sorted(summed.items(), key=_order)
+    ]
+
+
+@router.get("/deliveries/counts", responses=error_responses(403, 422))
 async def delivery_counts(
     principal: CurrentPrincipal,
     pool: Db,
@@ -171,21 +223,102 @@ async def delivery_counts(
     period_id: str | None = None,
     kind: RecordKind | None = None,
     since: Annotated[
-        datetime | None, Query(description="Only deliveries that changed since then.")
+        datetime | None,
+        Query(description="Only deliveries that changed since then (counted live)."),
+    ] = None,
+    window: Annotated[
+        list[Window] | None,
+        Query(
+            max_length=len(Window),
+            description="Also answer ``windows``, per kind: ``all`` the deliveries in each state "
+            "now, ``1h`` and ``1d`` the entries into each state in the last hour or day (whole "
+            "hours). Repeat for several.",
+        ),
     ] = None,
 ) -> Counts:
-    rows = await repository.counts(
+    """Deliveries per state and reason, from the counts bkn-sync keeps as it writes; with
+    ``since`` or ``period_id`` (which those counts cannot answer) counted from the deliveries."""
+    if since is not None and window:
+        raise Refusal(
+            "VALIDATION_ERROR",
+            "Gunakan since atau window, tidak keduanya.",
+            Kind.INVALID,
+        )
+    scope = _scope(principal)
+    kind_value = kind.value if kind else None
+    now = datetime.now(UTC)
+    windows: list[WindowCounts] = []
+    if since is None and period_id is None:
+        async with pool.acquire() as conn:
+            kept = await counts.current(conn, kind=kind_value, npsn=npsn, **scope)
+            for w in window or []:
+                start = counts.window_start(w, now)
+                rows = (
+                    kept
+                    if start is None
+                    else await counts.entered(conn, start, kind=kind_value, npsn=npsn, **scope)
+                )
+                windows.append(WindowCounts(window=w, since=start, counts=_by_kind(rows)))
+        return Counts(counts=_summed(kept), breaker=_breaker(request), windows=windows)
+    live = {"npsn": npsn, "period_id": period_id, "kind": kind_value, **scope}
+    rows = await repository.counts(pool, updated_since=since, **live)
+    for w in window or []:
+        start = counts.window_start(w, now)
+        got = await repository.counts_by_kind(pool, updated_since=start, **live)
+        windows.append(WindowCounts(window=w, since=start, counts=_by_kind(got)))
+    return Counts(counts=_counted(rows), breaker=_breaker(request), windows=windows, source="live")
+
+
+class ParkedGroup(BaseModel):
+    reason_code: str | None
+    reason: str | None
+    remedy: str | None
+    actor: str | None
+    npsn: str
+    school_name: str | None = Field(description="As the roster knows it, if it does.")
+    count: int = Field(description="Parked deliveries of this school for this reason.")
+    reason_count: int = Field(description="Parked deliveries for this reason, every school.")
+    reason_schools: int = Field(description="Schools with deliveries parked for this reason.")
+
+
+MAX_GROUPS = 10_000
+
+
+@router.get("/deliveries/parked/groups", responses=error_responses(403))
+async def parked_groups(
+    principal: CurrentPrincipal,
+    pool: Db,
+    reason_code: Annotated[str | None, Query(max_length=32)] = None,
+    per_reason: Annotated[
+        int,
+        Query(ge=1, le=MAX_GROUPS, description="The schools with the most, for each reason."),
+    ] = MAX_GROUPS,
+    limit: Annotated[int, Query(ge=1, le=MAX_GROUPS)] = 5_000,
+) -> list[ParkedGroup]:
+    """Parked deliveries counted per reason and school (the console's Tertahan), by reason,
+    then the most first; each row carries its reason's totals over every school, so a page can
+    show the first ``per_reason`` schools of each. A Dinas sees its area's schools."""
+    rows = await counts.parked_groups(
         pool,
-        npsn=npsn,
-        period_id=period_id,
-        kind=kind.value if kind else None,
-        updated_since=since,
+        reason_code=reason_code or None,
+        per_reason=per_reason,
+        limit=limit,
         **_scope(principal),
     )
-    return Counts(
-        counts=[Count(state=r["state"], reason_code=r["reason_code"], count=r["n"]) for r in rows],
-        breaker=_breaker(request),
-    )
+    return [
+        ParkedGroup(
+            reason_code=r["reason_code"],
+            reason=r["reason"],
+            remedy=r["remedy"],
+            actor=r["actor"],
+            npsn=r["npsn"],
+            school_name=r["school_name"],
+            count=r["n"],
+            reason_count=r["reason_n"],
+            reason_schools=r["reason_schools"],
+        )
+        for r in rows
+    ]
 
 
 @router.get("/breaker", responses=error_responses(403))

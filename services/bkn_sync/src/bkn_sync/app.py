@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from kinerja_shared.metrics import SAMPLE_SECONDS
 from kinerja_shared.service import Runtime, create_service_app
 
-from . import api, background, handlers, metrics, pause, pipeline
+from . import api, background, counts, handlers, metrics, pause, pipeline
 from .config import Settings
 from .sender import Sender
 
@@ -36,6 +36,10 @@ def create_app(settings: Settings) -> FastAPI:
                     asyncio.create_task(background.run_recovery(runtime), name="bkn-sync-recovery"),
                     asyncio.create_task(
                         pause.watch(runtime.extras["pause"], runtime.db), name="bkn-sync-pause"
+                    ),
+                    asyncio.create_task(
+                        counts.run_fold(runtime, settings.counts_fold_seconds),
+                        name="bkn-sync-counts",
                     ),
                 ]
                 try:

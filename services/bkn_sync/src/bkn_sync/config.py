@@ -134,6 +134,13 @@ class Settings(ServiceSettings):
     pause_poll_seconds: float = Field(
         default=2.0, gt=0, description="How often this instance reads the pause (pause.py)."
     )
+    counts_fold_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often this instance folds the deltas of the kept delivery counts "
+        "(counts.py); reads count unfolded deltas too, so this bounds their number, not "
+        "how fresh a count is.",
+    )
     parked_recheck_batch: int = Field(
         default=20,
         ge=1,

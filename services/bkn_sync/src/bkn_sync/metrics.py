@@ -8,6 +8,7 @@ deploy/prometheus/alerts.yml and deploy/grafana/delivery-pipeline.json use.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -35,6 +36,20 @@ BREAKER_HOLDS = Counter(
     "kinerja_bkn_sync_breaker_holds_total",
     "Deliveries held back by an open or probing breaker (each hold counted once).",
 )
+PAUSED = Gauge(
+    "kinerja_bkn_sync_paused",
+    "1 while this instance holds deliveries for a pause (PUT /pause: BKN's maintenance), 0 "
+    "otherwise; set whenever the instance reads the pause.",
+)
+PAUSE_STARTED = Gauge(
+    "kinerja_bkn_sync_pause_started_timestamp_seconds",
+    "When the pause in force began (Unix time); 0 while not paused.",
+)
+PAUSE_ENDS = Gauge(
+    "kinerja_bkn_sync_pause_ends_timestamp_seconds",
+    "When the pause in force is announced to end (its until, Unix time); 0 while not paused "
+    "or when it has no end.",
+)
 EKINERJA_SECONDS = Histogram(
     "kinerja_bkn_sync_ekinerja_request_seconds",
     "Duration of one call to e-Kinerja, by record kind (skp, predikat, penilaian-periodik) and "
@@ -56,3 +71,10 @@ def set_parked(counts: Mapping[str, int]) -> None:
     for reason, n in counts.items():
         PARKED.labels(reason).set(n)
     _parked_reasons.update(counts)
+
+
+def set_pause(paused_at: datetime | None, until: datetime | None) -> None:
+    """The pause this instance holds for (``paused_at`` none: none)."""
+    PAUSED.set(0 if paused_at is None else 1)
+    PAUSE_STARTED.set(0 if paused_at is None else paused_at.timestamp())
+    PAUSE_ENDS.set(0 if paused_at is None or until is None else until.timestamp())

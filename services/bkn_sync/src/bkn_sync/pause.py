@@ -24,6 +24,8 @@ from typing import Any
 
 from kinerja_shared.db import Executor
 
+from . import metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -75,6 +77,9 @@ class Pause:
         changed = not self._known or record != self._record
         self._known, self._record = True, record
         self.read_at = time.monotonic()
+        # Every read, not only on a change: a pause whose end passed stops counting here.
+        held = self.record
+        metrics.set_pause(held.paused_at if held else None, held.until if held else None)
         if changed:
             log.info(
                 "delivery pause",

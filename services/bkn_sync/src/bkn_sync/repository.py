@@ -528,3 +528,14 @@ async def counts(conn: Conn | asyncpg.Pool, **filters: Any) -> list[Row]:
         *args,
     )
     return rows
+
+
+async def counts_by_kind(conn: Conn | asyncpg.Pool, **filters: Any) -> list[Row]:
+    """As ``counts``, per kind too (the live answer of a window the kept counts cannot give)."""
+    where, args = _filters(**filters)
+    rows: list[Row] = await conn.fetch(
+        f"SELECT d.kind, d.state, d.reason_code, count(*) AS n FROM deliveries d WHERE {where} "
+        "GROUP BY d.kind, d.state, d.reason_code ORDER BY d.kind, d.state, d.reason_code",
+        *args,
+    )
+    return rows

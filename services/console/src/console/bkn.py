@@ -54,6 +54,12 @@ class BknSync:
         )
         return result
 
+    async def parked_groups(self, token: str, **params: Any) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._call(
+            token, "GET", "/deliveries/parked/groups", params=_clean(params)
+        )
+        return result
+
     async def breaker(self, token: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(token, "GET", "/breaker")
         return result

@@ -9,6 +9,7 @@ import io
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -21,7 +22,9 @@ from .web import ConsoleDep, OperatorDep, PageRefusal, UserDep, page, same_origi
 router = APIRouter(include_in_schema=False)
 
 PAGE_ROWS = 50
-TERTAHAN_MAX = 10_000
+TERTAHAN_MAX = 10_000  # teachers in the CSV
+TERTAHAN_GROUPS = 5_000  # (reason, school) rows on the page
+SCHOOLS_PER_REASON = 100  # shown per reason when no reason is chosen
 STATES = [s.value for s in DeliveryState]
 KINDS = [k.value for k in RecordKind]
 Text = Annotated[str, Query(max_length=100)]
@@ -31,50 +34,60 @@ def _pool(request: Request) -> Any:
     return request.app.state.runtime.db
 
 
-def _totals(counts: list[dict[str, Any]]) -> dict[str, int]:
-    by_state: dict[str, int] = defaultdict(int)
-    for c in counts:
-        by_state[c["state"]] += c["count"]
-    return dict(by_state)
+# The overview's columns: bkn-sync's kept-count windows (entries into each state in the last
+# hour and day, by whole hours; how many are in each state now).
+WINDOWS = {"1h": "1 jam", "1d": "1 hari", "all": "semua"}
+
+
+def _table(windows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, int]]:
+    """(kind, column) -> state -> count, from the answer's ``windows``."""
+    table: dict[tuple[str, str], dict[str, int]] = {
+        (k, label): defaultdict(int) for k in KINDS for label in WINDOWS.values()
+    }
+    for w in windows:
+        for c in w["counts"]:
+            table[(c["kind"], WINDOWS[w["window"]])][c["state"]] += c["count"]
+    return {key: dict(row) for key, row in table.items()}
 
 
 @router.get("/")
 async def overview(request: Request, c: ConsoleDep, user: UserDep) -> HTMLResponse:
-    now = datetime.now(UTC)
-    windows = {"1 jam": now - timedelta(hours=1), "1 hari": now - timedelta(days=1), "semua": None}
-
-    async def counted(kind: str, since: datetime | None) -> dict[str, int]:
-        got = await c.bkn.counts(user.token, kind=kind, since=since.isoformat() if since else None)
-        return _totals(got["counts"])
-
-    jobs = {(k, w): counted(k, since) for k in KINDS for w, since in windows.items()}
-    results = await asyncio.gather(*jobs.values())
-    table = dict(zip(jobs, results, strict=True))
-    breaker = await c.bkn.breaker(user.token)
-    lag: list[Any] = []
-    dlq: dict[str, int | None] = {}
-    outbox: list[metrics_scrape.OutboxFigures] = []
+    # One call for every kind and window and the breaker, from the counts bkn-sync keeps; the
+    # pause beside it for operators. Kafka and the outboxes come after (overview_pipeline).
+    counting = c.bkn.counts(user.token, window=list(WINDOWS))
     if user.is_operator:
-        lag, dlq, outbox = await asyncio.gather(
-            c.kafka.lag(c.settings.lag_groups),
-            c.kafka.sizes(c.settings.dlq_topics),
-            metrics_scrape.outbox_figures(c.settings.metrics_urls),
-        )
+        counted, paused = await asyncio.gather(counting, c.bkn.pause_state(user.token))
+    else:
+        counted, paused = await counting, None
+    table = _table(counted["windows"])
+    since = {WINDOWS[w["window"]]: w["since"] for w in counted["windows"]}
     peak = max([1, *(n for row in table.values() for n in row.values())])
     return page(
         request,
         "overview.html",
         user=user,
         kinds=KINDS,
-        windows=list(windows),
+        windows=list(WINDOWS.values()),
+        since=since,
         states=STATES,
         table=table,
         peak=peak,
-        breaker=breaker,
-        lag=lag,
-        dlq=dlq,
-        outbox=outbox,
+        breaker=counted["breaker"],
+        pause=paused,
     )
+
+
+@router.get("/overview/pipeline")
+async def overview_pipeline(request: Request, c: ConsoleDep, user: OperatorDep) -> HTMLResponse:
+    """The overview's operator panels: consumer lag, DLQ sizes, outboxes. Loaded by the page
+    after it is shown: they ask Kafka's cluster and every service's /metrics, which can take
+    longer than the counts, and the counts need not wait for them."""
+    lag, dlq, outbox = await asyncio.gather(
+        c.kafka.lag(c.settings.lag_groups),
+        c.kafka.sizes(c.settings.dlq_topics),
+        metrics_scrape.outbox_figures(c.settings.metrics_urls),
+    )
+    return page(request, "overview_pipeline.html", user=user, lag=lag, dlq=dlq, outbox=outbox)
 
 
 @router.get("/deliveries")
@@ -141,42 +154,52 @@ async def _parked(c: Any, token: str, reason_code: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _grouped(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _grouped(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """bkn-sync's (reason, school) counts as one section per reason, the most first."""
     reasons: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        code = r["reason_code"] or "-"
-        group = reasons.setdefault(
+    for g in groups:
+        code = g["reason_code"] or "-"
+        reason = reasons.setdefault(
             code,
             {
                 "code": code,
-                "reason": r["reason"],
-                "remedy": r["remedy"],
-                "actor": r["actor"],
-                "schools": {},
-                "count": 0,
+                "reason_code": g["reason_code"] or "",
+                "reason": g["reason"],
+                "remedy": g["remedy"],
+                "actor": g["actor"],
+                "schools": [],
+                "count": g["reason_count"],
+                "school_count": g["reason_schools"],
             },
         )
-        school = group["schools"].setdefault(
-            r["npsn"], {"npsn": r["npsn"], "name": r["school_name"], "teachers": []}
-        )
-        school["teachers"].append(r)
-        group["count"] += 1
-    return sorted(reasons.values(), key=lambda g: -int(g["count"]))
+        # The Find page with exactly this school's parked deliveries of this reason (built
+        # here rather than with a filter per row in the template).
+        query = {"state": "PARKED", "reason_code": g["reason_code"] or "", "npsn": g["npsn"]}
+        reason["schools"].append({**g, "find": f"/deliveries?{urlencode(query)}"})
+    return sorted(reasons.values(), key=lambda r: -int(r["count"]))
 
 
 @router.get("/tertahan")
 async def tertahan(
     request: Request, c: ConsoleDep, user: UserDep, reason_code: Text = ""
 ) -> HTMLResponse:
-    rows = await _parked(c, user.token, reason_code.strip())
+    # Every reason with its first schools; one reason (its "semua sekolah" link) with all.
+    code = reason_code.strip()
+    groups = await c.bkn.parked_groups(
+        user.token,
+        reason_code=code,
+        per_reason=TERTAHAN_GROUPS if code else SCHOOLS_PER_REASON,
+        limit=TERTAHAN_GROUPS,
+    )
+    reasons = _grouped(groups)
     return page(
         request,
         "tertahan.html",
         user=user,
-        groups=_grouped(rows),
-        total=len(rows),
-        capped=len(rows) >= TERTAHAN_MAX,
-        reason_code=reason_code,
+        groups=reasons,
+        total=sum(r["count"] for r in reasons),
+        capped=len(groups) >= TERTAHAN_GROUPS,
+        reason_code=code,
     )
 
 

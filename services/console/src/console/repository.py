@@ -84,8 +84,8 @@ async def record_status(
 ) -> None:
     await conn.execute(
         "INSERT INTO delivery_history (event_id, delivery_id, nip, kind, period_id, version, "
-        "state, attempts, reason_code, reason, next_attempt_at, at, trace_id) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+        "state, attempts, reason_code, reason, next_attempt_at, at, trace_id, http_status, "
+        "error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
         "ON CONFLICT (event_id) DO NOTHING",
         event_id,
         status.delivery_id,
@@ -100,6 +100,8 @@ async def record_status(
         status.next_attempt_at,
         status.at,
         trace_id,
+        status.http_status,
+        status.error,
     )
 
 

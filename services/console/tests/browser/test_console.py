@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import secrets
+from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from conftest import Rig
 
 pytestmark = pytest.mark.infra
+
+WIB = timezone(timedelta(hours=7))
 
 
 def _area() -> str:
@@ -50,8 +53,11 @@ async def test_an_operator_finds_a_parked_teacher_follows_the_trace_and_redrives
 
     await sign_in(page, rig, "operator")
     assert "operator" in await page.inner_text("#who")
+    # The operator panels (Kafka lag, DLQ sizes, outboxes) come after the counts.
+    await page.wait_for_selector("#pipeline #lag")
     await page.screenshot(path=rig.screens / "overview.png", full_page=True)
     assert await page.inner_text("#breaker") == "CLOSED"
+    assert await page.inner_text("#pause-status") == "BERJALAN"
 
     await page.goto(f"{rig.console_url}/deliveries?school={school}&state=PARKED")
     await page.screenshot(path=rig.screens / "find.png", full_page=True)
@@ -69,14 +75,31 @@ async def test_an_operator_finds_a_parked_teacher_follows_the_trace_and_redrives
 
     await wait_for(history_shown, timeout=30, what="the PARKED status in the history")
     await page.screenshot(path=rig.screens / "delivery.png", full_page=True)
+    # The attempt that parked it: e-Kinerja's 422 and its error, beside the state.
+    parked_row = page.locator("table.history tr", has=page.locator("td.PARKED")).first
+    assert await parked_row.locator("td.http-status").inner_text() == "422"
+    assert "BKN-E01" in await parked_row.locator("td.error").inner_text()
     assert "Operator Sekolah" in await page.inner_text(".actor")
     assert "Verval PTK" in await page.inner_text(".remedy-text")
     trace = page.locator("section.delivery-card p a.trace")
     assert await trace.get_attribute("href") == f"http://zipkin.test:9411/zipkin/traces/{trace_id}"
 
-    await page.goto(f"{rig.console_url}/tertahan")
-    assert nip in await page.inner_text("#reason-BKN-E01")
+    # Grouped by reason and school in bkn-sync: this school, one teacher, linked to the find
+    # page for exactly its parked deliveries of that reason (the reason's own page lists every
+    # school; other sessions' schools may share the reason).
+    await page.goto(f"{rig.console_url}/tertahan?reason_code=BKN-E01")
+    reason = page.locator("#reason-BKN-E01")
+    assert "Verval PTK" in await reason.inner_text()
+    row = reason.locator(f"tr.parked-school[data-npsn='{npsn}']")
+    assert school in await row.inner_text()
+    assert await row.locator("td.num").inner_text() == "1"
     await page.screenshot(path=rig.screens / "tertahan.png", full_page=True)
+    await row.locator("a").click()
+    await page.wait_for_url(f"**/deliveries?state=PARKED&reason_code=BKN-E01&npsn={npsn}")
+    found = page.locator("#results tr.delivery")
+    assert await found.count() == 1
+    assert nip in await found.first.inner_text()
+    await page.goto(f"{rig.console_url}/tertahan")
     async with page.expect_download() as download:
         await page.click("#csv")
     csv_text = (await (await download.value).path()).read_text()
@@ -162,18 +185,27 @@ async def test_a_dinas_sees_only_its_area_and_may_not_open_the_dlq(
     while theirs[:2] == mine[:2]:
         theirs = _area()
     tag = secrets.token_hex(3)
-    my_nip, _, _ = await _parked_with_nip_not_found(rig, mine, f"SD Milik {tag}")
-    their_nip, _, _ = await _parked_with_nip_not_found(rig, theirs, f"SD Lain {tag}")
+    my_nip, my_npsn, _ = await _parked_with_nip_not_found(rig, mine, f"SD Milik {tag}")
+    their_nip, their_npsn, _ = await _parked_with_nip_not_found(rig, theirs, f"SD Lain {tag}")
 
     page = await new_page()
     await sign_in(page, rig, "dinas", area=mine)
+    # The overview counts its area; the operators' panels and the pause are not shown.
+    assert await page.locator("#counts-SKP").count() == 1
+    assert await page.locator("#pipeline").count() == 0
+    assert await page.locator("#pause-state").count() == 0
     await page.goto(f"{rig.console_url}/deliveries?school={tag}")
     listed = await page.inner_text("#results")
     await page.screenshot(path=rig.screens / "dinas-find.png", full_page=True)
     assert my_nip in listed
     assert their_nip not in listed
     await page.goto(f"{rig.console_url}/tertahan")
-    assert their_nip not in await page.inner_text("main")
+    tertahan = await page.inner_text("main")
+    await page.screenshot(path=rig.screens / "dinas-tertahan.png", full_page=True)
+    assert f"SD Milik {tag}" in tertahan
+    assert my_npsn in tertahan
+    assert f"SD Lain {tag}" not in tertahan
+    assert their_npsn not in tertahan
 
     response = await page.goto(f"{rig.console_url}/deliveries/{their_nip}")
     assert response is not None
@@ -262,15 +294,29 @@ async def test_an_operator_pauses_deliveries_for_maintenance_and_resumes_them(
     nip = await rig.teacher(npsn, area)
     page = await new_page()
     await sign_in(page, rig, "operator")
+    await page.goto(f"{rig.console_url}/")
+    assert await page.inner_text("#pause-status") == "BERJALAN"
     await page.goto(f"{rig.console_url}/pause")
     assert await page.inner_text("#pause-status") == "BERJALAN"
     await page.fill("#why", "Pemeliharaan e-Kinerja BKN")
+    # An end a day from now, typed in WIB as the page asks; bkn-sync keeps it in UTC.
+    until = (datetime.now(WIB) + timedelta(days=1)).replace(second=0, microsecond=0)
+    await page.fill("#until", until.strftime("%Y-%m-%dT%H:%M"))
     await page.click("#pause")
     await page.wait_for_selector("#pause-done")
     try:
         assert await page.inner_text("#pause-status") == "DIJEDA"
         assert await page.inner_text("#pause-reason") == "Pemeliharaan e-Kinerja BKN"
         await page.screenshot(path=rig.screens / "pause.png", full_page=True)
+        # The overview says so too: who, why, until when.
+        await page.goto(f"{rig.console_url}/")
+        assert await page.inner_text("#pause-status") == "DIJEDA"
+        assert await page.inner_text("#pause-reason") == "Pemeliharaan e-Kinerja BKN"
+        assert "operator" in await page.inner_text("#pause-by")
+        shown = await page.inner_text("#pause-until")
+        assert until.astimezone(UTC).strftime("%Y-%m-%dT%H:%M") in shown
+        await page.screenshot(path=rig.screens / "overview-paused.png", full_page=True)
+        await page.goto(f"{rig.console_url}/pause")
 
         await rig.plan_agreed(nip, npsn, secrets.token_hex(16))
 
