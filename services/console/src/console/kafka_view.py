@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 ORIGINAL_TOPIC = "kinerja-original-topic"
 REPUBLISHED_FROM = "kinerja-republished-from"
+# How long the list of the cluster's consumer groups is reused. Listing is the slow part of a
+# lag view on a cluster with many groups (a test cluster holds thousands); a service's
+# subscriptions change with a deployment, and one shows up on the overview within this time.
+GROUPS_TTL_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class KafkaView:
         self._admin: AIOKafkaAdminClient | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
+        self._groups: tuple[float, list[str]] | None = None
 
     async def close(self) -> None:
         for client in (self._consumer, self._producer):
@@ -93,23 +99,33 @@ class KafkaView:
         """Lag of each named service group: its per-subscription groups ``<group>:<topic>``
         (and a plain group of that name) summed."""
         admin, consumer = await self._clients()
-        listed = await admin.list_consumer_groups()
-        names = [g[0] for g in listed]
+        names = await self._group_names(admin)
+        wanted = {
+            group: [n for n in names if n == group or n.startswith(f"{group}:")] for group in groups
+        }
+        members = sorted({m for found in wanted.values() for m in found})
+        offsets = await asyncio.gather(*(admin.list_consumer_group_offsets(m) for m in members))
+        committed = {
+            member: {tp: meta.offset for tp, meta in got.items() if meta is not None}
+            for member, got in zip(members, offsets, strict=True)
+        }
+        tps = sorted({tp for got in committed.values() for tp in got})
+        ends = await consumer.end_offsets(tps) if tps else {}
         result: list[GroupLag] = []
-        for group in groups:
-            members = [n for n in names if n == group or n.startswith(f"{group}:")]
+        for group, found in wanted.items():
             per_topic: dict[str, int] = defaultdict(int)
-            for member in members:
-                committed = await admin.list_consumer_group_offsets(member)
-                tps = [tp for tp, meta in committed.items() if meta is not None]
-                if not tps:
-                    continue
-                ends = await consumer.end_offsets(tps)
-                for tp in tps:
-                    offset = committed[tp].offset
+            for member in found:
+                for tp, offset in committed[member].items():
                     per_topic[tp.topic] += max(0, ends[tp] - offset) if offset >= 0 else ends[tp]
             result.append(GroupLag(group, sum(per_topic.values()), dict(per_topic)))
         return result
+
+    async def _group_names(self, admin: AIOKafkaAdminClient) -> list[str]:
+        now = time.monotonic()
+        if self._groups is None or now - self._groups[0] > GROUPS_TTL_SECONDS:
+            listed = await admin.list_consumer_groups()
+            self._groups = (now, [g[0] for g in listed])
+        return self._groups[1]
 
     async def sizes(self, topics: Sequence[str]) -> dict[str, int | None]:
         """Records held by each topic (None: no such topic on this cluster)."""
