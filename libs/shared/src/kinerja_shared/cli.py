@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,13 +99,15 @@ def build_parser(
 def service_main(
     name: str,
     load_settings: type[ServiceSettings],
-    create_app: Callable[[ServiceSettings], FastAPI],
+    create_app: str,
     migrations: Path,
     argv: Sequence[str] | None = None,
     *,
     commands: Sequence[Command] = (),
 ) -> int:
-    """Parse ``argv`` and run the command; returns its exit status (see `cli_errors`)."""
+    """Parse ``argv`` and run the command; returns its exit status (see `cli_errors`).
+    ``create_app`` names the app factory as ``module:function``; it is imported on ``serve``
+    only, as FastAPI and FastStream take a second to load and nothing else needs them."""
     prefix = load_settings.model_config.get("env_prefix") or ""
     args = build_parser(name, prefix, commands).parse_args(argv)
     own = {command.name: command for command in commands}
@@ -135,8 +138,12 @@ def service_main(
         # without it and keeps trying (kinerja_shared.health).
         asyncio.run(cli_errors.probe_database(settings.database_url, f"{prefix}DATABASE_URL"))
         setup_logging()
+        module, _, factory = create_app.partition(":")
+        make_app: Callable[[ServiceSettings], FastAPI] = getattr(
+            importlib.import_module(module), factory
+        )
         uvicorn.run(
-            create_app(settings),
+            make_app(settings),
             host=settings.http_host,
             port=args.port or settings.http_port,
             log_config=None,

@@ -3,7 +3,11 @@ database pool and the outbox relay living in its lifespan.
 
 A service supplies its settings, its HTTP routers and a ``register`` function that adds its
 subscribers (qserv-kafka's shape: handlers are registered after configuration is known, so tests
-build the app with their own settings).
+build the app with their own settings) and returns the service's own long-lived parts (its
+clients, caches, semaphores), which handlers and routes then reach, typed, as
+``runtime.parts``. A service may also name background ``tasks`` (started once everything else
+is, cancelled before the consumers stop) and a ``stop`` for its parts (after the consumers and
+the relay stopped, before the pool closes).
 
 Every request passes ``middleware.AccessLog`` (one line, by route template), the metrics
 middleware, then ``middleware.RequestLimits`` (413/431 before anything reads or parses it) on
@@ -17,9 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -42,24 +46,36 @@ from .settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 
+S = TypeVar("S", bound=ServiceSettings)
+P = TypeVar("P")
+
+
 @dataclass
-class Runtime:
-    """The long-lived clients of one service process, built in the lifespan."""
+class Runtime(Generic[S, P]):
+    """The long-lived clients of one service process, built in the lifespan: the shared ones,
+    and the service's own ``parts`` (what its ``register`` returned)."""
 
     name: str
-    settings: ServiceSettings
+    settings: S
     broker: KafkaBroker
     verifier: TokenVerifier
     pool: asyncpg.Pool | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    own: P | None = None
 
     @property
     def db(self) -> asyncpg.Pool:
         assert self.pool is not None, "the database pool exists only inside the lifespan"
         return self.pool
 
+    @property
+    def parts(self) -> P:
+        assert self.own is not None, "a service's parts exist only inside the lifespan"
+        return self.own
 
-Register = Callable[[Runtime], None]
+
+# ``register`` adds the subscribers and returns the service's parts (None if it has none).
+Register = Callable[[Runtime[S, P]], P]
+Tasks = Callable[[Runtime[S, P]], Sequence[Coroutine[Any, Any, None]]]
 
 
 def make_broker(name: str, settings: ServiceSettings) -> KafkaBroker:
@@ -78,11 +94,13 @@ def make_broker(name: str, settings: ServiceSettings) -> KafkaBroker:
 
 def create_service_app(
     name: str,
-    settings: ServiceSettings,
+    settings: S,
     *,
     routers: Sequence[APIRouter],
-    register: Register,
-    on_started: Callable[[Runtime], Any] | None = None,
+    register: Register[S, P],
+    tasks: Tasks[S, P] | None = None,
+    stop: Callable[[P], Awaitable[None]] | None = None,
+    on_started: Callable[[Runtime[S, P]], Any] | None = None,
     title: str | None = None,
     description: str = "",
 ) -> FastAPI:
@@ -92,7 +110,7 @@ def create_service_app(
     _warn_about_exposure(name, settings)
     telemetry.setup_tracing(name)
     AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
-    runtime = Runtime(
+    runtime: Runtime[S, P] = Runtime(
         name=name,
         settings=settings,
         broker=make_broker(name, settings),
@@ -109,7 +127,7 @@ def create_service_app(
             min_size=settings.db_pool_min,
             max_size=settings.db_pool_max,
         )
-        register(runtime)
+        runtime.own = register(runtime)
         await broker_link.start()
         # The relay has a producer of its own: it replaces it when Kafka breaks the producer's
         # idempotence state (a refused batch), which must not touch the consumers' broker.
@@ -137,11 +155,21 @@ def create_service_app(
             started = on_started(runtime)
             if asyncio.iscoroutine(started):
                 await started
+        background = [
+            asyncio.create_task(work, name=f"{name}-{getattr(work, '__name__', 'task')}")
+            for work in (tasks(runtime) if tasks is not None else ())
+        ]
         log.info("service started", extra={"service": name, "port": settings.http_port})
         try:
             yield
         finally:
-            # Stop consuming first (in-flight handlers finish and commit), then drain the relay.
+            # The service's own background work first: nothing the consumers wait for runs
+            # there. Then stop consuming (in-flight handlers finish and commit), then drain the
+            # relay.
+            for task in background:
+                task.cancel()
+            if background:
+                await asyncio.wait(background, timeout=settings.graceful_shutdown_seconds)
             await sampler.stop()
             await relay_health.stop()
             if metrics_server is not None:
@@ -161,6 +189,12 @@ def create_service_app(
                 relay_task.cancel()  # still waiting for Kafka: nothing to drain
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(relay_task, settings.graceful_shutdown_seconds)
+            if stop is not None and runtime.own is not None:
+                # No consumer or relay uses the parts any more; the pool is still open.
+                try:
+                    await stop(runtime.own)
+                except Exception:
+                    log.exception("the service's parts did not stop cleanly")
             await close_pool(runtime.pool, settings.graceful_shutdown_seconds)
             telemetry.shutdown_tracing()
 
@@ -234,7 +268,9 @@ async def _housekeeping(pool: asyncpg.Pool) -> None:
         await asyncio.sleep(HOUSEKEEPING_SECONDS)
 
 
-def _ops_router(runtime: Runtime, broker_link: BrokerLink, relay: RelayHealth) -> APIRouter:
+def _ops_router(
+    runtime: Runtime[Any, Any], broker_link: BrokerLink, relay: RelayHealth
+) -> APIRouter:
     router = health_router(runtime.name, lambda: runtime.db, broker_link, relay)
     if runtime.settings.metrics_port is not None:
         return router  # served on its own port, out of the API's reach

@@ -1,6 +1,6 @@
 from fastapi import FastAPI
 
-from kinerja_shared.service import Runtime, create_service_app
+from kinerja_shared.service import create_service_app
 
 from . import api, handlers
 from .config import Settings
@@ -16,4 +16,4 @@ def create_app(settings: Settings) -> FastAPI:
     )
 
 
-__all__ = ["Runtime", "create_app"]
+__all__ = ["create_app"]

@@ -25,10 +25,11 @@ from kinerja_shared.topics import (
 )
 
 from . import repository
+from .config import Settings
 from .domain.assessment import Evidence, EvidenceKind, PlanFact, UpstreamFact, apply
 
 
-def register(runtime: Runtime) -> None:
+def register(runtime: Runtime[Settings, None]) -> None:
     group = runtime.settings.consumer_group
     subscribe_roster(runtime.broker, group=group, pool=runtime.db)
     for topic, effect in (

@@ -134,7 +134,7 @@ class Counts(BaseModel):
 
 
 def _breaker(request: Request) -> BreakerView:
-    sender: Sender = request.app.state.runtime.extras["sender"]
+    sender: Sender = request.app.state.runtime.parts.sender
     return sender.gate.view()
 
 
@@ -492,9 +492,8 @@ def _pause_view(record: pause.PauseRecord | None) -> PauseView:
 
 def _learn(request: Request, record: pause.PauseRecord | None) -> None:
     # This replica knows at once; the others on their next read (pause_poll_seconds).
-    held: pause.Pause | None = request.app.state.runtime.extras.get("pause")
-    if held is not None:
-        held.learn(record)
+    held: pause.Pause = request.app.state.runtime.parts.pause
+    held.learn(record)
 
 
 @router.get("/pause", responses=error_responses(403))

@@ -18,7 +18,6 @@ from datetime import datetime
 from opentelemetry import trace
 
 from kinerja_shared import telemetry, tracing_attrs
-from kinerja_shared.service import Runtime
 
 from . import pipeline, repository
 from .batch import within
@@ -26,8 +25,8 @@ from .breaker import BreakerOpen, Gate
 from .domain.breaker import BreakerState
 from .domain.classify import E_KINERJA_DOWN
 from .domain.delivery import Delivery
-from .handlers import record, settings_of
-from .sender import Sender
+from .handlers import record
+from .parts import BknRuntime
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)
@@ -45,9 +44,9 @@ async def _all(work: Iterable[Awaitable[None]], what: str) -> int:
 # --- scheduled checks of parked deliveries ----------------------------------------------------
 
 
-async def run_checks(runtime: Runtime) -> None:
+async def run_checks(runtime: BknRuntime) -> None:
     """Check due parked deliveries until cancelled."""
-    settings = settings_of(runtime)
+    settings = runtime.settings
     while True:
         taken = 0
         try:
@@ -58,10 +57,10 @@ async def run_checks(runtime: Runtime) -> None:
             await asyncio.sleep(settings.parked_recheck_poll_seconds)
 
 
-async def check_due(runtime: Runtime) -> int:
+async def check_due(runtime: BknRuntime) -> int:
     """Take one batch of due checks and make them; how many were taken."""
-    settings = settings_of(runtime)
-    sender: Sender = runtime.extras["sender"]
+    settings = runtime.settings
+    sender = runtime.parts.sender
     if not sender.gate.admitting():
         # e-Kinerja is down: a check would only wait for the breaker while its lease runs.
         return 0
@@ -72,11 +71,11 @@ async def check_due(runtime: Runtime) -> int:
     return len(taken)
 
 
-async def _check(runtime: Runtime, d: Delivery) -> None:
-    sender: Sender = runtime.extras["sender"]
+async def _check(runtime: BknRuntime, d: Delivery) -> None:
+    sender = runtime.parts.sender
     with within(d.current.trace), _tracer.start_as_current_span(f"bkn-sync check {d.kind}"):
         tracing_attrs.annotate(d.nip, d.period_id, d.delivery_key)
-        async with runtime.extras["in_flight"]:
+        async with runtime.parts.in_flight:
             try:
                 result = await sender.deliver(pipeline.request_of(d))
             except BreakerOpen:
@@ -87,9 +86,9 @@ async def _check(runtime: Runtime, d: Delivery) -> None:
 # --- recovery after an outage -----------------------------------------------------------------
 
 
-async def run_recovery(runtime: Runtime) -> None:
+async def run_recovery(runtime: BknRuntime) -> None:
     """After every outage, bring forward what it sent to the retry tiers, until cancelled."""
-    sender: Sender = runtime.extras["sender"]
+    sender = runtime.parts.sender
     while True:
         await sender.gate.outage()
         try:
@@ -98,7 +97,7 @@ async def run_recovery(runtime: Runtime) -> None:
             log.warning("recovery after an e-Kinerja outage failed", exc_info=True)
 
 
-async def recover(runtime: Runtime) -> None:
+async def recover(runtime: BknRuntime) -> None:
     """From an outage's start until e-Kinerja is back and every delivery the outage left on a
     retry tier was attempted again.
 
@@ -107,8 +106,8 @@ async def recover(runtime: Runtime) -> None:
     tier with hours to wait). A failed probe costs that delivery one attempt, not a tier. Once
     the breaker closes, the deliveries that failed before it did are brought forward.
     """
-    settings = settings_of(runtime)
-    gate: Gate = runtime.extras["sender"].gate
+    settings = runtime.settings
+    gate: Gate = runtime.parts.sender.gate
     while True:
         try:
             await gate.ready()
@@ -134,11 +133,11 @@ def _closed(gate: Gate) -> bool:
     return gate.state is BreakerState.CLOSED
 
 
-async def _drain(runtime: Runtime, closed_at: datetime) -> None:
+async def _drain(runtime: BknRuntime, closed_at: datetime) -> None:
     """Attempt now what failed on e-Kinerja before the breaker closed and waits on a tier,
     a batch at a time, while the breaker stays closed."""
-    settings = settings_of(runtime)
-    gate: Gate = runtime.extras["sender"].gate
+    settings = runtime.settings
+    gate: Gate = runtime.parts.sender.gate
     while _closed(gate):
         waiting = await repository.waiting_on_tiers(
             runtime.db,
@@ -156,13 +155,13 @@ async def _drain(runtime: Runtime, closed_at: datetime) -> None:
             return  # e.g. the database is away: the tiers attempt them when due
 
 
-async def _forward(runtime: Runtime, key: str, seq: int) -> None:
-    sender: Sender = runtime.extras["sender"]
+async def _forward(runtime: BknRuntime, key: str, seq: int) -> None:
+    sender = runtime.parts.sender
     try:
         await sender.gate.ready()
     except BreakerOpen:
         return  # down again: it waits on its tier as before
-    async with runtime.extras["in_flight"]:
+    async with runtime.parts.in_flight:
         d = await pipeline.bring_forward(runtime.db, key, seq)
         if d is None:
             return  # attempted meanwhile (its tier came due, a redrive, a newer version)

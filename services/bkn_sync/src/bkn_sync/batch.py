@@ -24,13 +24,12 @@ from opentelemetry import trace
 
 from kinerja_shared import telemetry, tracing_attrs
 from kinerja_shared.events.bkn_sync import DeliveryState
-from kinerja_shared.service import Runtime
 
 from . import pipeline
 from .domain.deliveries import PENDING
 from .domain.delivery import Delivery
+from .parts import BknRuntime
 from .pipeline import Attempted, Routing, Source
-from .sender import Sender
 
 _tracer = trace.get_tracer(__name__)
 
@@ -46,11 +45,11 @@ def within(headers: Mapping[str, str]) -> Iterator[None]:
 
 
 async def deliver(
-    runtime: Runtime, sources: Sequence[Source], routing: Routing
+    runtime: BknRuntime, sources: Sequence[Source], routing: Routing
 ) -> list[Delivery | None]:
     """Ingest, attempt and record a batch; raises (so the batch is read again) if any of its
     deliveries could not be attempted, after recording the outcomes of the others."""
-    sender: Sender = runtime.extras["sender"]
+    sender = runtime.parts.sender
     # Claim at ingest only while e-Kinerja takes calls: during an outage the rows wait QUEUED,
     # their attempts untouched, and are claimed one by one once the breaker lets calls through.
     claim = sender.gate.admitting()
@@ -67,21 +66,21 @@ async def deliver(
     return [o for o in outcomes if not isinstance(o, BaseException)]
 
 
-async def _attempt(runtime: Runtime, d: Delivery, src: Source, routing: Routing) -> Delivery | None:
+async def _attempt(
+    runtime: BknRuntime, d: Delivery, src: Source, routing: Routing
+) -> Delivery | None:
     """Attempt one delivery and record its outcome at once; the delivery as recorded."""
-    sender: Sender = runtime.extras["sender"]
-    in_flight: asyncio.Semaphore = runtime.extras["in_flight"]
-    recorder: pipeline.Recorder = runtime.extras["recorder"]
+    parts = runtime.parts
     with within(src.trace), _tracer.start_as_current_span(f"bkn-sync deliver {src.kind}"):
         tracing_attrs.annotate(src.nip, src.period_id, d.delivery_key)
         # Waiting for the breaker takes no slot: nothing could use it meanwhile anyway.
-        await sender.gate.ready()
-        async with in_flight:
+        await parts.sender.gate.ready()
+        async with parts.in_flight:
             if d.state is not DeliveryState.IN_FLIGHT:
                 claimed = await pipeline.claim(runtime.db, d.delivery_key, PENDING)
                 if claimed is None:
                     return None  # moved on meanwhile (a redrive, a tier attempt)
                 d = claimed
-            result = await sender.deliver(pipeline.request_of(d))
+            result = await parts.sender.deliver(pipeline.request_of(d))
         attempted = Attempted(d, result, telemetry.current_trace_headers())
-        return await recorder.record(attempted, routing)
+        return await parts.recorder.record(attempted, routing)

@@ -1,23 +1,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from kinerja_shared.cli import service_main
 
 from . import ops
 from .config import Settings
-
-if TYPE_CHECKING:
-    from fastapi import FastAPI
-
-
-def _create_app(settings: Settings) -> FastAPI:
-    # Imported on `serve` only: FastAPI and FastStream take a second to load, and `--help`,
-    # `migrate` and the operator commands need neither.
-    from .app import create_app
-
-    return create_app(settings)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     return service_main(
         "bkn_sync",
         Settings,
-        _create_app,  # type: ignore[arg-type]
+        "bkn_sync.app:create_app",
         Path(__file__).parent / "migrations",
         argv,
         commands=ops.commands(Settings.model_fields["http_port"].default),

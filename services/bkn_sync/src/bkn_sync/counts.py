@@ -24,7 +24,7 @@ from typing import Any
 
 import asyncpg
 
-from kinerja_shared.service import Runtime
+from .parts import BknRuntime
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ async def fold(conn: Conn) -> int:
     return folded
 
 
-async def run_fold(runtime: Runtime, every: float) -> None:
+async def run_fold(runtime: BknRuntime, every: float) -> None:
     """Fold every ``every`` seconds until cancelled. Every replica runs it: two folds at once
     are safe (migration 0006), and one replica down leaves the others folding."""
     while True:

@@ -24,7 +24,6 @@ from kinerja_shared.events.bkn_sync import DeliveryState, RecordKind
 from kinerja_shared.events.roster import Pegawai
 from kinerja_shared.inbox import as_dead_letter, dead_letter_headers
 from kinerja_shared.roster.projection import subscribe_roster
-from kinerja_shared.service import Runtime
 from kinerja_shared.topics import BKN_RETRY_TIERS, PLAN_AGREED, PREDIKAT_DITETAPKAN, Topic
 
 from . import batch, metrics, pipeline, repository
@@ -33,6 +32,8 @@ from .config import Settings
 from .domain.classify import ROSTER_FIXABLE
 from .domain.deliveries import CLAIMABLE
 from .domain.delivery import Delivery
+from .parts import BknRuntime, Parts
+from .pause import Pause
 from .repository import Conn
 from .sender import Sender
 
@@ -48,14 +49,8 @@ class NotDueYet(Exception):
     """Raised to re-read a retry record later instead of holding the partition for long."""
 
 
-def settings_of(runtime: Runtime) -> Settings:
+def routing_of(runtime: BknRuntime) -> pipeline.Routing:
     settings = runtime.settings
-    assert isinstance(settings, Settings)
-    return settings
-
-
-def routing_of(runtime: Runtime) -> pipeline.Routing:
-    settings = settings_of(runtime)
     return pipeline.Routing(
         schedule=settings.retry_schedule(),
         dlq=settings.dlq_topic,
@@ -64,16 +59,16 @@ def routing_of(runtime: Runtime) -> pipeline.Routing:
 
 
 async def attempt(
-    runtime: Runtime,
+    runtime: BknRuntime,
     delivery_key: str,
     states: frozenset[DeliveryState],
     seq: int | None = None,
 ) -> None:
     """One retry-tier (or redriven) delivery, one record at a time."""
-    sender: Sender = runtime.extras["sender"]
+    sender = runtime.parts.sender
     # While e-Kinerja is down the delivery stays QUEUED/RETRYING, its attempts untouched.
     await sender.gate.ready()
-    async with runtime.extras["in_flight"]:
+    async with runtime.parts.in_flight:
         claimed = await pipeline.claim(runtime.db, delivery_key, states, seq)
         if claimed is None:
             return
@@ -82,10 +77,9 @@ async def attempt(
     await record(runtime, pipeline.Attempted(claimed, result))
 
 
-async def record(runtime: Runtime, attempted: pipeline.Attempted) -> Delivery | None:
+async def record(runtime: BknRuntime, attempted: pipeline.Attempted) -> Delivery | None:
     """Record one attempt's outcome now (with any others completing at the same time)."""
-    recorder: pipeline.Recorder = runtime.extras["recorder"]
-    return await recorder.record(attempted, routing_of(runtime))
+    return await runtime.parts.recorder.record(attempted, routing_of(runtime))
 
 
 def call_cap(pool: asyncpg.Pool, settings: Settings) -> SharedCallCap | None:
@@ -96,14 +90,14 @@ def call_cap(pool: asyncpg.Pool, settings: Settings) -> SharedCallCap | None:
     return SharedCallCap(pool, total, per_instansi)
 
 
-def register(runtime: Runtime) -> None:
-    settings = settings_of(runtime)
+def register(runtime: BknRuntime) -> Parts:
+    settings = runtime.settings
     group = settings.consumer_group
-    runtime.extras["sender"] = Sender(settings, cap=call_cap(runtime.db, settings))
-    # Every outcome is recorded as its PUT completes, by one group-committing writer.
-    runtime.extras["recorder"] = pipeline.Recorder(lambda: runtime.db)
-    # Bounds the deliveries attempted at once by this process, across every consumer.
-    runtime.extras["in_flight"] = asyncio.Semaphore(settings.max_in_flight)
+    sender = Sender(settings, cap=call_cap(runtime.db, settings))
+    # Before any consumer starts: until its first read the pause holds every delivery.
+    held = Pause(settings.pause_poll_seconds)
+    sender.gate.hold_also(held)
+    held.on_change(sender.gate.wake)
 
     async def roster_changed(conn: Conn, pegawai: Pegawai, _old: asyncpg.Record | None) -> None:
         # A roster fix (Verval PTK, User PMM, unor) is what clears an E01–E06 refusal.
@@ -125,10 +119,16 @@ def register(runtime: Runtime) -> None:
         _subscribe_source(runtime, kind, topic)
     for tier_topic in BKN_RETRY_TIERS:
         _subscribe_tier(runtime, tier_topic.name)
+    return Parts(
+        sender=sender,
+        recorder=pipeline.Recorder(lambda: runtime.db),
+        in_flight=asyncio.Semaphore(settings.max_in_flight),
+        pause=held,
+    )
 
 
-def _subscribe_source(runtime: Runtime, kind: RecordKind, topic: Topic[Any]) -> None:
-    settings = settings_of(runtime)
+def _subscribe_source(runtime: BknRuntime, kind: RecordKind, topic: Topic[Any]) -> None:
+    settings = runtime.settings
     group = settings.consumer_group
 
     async def handle(msg: KafkaMessage) -> None:
@@ -183,8 +183,8 @@ def _header(msg: KafkaMessage, name: str) -> str | None:
     return None
 
 
-def _subscribe_tier(runtime: Runtime, topic_name: str) -> None:
-    settings = settings_of(runtime)
+def _subscribe_tier(runtime: BknRuntime, topic_name: str) -> None:
+    settings = runtime.settings
 
     async def handle(msg: KafkaMessage) -> None:
         # The header keeps its contract name; its value is the delivery key.
@@ -212,9 +212,9 @@ def _subscribe_tier(runtime: Runtime, topic_name: str) -> None:
     _subscribe(runtime, topic_name, handle, **({"max_workers": workers} if workers > 1 else {}))
 
 
-def _subscribe(runtime: Runtime, topic_name: str, handle: Any, **options: Any) -> None:
+def _subscribe(runtime: BknRuntime, topic_name: str, handle: Any, **options: Any) -> None:
     """Offsets committed after the handler returns; on an exception the records are read again."""
-    group = f"{settings_of(runtime).consumer_group}:{topic_name}"
+    group = f"{runtime.settings.consumer_group}:{topic_name}"
     # A group per subscription, as the shared inbox does: a member joining one topic's group
     # does not stop the other topics' consumers for a rebalance.
     runtime.broker.subscriber(

@@ -50,7 +50,7 @@ class Rig:
         return seen
 
     async def knows_paused(self) -> bool:
-        held = self.running.app.state.runtime.extras["pause"]
+        held = self.running.app.state.runtime.parts.pause
         return bool(held.record is not None)
 
 

@@ -14,6 +14,7 @@ from kinerja_shared.service import Runtime
 from kinerja_shared.topics import BKN_DELIVERY_STATUS
 
 from . import repository
+from .config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ def trace_id_of(traceparent: str | None) -> str | None:
     return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
 
 
-def register(runtime: Runtime) -> None:
+def register(runtime: Runtime[Settings, None]) -> None:
     group = f"{runtime.settings.consumer_group}:{BKN_DELIVERY_STATUS.name}"
 
     async def on_status(msg: KafkaMessage) -> None:

@@ -13,13 +13,12 @@ from kinerja_shared.envelope import Envelope
 from kinerja_shared.events.roster import Pegawai
 from kinerja_shared.refusal import Refusal
 from kinerja_shared.roster.projection import subscribe_roster
-from kinerja_shared.service import Runtime
 from kinerja_shared.topics import PLAN_AGREED
 
 from . import repository
 from .domain import followup
-from .domain.calendar import Clock
 from .domain.observation import AgreedPlan, cancel, on_plan_agreed
+from .parts import ObservationRuntime
 from .repository import Conn
 from .rules import ObservationRules
 
@@ -27,16 +26,15 @@ SYSTEM = "SYSTEM"
 TRANSFER_REASON = "Pegawai mutasi keluar (tidak aktif lagi pada data Dapodik)."
 
 
-def register(runtime: Runtime) -> None:
+def register(runtime: ObservationRuntime) -> None:
     group = runtime.settings.consumer_group
 
     async def pegawai_changed(conn: Conn, new: Pegawai, old: asyncpg.Record | None) -> None:
         if not new.aktif:
-            clock: Clock = runtime.extras["clock"]
-            await cancel_open_items(conn, new.nip, now=clock())
+            await cancel_open_items(conn, new.nip, now=runtime.parts.clock())
 
     async def agreed(conn: Conn, event: Envelope[Any]) -> None:
-        await plan_agreed(conn, event, runtime.extras["rules"])
+        await plan_agreed(conn, event, runtime.parts.rules)
 
     subscribe_roster(
         runtime.broker, group=group, pool=runtime.db, on_pegawai_changed=pegawai_changed

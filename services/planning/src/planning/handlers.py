@@ -22,7 +22,7 @@ from .rules import PlanningRules
 ROSTER_ACTOR = "SYSTEM_ROSTER"
 
 
-def register(runtime: Runtime) -> None:
+def register(runtime: Runtime[Settings, None]) -> None:
     settings = runtime.settings
     assert isinstance(settings, Settings)
     rules = PlanningRules.load(settings)

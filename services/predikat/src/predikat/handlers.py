@@ -21,7 +21,7 @@ from .domain.delivery import DeliveryFacts, DeliveryView, apply_status
 log = logging.getLogger(__name__)
 
 
-def register(runtime: Runtime) -> None:
+def register(runtime: Runtime[Settings, None]) -> None:
     group = runtime.settings.consumer_group
     subscribe_roster(runtime.broker, group=group, pool=runtime.db)
 

@@ -20,7 +20,7 @@ from ..rules import ObservationRules
 
 
 def _rules(request: Request) -> ObservationRules:
-    rules: ObservationRules = request.app.state.runtime.extras["rules"]
+    rules: ObservationRules = request.app.state.runtime.parts.rules
     return rules
 
 
@@ -28,7 +28,7 @@ Rules = Annotated[ObservationRules, Depends(_rules)]
 
 
 def now_of(request: Request) -> datetime:
-    clock: Clock = request.app.state.runtime.extras["clock"]
+    clock: Clock = request.app.state.runtime.parts.clock
     return clock()
 
 
