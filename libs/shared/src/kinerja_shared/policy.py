@@ -175,7 +175,7 @@ PERMISSIONS: tuple[Permission, ...] = (
     _p("delivery.read", "Read one teacher's deliveries to e-Kinerja", **_READ_TEACHER),
     _p(
         "deliveries.read",
-        "List deliveries, counts, breaker state",
+        "List deliveries, counts, parked deliveries by reason and school, breaker state",
         dinas=Scope.AREA,
         operator=Scope.ALL,
     ),
@@ -281,6 +281,7 @@ OPERATIONS: Mapping[tuple[str, str, str], str] = MappingProxyType(
         ("predikat", "PUT", "/wilayah/{area}/sebaran"): "curve_policy.write",
         ("bkn_sync", "GET", "/deliveries"): "deliveries.read",
         ("bkn_sync", "GET", "/deliveries/counts"): "deliveries.read",
+        ("bkn_sync", "GET", "/deliveries/parked/groups"): "deliveries.read",
         ("bkn_sync", "GET", "/breaker"): "deliveries.read",
         ("bkn_sync", "GET", "/deliveries/{nip}"): "delivery.read",
         ("bkn_sync", "POST", "/redrive"): "delivery.redrive",
