@@ -42,8 +42,8 @@ lint: install
 test: install
 	bash deploy/local/test-tools.sh
 	KINERJA_STACK=test bash deploy/local/up.sh infra
-	# The e2e tests alone first, then the hostile-conditions and bench smoke tests beside the
-	# rest (deploy/local/test-suite.sh says why).
+	# The e2e tests alone first, then the tests that wait on processes of their own beside the
+	# rest (deploy/local/test-suite.sh says which and why).
 	bash deploy/local/test-suite.sh
 	$(MAKE) --no-print-directory lint
 

@@ -3,10 +3,11 @@
 # wall time two cores allow:
 #   1. the e2e tests alone, on a quiet broker: their services start from the beginning of every
 #      topic and would otherwise first chew through what the other tests published;
-#   2. then two pytest runs side by side: the hostile-conditions proofs and the benchmark smoke
-#      tests (each spends most of its time waiting on processes of its own: a three-broker
-#      cluster, a scratch PostgreSQL, services it SIGKILLs or measures), and everything else.
-#      Alone, each leaves a core mostly idle. Neither stops or restarts the shared stack.
+#   2. then two pytest runs side by side: the tests that spend most of their time waiting on
+#      processes of their own (the hostile-conditions proofs with a three-broker cluster and a
+#      scratch PostgreSQL, the benchmark smoke tests, the scale and crash tests that start
+#      replicas and SIGKILL them), and everything else. Alone, each leaves a core mostly idle.
+#      Neither stops or restarts the shared stack.
 # Exit status: non-zero when any of the three runs failed. Extra arguments go to every run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -17,7 +18,13 @@ source .local/test/env
 set +a
 export KINERJA_STACK=test
 PYTEST=.venv/bin/pytest
-SIDE=(tests/resilience tests/bench_smoke)
+SIDE=(
+  tests/resilience
+  tests/bench_smoke
+  tests/scale
+  services/bkn_sync/tests/integration/test_crash.py
+  libs/shared/tests/test_crash_safety.py
+)
 logs=.local/test/logs
 mkdir -p "$logs"
 
@@ -36,8 +43,8 @@ side=0
 wait "$side_pid" || side=$?
 
 echo
-echo "=== ${SIDE[*]} (run beside the others) ==="
+echo "=== the side run: ${SIDE[*]} ==="
 cat "$logs/pytest-side.log"
 echo
-echo "e2e: exit $e2e · main: exit $main · ${SIDE[*]}: exit $side"
+echo "e2e: exit $e2e · main: exit $main · side: exit $side"
 ((e2e == 0 && main == 0 && side == 0))
