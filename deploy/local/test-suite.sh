@@ -6,7 +6,8 @@
 #   2. then two pytest runs side by side: the tests that spend most of their time waiting on
 #      processes of their own (the hostile-conditions proofs with a three-broker cluster and a
 #      scratch PostgreSQL, the benchmark smoke tests, the scale and crash tests that start
-#      replicas and SIGKILL them), and everything else. Alone, each leaves a core mostly idle.
+#      replicas and SIGKILL them, the broker ACL tests with a SASL broker of their own), and
+#      everything else. Alone, each leaves a core mostly idle.
 #      Neither stops or restarts the shared stack.
 # Exit status: non-zero when any of the three runs failed. Extra arguments go to every run.
 set -euo pipefail
@@ -22,6 +23,7 @@ SIDE=(
   tests/resilience
   tests/bench_smoke
   tests/scale
+  tests/security
   services/bkn_sync/tests/integration/test_crash.py
   libs/shared/tests/test_crash_safety.py
 )

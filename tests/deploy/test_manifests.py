@@ -207,6 +207,90 @@ KAFKA_TOPIC_SCHEMA: dict[str, Any] = {
         },
     },
 }
+_ACL_OPERATIONS = [
+    "Read",
+    "Write",
+    "Create",
+    "Delete",
+    "Alter",
+    "Describe",
+    "ClusterAction",
+    "AlterConfigs",
+    "DescribeConfigs",
+    "IdempotentWrite",
+    "All",
+]
+# Strimzi's KafkaUser (v1beta2): SCRAM-SHA-512 and the simple authorizer's rules.
+KAFKA_USER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "kafka.strimzi.io/v1beta2"},
+        "kind": {"const": "KafkaUser"},
+        "metadata": {
+            **_METADATA,
+            "required": ["name", "labels"],
+            "properties": {
+                **_METADATA["properties"],
+                "labels": {**_STRING_MAP, "required": ["strimzi.io/cluster"]},
+            },
+        },
+        "spec": {
+            "type": "object",
+            "required": ["authentication", "authorization"],
+            "additionalProperties": False,
+            "properties": {
+                "authentication": {
+                    "type": "object",
+                    "required": ["type"],
+                    "additionalProperties": False,
+                    "properties": {"type": {"const": "scram-sha-512"}},
+                },
+                "authorization": {
+                    "type": "object",
+                    "required": ["type", "acls"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "type": {"const": "simple"},
+                        "acls": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["resource", "operations"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "resource": {
+                                        "type": "object",
+                                        "required": ["type"],
+                                        "additionalProperties": False,
+                                        "properties": {
+                                            "type": {
+                                                "enum": [
+                                                    "topic",
+                                                    "group",
+                                                    "cluster",
+                                                    "transactionalId",
+                                                ]
+                                            },
+                                            "name": {"type": "string", "minLength": 1},
+                                            "patternType": {"enum": ["literal", "prefix"]},
+                                        },
+                                    },
+                                    "operations": {
+                                        "type": "array",
+                                        "minItems": 1,
+                                        "items": {"enum": _ACL_OPERATIONS},
+                                    },
+                                    "host": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
 TRIGGER_AUTHENTICATION_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["apiVersion", "kind", "metadata", "spec"],
@@ -414,6 +498,7 @@ CRD_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
     ("keda.sh/v1alpha1", "ScaledObject"): SCALED_OBJECT_SCHEMA,
     ("keda.sh/v1alpha1", "TriggerAuthentication"): TRIGGER_AUTHENTICATION_SCHEMA,
     ("kafka.strimzi.io/v1beta2", "KafkaTopic"): KAFKA_TOPIC_SCHEMA,
+    ("kafka.strimzi.io/v1beta2", "KafkaUser"): KAFKA_USER_SCHEMA,
     ("monitoring.coreos.com/v1", "ServiceMonitor"): SERVICE_MONITOR_SCHEMA,
     ("monitoring.coreos.com/v1", "PrometheusRule"): PROMETHEUS_RULE_SCHEMA,
     ("external-secrets.io/v1", "ExternalSecret"): EXTERNAL_SECRET_SCHEMA,

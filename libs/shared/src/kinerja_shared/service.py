@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -40,7 +41,7 @@ from .errors import install_error_handlers
 from .health import BrokerLink, RelayHealth, health_router
 from .logging import setup_logging
 from .middleware import AccessLog, RequestLimits
-from .outbox import KafkaTopicCatalog, OutboxRelay, purge_published
+from .outbox import KafkaTopicCatalog, OutboxRelay, TopicFacts, purge_published
 from .settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -84,12 +85,41 @@ def make_broker(name: str, settings: ServiceSettings) -> KafkaBroker:
         # FastStream takes a string as one address; aiokafka's own "a:1,b:2" would not bootstrap.
         [server.strip() for server in settings.kafka_bootstrap.split(",")],
         client_id=name,
+        # None (PLAINTEXT, the default) or SCRAM-SHA-512 over TLS (settings.kafka_*).
+        security=settings.kafka_security(),
         enable_idempotence=True,
         acks="all",
         graceful_timeout=settings.graceful_shutdown_seconds,
         middlewares=(KafkaTelemetryMiddleware(tracer_provider=provider),),
         logger=logging.getLogger(f"{name}.kafka"),
     )
+
+
+class _AuthenticatedTopicCatalog(KafkaTopicCatalog):
+    """The relay's topic questions over SASL_SSL: the admin client logs in as the service."""
+
+    def __init__(self, bootstrap: str, client_options: dict[str, Any]) -> None:
+        super().__init__(bootstrap)
+        self._client_options = client_options
+
+    async def _ask(self, topic: str) -> TopicFacts | None:
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=self._bootstrap,
+                client_id="kinerja-outbox-relay",
+                **self._client_options,
+            )
+            await admin.start()
+            self._admin = admin
+        return await super()._ask(topic)
+
+
+def topic_catalog(settings: ServiceSettings) -> KafkaTopicCatalog:
+    """The outbox relay's catalog; with SASL_SSL its admin client authenticates too."""
+    options = settings.kafka_client_options()
+    if not options:
+        return KafkaTopicCatalog(settings.kafka_bootstrap)
+    return _AuthenticatedTopicCatalog(settings.kafka_bootstrap, options)
 
 
 def create_service_app(
@@ -138,7 +168,7 @@ def create_service_app(
             settings.outbox_poll_seconds,
             service=name,
             owns_publisher=True,
-            topics=KafkaTopicCatalog(settings.kafka_bootstrap),
+            topics=topic_catalog(settings),
         )
         relay_task = asyncio.create_task(
             broker_link.when_started(relay.run), name=f"{name}-outbox-relay"

@@ -9,16 +9,20 @@ and serves the API documentation by default; any other environment refuses to st
 (docs/security.md). deploy/k8s/overlays/prod sets ``<PREFIX>_ENV=prod``.
 """
 
+import ssl
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .auth import AuthSettings
 from .auth.devtoken import DEFAULT_ISSUER as DEV_ISSUER
 from .pii import KEY_ENV as NIP_HASH_KEY_ENV
+
+if TYPE_CHECKING:
+    from faststream.security import BaseSecurity
 
 
 class Environment(StrEnum):
@@ -50,6 +54,22 @@ class ServiceSettings(BaseSettings):
     db_pool_min: int = 2
     db_pool_max: int = 10
     kafka_bootstrap: str = "127.0.0.1:59092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="PLAINTEXT (the local stacks today) or SASL_SSL: SCRAM-SHA-512 over TLS as "
+        'kafka_sasl_username (docs/security.md, "Kafka").',
+    )
+    kafka_sasl_username: str | None = Field(
+        default=None, description="The service's Kafka principal (SASL_SSL only)."
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, description="Its SCRAM-SHA-512 password (SASL_SSL only)."
+    )
+    kafka_ca_file: str | None = Field(
+        default=None,
+        description="PEM file of the CA that signed the broker's certificate (SASL_SSL); unset: "
+        "the system's trust store.",
+    )
     consumer_group: str
     jwt_jwks_url: str = Field(
         description="JWKS of the identity provider: https:// (file:// or http:// in dev only)"
@@ -124,6 +144,48 @@ class ServiceSettings(BaseSettings):
                 f"(the dev issuer {DEV_ISSUER} is accepted in dev only)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> "ServiceSettings":
+        if self.kafka_security_protocol == "SASL_SSL" and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError("SASL_SSL needs kafka_sasl_username and kafka_sasl_password")
+        return self
+
+    def kafka_security(self) -> "BaseSecurity | None":
+        """FastStream's security object for ``KafkaBroker(security=...)``; None: PLAINTEXT."""
+        if self.kafka_security_protocol == "PLAINTEXT":
+            return None
+        from faststream.security import SASLScram512
+
+        assert self.kafka_sasl_username  # the validator's
+        assert self.kafka_sasl_password
+        return SASLScram512(
+            self.kafka_sasl_username,
+            self.kafka_sasl_password.get_secret_value(),
+            ssl_context=self.kafka_ssl_context(),
+        )
+
+    def kafka_ssl_context(self) -> "ssl.SSLContext":
+        context = ssl.create_default_context(cafile=self.kafka_ca_file)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """The same, as keyword arguments of aiokafka's own clients (admin, producer,
+        consumer); empty for PLAINTEXT, so a client built with them behaves as before."""
+        if self.kafka_security_protocol == "PLAINTEXT":
+            return {}
+        assert self.kafka_sasl_username
+        assert self.kafka_sasl_password
+        return {
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": self.kafka_sasl_username,
+            "sasl_plain_password": self.kafka_sasl_password.get_secret_value(),
+            "ssl_context": self.kafka_ssl_context(),
+        }
 
     @property
     def dev(self) -> bool:

@@ -1,0 +1,203 @@
+"""The broker enforces who may do what: SCRAM-SHA-512 over TLS and the registry's ACLs.
+
+One private broker for the module (deploy/local/kafka.sh with KINERJA_KAFKA_SASL=1, from a copy
+of deploy/local in a temporary folder: kinerja_shared.testing.kafka_sasl), with the ACLs of
+kinerja_shared.kafka_acls applied by that script. Real aiokafka clients log in as the principals
+and are refused, or not, by the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (
+    GroupAuthorizationFailedError,
+    KafkaConnectionError,
+    KafkaError,
+    TopicAuthorizationFailedError,
+)
+
+from kinerja_shared.kafka_acls import CONSUMES, ROSTER_IMPORTER
+from kinerja_shared.service import make_broker
+from kinerja_shared.settings import ServiceSettings
+from kinerja_shared.testing.kafka_sasl import ADMIN, SaslBroker, sasl_broker
+from kinerja_shared.topics import (
+    PLAN_AGREED,
+    PLAN_SUBMITTED,
+    PREDIKAT_DITETAPKAN,
+    ROSTER_PEGAWAI,
+    all_topics,
+)
+
+pytestmark = pytest.mark.infra
+
+# Short client timeouts: a refusal is an answer, not a wait.
+FAST = {"request_timeout_ms": 10_000, "metadata_max_age_ms": 5_000}
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[SaslBroker]:
+    with sasl_broker(Path(tempfile.mkdtemp(prefix="kinerja-kafka-sasl-"))) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def topics(broker: SaslBroker) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap, **broker.client_options(ADMIN))
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(t.name, num_partitions=1, replication_factor=1) for t in all_topics()]
+        )
+    finally:
+        await admin.close()
+
+
+async def _produce(broker: SaslBroker, user: str, topic: str, value: bytes = b"{}") -> None:
+    """As the services' producers do: idempotent, acks=all."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=broker.bootstrap,
+        enable_idempotence=True,
+        acks="all",
+        **FAST,
+        **broker.client_options(user),
+    )
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=b"k")
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.usefixtures("topics")
+async def test_a_service_is_refused_when_it_writes_another_services_topic(
+    broker: SaslBroker,
+) -> None:
+    with pytest.raises(TopicAuthorizationFailedError):
+        await _produce(broker, "planning", PREDIKAT_DITETAPKAN.name)
+
+
+@pytest.mark.usefixtures("topics")
+async def test_a_roster_record_is_accepted_from_the_importer_only(broker: SaslBroker) -> None:
+    # planning reads the roster topic (so it sees it), and still may not write it
+    with pytest.raises(TopicAuthorizationFailedError):
+        await _produce(broker, "planning", ROSTER_PEGAWAI.name)
+    await _produce(broker, ROSTER_IMPORTER, ROSTER_PEGAWAI.name)
+
+
+@pytest.mark.usefixtures("topics")
+async def test_a_service_writes_its_own_topic_and_a_consumer_reads_it_with_its_group(
+    broker: SaslBroker,
+) -> None:
+    assert PLAN_AGREED in CONSUMES["observation"]
+    marker = uuid.uuid4().hex.encode()
+    await _produce(broker, "planning", PLAN_AGREED.name, marker)
+    consumer = AIOKafkaConsumer(
+        PLAN_AGREED.name,
+        bootstrap_servers=broker.bootstrap,
+        group_id=f"observation:{PLAN_AGREED.name}",
+        auto_offset_reset="earliest",
+        **FAST,
+        **broker.client_options("observation"),
+    )
+    await consumer.start()
+    try:
+        seen: list[bytes] = []
+        async with asyncio.timeout(60):
+            while marker not in seen:
+                batch = await consumer.getmany(timeout_ms=1000)
+                seen.extend(r.value for records in batch.values() for r in records if r.value)
+        await consumer.commit()
+    finally:
+        await consumer.stop()
+
+
+@pytest.mark.usefixtures("topics")
+async def test_a_consumer_may_not_join_another_services_group(broker: SaslBroker) -> None:
+    consumer = AIOKafkaConsumer(
+        PLAN_AGREED.name,
+        bootstrap_servers=broker.bootstrap,
+        group_id=f"bkn-sync:{PLAN_AGREED.name}",
+        auto_offset_reset="earliest",
+        **FAST,
+        **broker.client_options("observation"),
+    )
+    try:
+        with pytest.raises(GroupAuthorizationFailedError):
+            async with asyncio.timeout(60):
+                await consumer.start()
+    finally:
+        await consumer.stop()
+
+
+@pytest.mark.usefixtures("topics")
+async def test_the_service_broker_logs_in_with_its_settings(broker: SaslBroker) -> None:
+    class Settings(ServiceSettings):
+        db_schema: str = "planning"
+        consumer_group: str = "planning"
+
+    settings = Settings(
+        database_url="postgresql://u:p@db.invalid/x",
+        jwt_jwks_url="file:///jwks.json",
+        kafka_bootstrap=broker.bootstrap,
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_username="planning",
+        kafka_sasl_password=broker.password("planning"),
+        kafka_ca_file=str(broker.ca_file),
+    )
+    service_broker = make_broker("planning", settings)
+    await service_broker.connect()
+    try:
+        await service_broker.publish(b"{}", PLAN_SUBMITTED.name, key=b"nip")
+        with pytest.raises(TopicAuthorizationFailedError):
+            await service_broker.publish(b"{}", PREDIKAT_DITETAPKAN.name, key=b"nip")
+    finally:
+        await service_broker.stop()
+
+
+async def test_a_wrong_password_cannot_log_in(broker: SaslBroker) -> None:
+    async def log_in(password: str) -> None:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=broker.bootstrap,
+            request_timeout_ms=10_000,
+            **broker.client_options("planning", password=password),
+        )
+        try:
+            async with asyncio.timeout(30):
+                await admin.start()
+        finally:
+            await admin.close()
+
+    right = broker.password("planning")
+    await log_in(right)  # the same client, host and port log in with the right one
+    # aiokafka logs the broker's SaslAuthenticate refusal and gives up bootstrapping
+    with pytest.raises(KafkaConnectionError):
+        await log_in("not-" + right)
+
+
+async def test_a_client_without_tls_cannot_use_the_sasl_ssl_port(broker: SaslBroker) -> None:
+    for options in (
+        {},  # PLAINTEXT, what every client uses today
+        {
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": "planning",
+            "sasl_plain_password": broker.password("planning"),
+        },
+    ):
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=broker.bootstrap, request_timeout_ms=10_000, **options
+        )
+        try:
+            with pytest.raises(KafkaError):
+                async with asyncio.timeout(30):
+                    await admin.start()
+        finally:
+            await admin.close()
