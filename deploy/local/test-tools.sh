@@ -2,7 +2,8 @@
 # Installs the machine tools the test suite needs beyond the virtualenv, when any is missing:
 # promtool, for tests/deploy/test_alert_rules.py, from Debian's `prometheus` package (bookworm
 # ships 2.42: no Go toolchain, no build), and Debian's `chromium`, the browser Playwright drives
-# in services/console/tests/browser. A no-op when all exist; `make test` runs it.
+# in services/console/tests/browser, and `openssl`, with which deploy/local/kafka-tls.sh makes the
+# TLS material of the SASL broker in tests/security. A no-op when all exist; `make test` runs it.
 #
 # The package also brings the Prometheus server and its service. Nothing here needs that
 # service, so it is kept from starting (policy-rc.d, the mechanism invoke-rc.d and
@@ -12,6 +13,7 @@ set -euo pipefail
 need=()
 command -v promtool >/dev/null || need+=(prometheus)
 [[ -x /usr/bin/chromium ]] || need+=(chromium)
+command -v openssl >/dev/null || need+=(openssl)
 
 ((${#need[@]})) || exit 0
 [[ "$(id -u)" == 0 ]] || {
