@@ -18,15 +18,19 @@ from .bkn import BknSync
 from .config import Settings
 from .dev_issuer import dev_oidc_router
 from .kafka_view import KafkaView
+from .pipeline_view import PipelineWatch
 from .sessions import Sealer
 
 
 def create_app(settings: Settings) -> FastAPI:
+    kafka = KafkaView(settings.kafka_bootstrap)
+    pipeline = PipelineWatch(settings, kafka)
     app = create_service_app(
         "console",
         settings,
         routers=[login.router, pages.router],
         register=history.register,
+        tasks=lambda _: [pipeline.run()],
         title="Kinerja delivery console",
         description="Where every stuck delivery is found, explained and fixed.",
     )
@@ -35,7 +39,8 @@ def create_app(settings: Settings) -> FastAPI:
         settings,
         Sealer(secret),
         BknSync(settings.bkn_sync_url, settings.bkn_sync_timeout_seconds),
-        KafkaView(settings.kafka_bootstrap),
+        kafka,
+        pipeline,
     )
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     if settings.dev_issuer:

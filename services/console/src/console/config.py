@@ -27,6 +27,13 @@ class Settings(ServiceSettings):
         description="Each service's /metrics (name → URL), for the outbox backlog and set-aside "
         'rows on the overview, e.g. {"planning": "http://planning:9100/metrics"}.',
     )
+    pipeline_refresh_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="How often the overview's operator panels (lag, DLQ sizes, outboxes) are "
+        "taken in the background; a view shows the last ones and when they were taken.",
+    )
     lag_groups: list[str] = Field(
         default_factory=lambda: list(SERVICES),
         description="Consumer groups shown with their lag: a service's group name (its "

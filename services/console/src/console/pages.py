@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from kinerja_shared.events.bkn_sync import DeliveryState, RecordKind
 
-from . import metrics_scrape, repository
+from . import repository
 from .web import ConsoleDep, OperatorDep, PageRefusal, UserDep, page, same_origin
 
 router = APIRouter(include_in_schema=False)
@@ -79,15 +79,18 @@ async def overview(request: Request, c: ConsoleDep, user: UserDep) -> HTMLRespon
 
 @router.get("/overview/pipeline")
 async def overview_pipeline(request: Request, c: ConsoleDep, user: OperatorDep) -> HTMLResponse:
-    """The overview's operator panels: consumer lag, DLQ sizes, outboxes. Loaded by the page
-    after it is shown: they ask Kafka's cluster and every service's /metrics, which can take
-    longer than the counts, and the counts need not wait for them."""
-    lag, dlq, outbox = await asyncio.gather(
-        c.kafka.lag(c.settings.lag_groups),
-        c.kafka.sizes(c.settings.dlq_topics),
-        metrics_scrape.outbox_figures(c.settings.metrics_urls),
+    """The overview's operator panels: consumer lag, DLQ sizes, outboxes, as last taken in the
+    background (pipeline_view.py). Loaded by the page after it is shown."""
+    figures = await c.pipeline.latest()
+    return page(
+        request,
+        "overview_pipeline.html",
+        user=user,
+        lag=figures.lag,
+        dlq=figures.dlq,
+        outbox=figures.outbox,
+        taken_at=figures.taken_at,
     )
-    return page(request, "overview_pipeline.html", user=user, lag=lag, dlq=dlq, outbox=outbox)
 
 
 @router.get("/deliveries")

@@ -15,6 +15,7 @@ from kinerja_shared.auth import Role
 from .bkn import BknSync, UpstreamError
 from .config import Settings
 from .kafka_view import KafkaView
+from .pipeline_view import PipelineWatch
 from .sessions import CONSOLE_ROLES, SESSION_COOKIE, Sealer, User
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -26,6 +27,7 @@ class Console:
     sealer: Sealer
     bkn: BknSync
     kafka: KafkaView
+    pipeline: PipelineWatch
 
 
 def console(request: Request) -> Console:
