@@ -220,9 +220,10 @@ def create_service_app(
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(relay_task, settings.graceful_shutdown_seconds)
             if stop is not None and runtime.own is not None:
-                # No consumer or relay uses the parts any more; the pool is still open.
+                # No consumer or relay uses the parts any more; the pool is still open. Bounded
+                # like the rest: what is left is ended by the pool's close below.
                 try:
-                    await stop(runtime.own)
+                    await asyncio.wait_for(stop(runtime.own), settings.graceful_shutdown_seconds)
                 except Exception:
                     log.exception("the service's parts did not stop cleanly")
             await close_pool(runtime.pool, settings.graceful_shutdown_seconds)
