@@ -494,6 +494,8 @@ class Work:
     with_predikat: bool = True
     skp_topic: str = PLAN_AGREED.name
     predikat_topic: str = PREDIKAT_DITETAPKAN.name
+    # The period of every record and row (bench/chaos.py: the one planning has open today).
+    period: str = PERIOD
 
     @classmethod
     def of(cls, teachers: int, **options: Any) -> Work:
@@ -507,7 +509,8 @@ class Work:
     async def seed_predikat(self, system: System) -> None:
         from predikat.domain.delivery import delivery_id
 
-        rows = [(n, PERIOD, "20100001", self.nips[0], delivery_id(n, PERIOD, 1)) for n in self.nips]
+        p = self.period
+        rows = [(n, p, "20100001", self.nips[0], delivery_id(n, p, 1)) for n in self.nips]
         conn = await asyncpg.connect(system.pg.dsn)
         try:
             await conn.executemany(
@@ -520,9 +523,12 @@ class Work:
         finally:
             await conn.close()
 
-    async def produce(self, bootstrap: str, newer_skp_of: Sequence[str] = ()) -> None:
+    async def produce(
+        self, bootstrap: str, newer_skp_of: Sequence[str] = (), *, skp: bool = True
+    ) -> None:
         """SKP first, then the predikat, as a Kirim after the plan would; both keyed by NIP.
-        With ``newer_skp_of``, only version 2 of those teachers' SKP (a plan agreed again)."""
+        With ``newer_skp_of``, only version 2 of those teachers' SKP (a plan agreed again).
+        Without ``skp``, the predikat only (the SKP comes from planning itself)."""
         producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, linger_ms=20, acks="all", enable_idempotence=True
         )
@@ -531,10 +537,11 @@ class Work:
         version = 2 if newer_skp_of else 1
         try:
             futures: list[tuple[str, str, int, Any]] = []
-            for n in newer_skp_of or self.nips:
+            for n in newer_skp_of or (self.nips if skp else ()):
                 self.newest_skp[n] = version
                 plan = PlanAgreed(
-                    plan_id=f"plan-{n}", nip=n, npsn="20100001", period_id=PERIOD, version=version,
+                    plan_id=f"plan-{n}", nip=n, npsn="20100001", period_id=self.period,
+                    version=version,
                     atasan_nip=self.nips[0], sub_indikator="Pembelajaran berdiferensiasi",
                     indikator_kompetensi="Pengelolaan kelas", tugas_pokok=["Mengajar"],
                     tugas_tambahan=[], perilaku_fokus=["Berorientasi Pelayanan"], agreed_at=now,
@@ -544,7 +551,7 @@ class Work:
                 futures.append(("SKP", n, version, sent))
             for n in () if newer_skp_of or not self.with_predikat else self.nips:
                 predikat = PredikatDitetapkan(
-                    nip=n, npsn="20100001", period_id=PERIOD, version=1, predikat="BAIK",
+                    nip=n, npsn="20100001", period_id=self.period, version=1, predikat="BAIK",
                     hasil_kerja="SESUAI", perilaku_kerja="SESUAI", predikat_organisasi="BAIK",
                     penilai_nip=self.nips[0], ditetapkan_at=now,
                 )  # fmt: skip
@@ -594,7 +601,7 @@ class Work:
         accepted = {
             (t["kind"], t["nip"]): (t["accepted"], t["current_version"])
             for t in summary["targets"]
-            if t["nip"] in mine and t["period"] == PERIOD
+            if t["nip"] in mine and t["period"] == self.period
         }
         return accepted, summary
 
