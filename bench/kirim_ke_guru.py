@@ -451,11 +451,12 @@ async def measure(
         ),
         "attempts per delivery": dict(Counter(int(r["attempts"]) for r in drows)),
     }
+    # A rate needs a span of time: a tiny school's few can land at the same instant.
     ds = [float(r["d"]) for r in drows if r["d"] is not None]
-    if len(ds) > 1:
+    if len(ds) > 1 and max(ds) > min(ds):
         report["stages"]["bkn-sync delivery rate per s"] = round(len(ds) / (max(ds) - min(ds)), 1)
     ts = sorted(terkirim.values())
-    if len(ts) > 1:
+    if len(ts) > 1 and ts[-1] > ts[0]:
         report["stages"]["predikat terkirim rate per s"] = round(len(ts) / (ts[-1] - ts[0]), 1)
 
     def lat(at: dict[str, float]) -> dict[str, Any]:
