@@ -210,20 +210,19 @@ def create_service_app(
             # consumer (each leaving its group) and the producer; bounded like the pool below,
             # so a client that cannot leave cleanly cannot hold the stop. Kafka expires such a
             # member after its session timeout; no offset moved past work not stored.
-            try:
-                await asyncio.wait_for(broker_link.stop(), 2 * settings.graceful_shutdown_seconds)
-            except TimeoutError:
+            if not await within(broker_link.stop(), 2 * settings.graceful_shutdown_seconds):
                 log.warning("Kafka clients still closing at the shutdown bound were left")
             relay.stop()
             if not broker_link.started:
                 relay_task.cancel()  # still waiting for Kafka: nothing to drain
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(relay_task, settings.graceful_shutdown_seconds)
+            with contextlib.suppress(asyncio.CancelledError):
+                await within(relay_task, settings.graceful_shutdown_seconds)
             if stop is not None and runtime.own is not None:
                 # No consumer or relay uses the parts any more; the pool is still open. Bounded
                 # like the rest: what is left is ended by the pool's close below.
                 try:
-                    await asyncio.wait_for(stop(runtime.own), settings.graceful_shutdown_seconds)
+                    if not await within(stop(runtime.own), settings.graceful_shutdown_seconds):
+                        log.warning("the service's parts still stopping at the bound were left")
                 except Exception:
                     log.exception("the service's parts did not stop cleanly")
             await close_pool(runtime.pool, settings.graceful_shutdown_seconds)
@@ -277,11 +276,23 @@ async def close_pool(pool: asyncpg.Pool, timeout: float) -> None:
     the wait the rest are terminated: the server rolls back what they had not committed, which
     is what a crash would leave, and every write here is made to survive that.
     """
-    try:
-        await asyncio.wait_for(pool.close(), timeout)
-    except TimeoutError:
+    if not await within(pool.close(), timeout):
         log.warning("database connections still in use at shutdown were terminated")
         pool.terminate()
+
+
+async def within(work: Awaitable[Any], seconds: float) -> bool:
+    """Wait at most ``seconds`` for ``work``; True if it ended (its error raised), else False,
+    with the work cancelled but not waited for. Not ``asyncio.wait_for``, which after its
+    timeout waits for the cancelled work to end: a Kafka client that does not end when
+    cancelled (aiokafka while the broker does not answer) then holds the stop for ever."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        return False
+    task.result()
+    return True
 
 
 async def _housekeeping(pool: asyncpg.Pool) -> None:
