@@ -39,19 +39,23 @@ def _tasks(runtime: BknRuntime) -> list[Coroutine[Any, Any, None]]:
 
 
 async def _sample_parked(runtime: BknRuntime) -> None:
-    """The PARKED depth per reason, from the table every instance shares (alerts take the max
-    over instances, so each reporting the same total is what they expect)."""
     while True:
-        try:
-            rows = await runtime.db.fetch(
-                "SELECT reason_code, count(*) AS n FROM deliveries WHERE state = 'PARKED' "
-                "GROUP BY reason_code",
-                timeout=10,
-            )
-            metrics.set_parked({r["reason_code"] or "": r["n"] for r in rows})
-        except Exception:
-            log.warning("parked deliveries not sampled", exc_info=True)
+        await sample_parked(runtime)
         await asyncio.sleep(SAMPLE_SECONDS)
 
 
-__all__ = ["create_app"]
+async def sample_parked(runtime: BknRuntime) -> None:
+    """The PARKED depth per reason, from the table every instance shares (alerts take the max
+    over instances, so each reporting the same total is what they expect)."""
+    try:
+        rows = await runtime.db.fetch(
+            "SELECT reason_code, count(*) AS n FROM deliveries WHERE state = 'PARKED' "
+            "GROUP BY reason_code",
+            timeout=10,
+        )
+        metrics.set_parked({r["reason_code"] or "": r["n"] for r in rows})
+    except Exception:
+        log.warning("parked deliveries not sampled", exc_info=True)
+
+
+__all__ = ["create_app", "sample_parked"]

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from bkn_sync import ops
+from bkn_sync.app import sample_parked
 from kinerja_shared.auth import DevIdentityProvider
 from kinerja_shared.testing import wait_for
 from kinerja_shared.testing.scrape import total
@@ -223,8 +224,10 @@ async def test_the_redrive_cli_lists_first_then_redrives_the_parked_after_the_fi
     await all_in(rig, teachers, "PARKED")
 
     async def parked_gauge() -> float:
-        # Other instances in this test process share the gauge (and set it from their own
-        # schemas), so wait for a sample of this one's table.
+        # Other instances in this test process share the gauge and set it from their own
+        # schemas every few seconds, in step with this one's or not: sample this one's table
+        # and read the gauge at once.
+        await sample_parked(rig.app.state.runtime)
         return (
             total(
                 (await rig.service.get("/metrics")).text,
