@@ -73,8 +73,10 @@ async def test_the_background_refresh_keeps_the_figures_current() -> None:
         async def refreshed() -> Any:
             return kafka.asked >= 3
 
+        # Nothing asked for the figures meanwhile: the refresh took them by itself. A take
+        # counts when it starts, so the third one started after the second ended.
         await wait_for(refreshed, timeout=10, what="three refreshes")
         latest = await w.latest()
-        assert latest.lag[0].lag >= 3
+        assert latest.lag[0].lag >= 2
     finally:
         task.cancel()
