@@ -725,9 +725,15 @@ async def back_by_themselves(system: System) -> None:
         assert service.alive(), service.tail()
         assert len(service.pids) == 1, service.name
         for path in ("/readyz", "/healthz/broker", "/healthz/relay"):
+            await answers_ok(service, path)
 
-            async def healthy(s: Service = service, p: str = path) -> bool:
-                got = await answer(s, p)
-                return got is not None and got[0] == 200
 
-            await wait_for(healthy, timeout=90, interval=0.5, what=f"{service.name} {path}")
+async def answers_ok(service: Service, path: str) -> None:
+    """Waits until ``service`` answers ``path`` with 200 (a restarted replica first takes its
+    part again: the relay's lease, the broker's metadata)."""
+
+    async def healthy() -> bool:
+        got = await answer(service, path)
+        return got is not None and got[0] == 200
+
+    await wait_for(healthy, timeout=90, interval=0.5, what=f"{service.name} {path}")

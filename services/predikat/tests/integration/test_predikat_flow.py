@@ -69,6 +69,19 @@ async def teacher(school: School, nip: str) -> dict[str, Any]:
     return body
 
 
+async def locked(conn: Any, nips: list[str]) -> list[Any]:
+    """The delivery columns of these teachers' rows, locked until the transaction ends."""
+    return list(
+        await conn.fetch(
+            """SELECT nip, version, delivery_state, reason_code, actor, next_attempt_at
+               FROM teacher_predikat WHERE nip = ANY($1::text[]) AND period_id = $2
+               ORDER BY nip FOR UPDATE""",
+            nips,
+            PERIOD,
+        )
+    )
+
+
 async def read_ditetapkan(env: Env, nips: set[str], at_least: int) -> list[dict[str, Any]]:
     consumer = AIOKafkaConsumer(
         PREDIKAT_DITETAPKAN.name,
@@ -307,23 +320,35 @@ async def test_one_batch_of_status_events_ends_each_teacher_where_its_last_news_
         school.status_of(stale, 7, DeliveryState.DELIVERED),
         school.status_of(random_nip(), 1, DeliveryState.DELIVERED),
     ]
+    # Every bkn-sync on this broker (another test's, the side run's replicas) may deliver these
+    # teachers' predikat too and send real news of them. The rows are locked, put back where
+    # Kirim left them, and read before the lock goes, so only the batch moves them.
     conn = await env.connect()
     try:
         async with conn.transaction():
+            await locked(conn, school.teachers)
+            await conn.execute(
+                """UPDATE teacher_predikat SET delivery_state = 'menunggu', bkn_state = NULL,
+                       next_attempt_at = NULL, reason_code = NULL, reason = NULL, remedy = NULL,
+                       actor = NULL, delivered_version = NULL, delivered_predikat = NULL
+                   WHERE nip = ANY($1::text[]) AND period_id = $2""",
+                school.teachers,
+                PERIOD,
+            )
             changed = await on_delivery_statuses(conn, batch)
+            after = {r["nip"]: r for r in await locked(conn, school.teachers)}
     finally:
         await conn.close()
 
     assert changed == 2
-    assert (await teacher(school, sent))["delivery_state"] == "terkirim"
-    row = await teacher(school, held)
-    assert (row["delivery_state"], row["reason_code"], row["actor"]) == (
-        "tertahan",
-        "BKN-E01",
-        "OPERATOR",
-    )
-    assert row["next_attempt_at"] is None
-    assert (await teacher(school, stale))["delivery_state"] == "menunggu"
+    assert after[sent]["delivery_state"] == "terkirim"
+    assert (
+        after[held]["delivery_state"],
+        after[held]["reason_code"],
+        after[held]["actor"],
+        after[held]["next_attempt_at"],
+    ) == ("tertahan", "BKN-E01", "OPERATOR", None)
+    assert (after[stale]["version"], after[stale]["delivery_state"]) == (1, "menunggu")
     guru = await env.client.get(f"/predikat/{sent}/{PERIOD}", headers=school.guru_auth(sent))
     assert (guru.status_code, guru.json()["predikat"], guru.json()["version"]) == (
         200,
