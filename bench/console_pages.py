@@ -51,6 +51,7 @@ TARGET_P99_MS = 300.0
 SCHOOLS = 2_000
 AREA = "3171"
 PARKED_REASON = "BKN-E01"
+REASON_PAGE = 200  # the console's tertahan_page_schools default
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -103,8 +104,12 @@ async def seed(dsn: str, schema: str, deliveries: int, parked: int) -> dict[str,
         await conn.execute(statements[1], SCHOOLS, every, PARKED_REASON, deliveries)
         for statement in statements[2:]:
             await conn.execute(statement)
+        # The bkn-sync under test also takes what other runs on this broker publish meanwhile
+        # (its groups start at the end, not at silence): the sample and the counts are the
+        # seeded rows only.
         sample = await conn.fetchrow(
-            "SELECT nip, npsn FROM deliveries WHERE state = 'PARKED' ORDER BY delivery_id LIMIT 1"
+            "SELECT nip, npsn FROM deliveries WHERE state = 'PARKED' AND source_topic = 'bench'"
+            " ORDER BY delivery_id LIMIT 1"
         )
         assert sample is not None
         # The teacher page asks the roster first (access): this one teacher is on it.
@@ -122,7 +127,10 @@ async def seed(dsn: str, schema: str, deliveries: int, parked: int) -> dict[str,
             deliveries // 2,
         )
         assert middle is not None
-        counted = await conn.fetch("SELECT state, count(*) AS n FROM deliveries GROUP BY state")
+        counted = await conn.fetch(
+            "SELECT state, count(*) AS n FROM deliveries WHERE source_topic = 'bench'"
+            " GROUP BY state"
+        )
         return {
             "nip": sample["nip"],
             "npsn": sample["npsn"],
@@ -191,14 +199,29 @@ def pages(seeded: dict[str, Any]) -> dict[str, tuple[str, list[Statement]]]:
             [(listing.format(where="d.nip = $1"), [seeded["nip"]])],
         ),
         # One GET /deliveries/parked/groups: parked deliveries counted by reason and school,
-        # the 100 schools with the most of each reason; then one reason with every school.
+        # the 100 schools with the most of each reason; then one reason's schools a page
+        # (the console's 200, its default) at a time: the first page and one further on.
         "tertahan by reason": (
             "/tertahan",
-            [(counts.parked_groups_sql("true", 1, 2), [100, 5_000])],
+            [(counts.parked_groups_sql("true", 1, 2, 3), [0, 100, 5_000])],
         ),
-        "tertahan, one reason, every school": (
+        "tertahan, one reason, first page of schools": (
             f"/tertahan?reason_code={PARKED_REASON}",
-            [(counts.parked_groups_sql("d.reason_code = $1", 2, 3), [PARKED_REASON, 5_000, 5_000])],
+            [
+                (
+                    counts.parked_groups_sql("d.reason_code = $1", 2, 3, 4),
+                    [PARKED_REASON, 0, REASON_PAGE, 5_000],
+                )
+            ],
+        ),
+        "tertahan, one reason, a later page": (
+            f"/tertahan?reason_code={PARKED_REASON}&dari={REASON_PAGE * 5}",
+            [
+                (
+                    counts.parked_groups_sql("d.reason_code = $1", 2, 3, 4),
+                    [PARKED_REASON, REASON_PAGE * 5, REASON_PAGE, 5_000],
+                )
+            ],
         ),
         "audit": ("/audit", [("SELECT 1", [])]),
     }

@@ -118,9 +118,10 @@ async def entered(
 # --- parked deliveries by reason and school ---------------------------------------------------
 
 
-def parked_groups_sql(where: str, per_reason_arg: int, limit_arg: int) -> str:
+def parked_groups_sql(where: str, skip_arg: int, per_reason_arg: int, limit_arg: int) -> str:
     """Parked deliveries counted per reason and school (from the partial index
-    deliveries_parked): the ``per_reason`` schools with the most of each reason, each row with
+    deliveries_parked): after the ``skip`` schools with the most of each reason, the next
+    ``per_reason``, each row with
     its reason's totals over every school, and its text, remedy and actor read once from one of
     its rows (a parked delivery always has a reason code; one without would show no text)."""
     return (
@@ -135,7 +136,8 @@ def parked_groups_sql(where: str, per_reason_arg: int, limit_arg: int) -> str:
         "  count(*) OVER (PARTITION BY g.reason_code) AS reason_schools"
         " FROM groups g"
         "), shown AS ("
-        f" SELECT * FROM ranked WHERE rank <= ${per_reason_arg}"
+        f" SELECT * FROM ranked"
+        f" WHERE rank > ${skip_arg} AND rank <= ${skip_arg} + ${per_reason_arg}"
         f" ORDER BY reason_code, rank LIMIT ${limit_arg}"
         "), reasons AS ("
         " SELECT r.reason_code, x.reason, x.remedy, x.actor"
@@ -158,6 +160,7 @@ async def parked_groups(
     area: str | None = None,
     per_reason: int,
     limit: int,
+    skip: int = 0,
 ) -> list[asyncpg.Record]:
     clauses: list[str] = []
     args: list[Any] = []
@@ -170,8 +173,9 @@ async def parked_groups(
             "EXISTS (SELECT 1 FROM roster_sekolah s WHERE s.npsn = d.npsn "
             f"AND s.kode_wilayah LIKE ${len(args)} || '%')"
         )
-    args += [per_reason, limit]
-    sql = parked_groups_sql(" AND ".join(clauses) or "true", len(args) - 1, len(args))
+    args += [skip, per_reason, limit]
+    n = len(args)
+    sql = parked_groups_sql(" AND ".join(clauses) or "true", n - 2, n - 1, n)
     rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
     return rows
 

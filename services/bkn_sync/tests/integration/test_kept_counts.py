@@ -460,6 +460,24 @@ async def test_parked_groups_count_each_reason_and_school_with_its_remedy(
                 assert g["count"] == most
                 [mine] = [r for r in per_reason if r["reason_code"] == g["reason_code"]]
                 assert g["reason_count"] == mine["n"]
+            # One further down each reason's list: its second school, where it has one.
+            second = await svc.client.get(
+                "/deliveries/parked/groups",
+                params={"per_reason": 1, "skip": 1},
+                headers=operator(svc.idp),
+            )
+            expected_second = {}
+            for r in per_reason:
+                mine = sorted(
+                    (x for x in groups if x["reason_code"] == r["reason_code"]),
+                    key=lambda x: (-x["count"], x["npsn"]),
+                )
+                if len(mine) > 1:
+                    expected_second[r["reason_code"]] = (mine[1]["npsn"], mine[1]["count"])
+            assert expected_second  # two schools share some reason among 150 random rows
+            assert {g["reason_code"]: (g["npsn"], g["count"]) for g in second.json()} == (
+                expected_second
+            )
             only = await svc.client.get(
                 "/deliveries/parked/groups",
                 params={"reason_code": "BKN-E05"},

@@ -19,6 +19,13 @@ class Settings(ServiceSettings):
     )
     bkn_sync_url: str = Field(default="http://127.0.0.1:58005", description="bkn-sync's API.")
     bkn_sync_timeout_seconds: float = 10.0
+    tertahan_page_schools: int = Field(
+        default=200,
+        ge=1,
+        le=5_000,
+        description="Schools on one page of a reason's Tertahan list (a reason can park "
+        "teachers in thousands of schools; a page of them renders in a few milliseconds).",
+    )
     zipkin_url: str = Field(
         default="http://127.0.0.1:59411", description="The trace viewer, for links to traces."
     )

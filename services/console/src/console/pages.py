@@ -184,25 +184,44 @@ def _grouped(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @router.get("/tertahan")
 async def tertahan(
-    request: Request, c: ConsoleDep, user: UserDep, reason_code: Text = ""
+    request: Request,
+    c: ConsoleDep,
+    user: UserDep,
+    reason_code: Text = "",
+    dari: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> HTMLResponse:
-    # Every reason with its first schools; one reason (its "semua sekolah" link) with all.
+    # Every reason with its first schools; one reason (its "semua sekolah" link) with all of
+    # them, a page at a time from the ``dari``-th school on.
     code = reason_code.strip()
+    size = c.settings.tertahan_page_schools
     groups = await c.bkn.parked_groups(
         user.token,
         reason_code=code,
-        per_reason=TERTAHAN_GROUPS if code else SCHOOLS_PER_REASON,
+        per_reason=size if code else SCHOOLS_PER_REASON,
+        skip=dari if code else 0,
         limit=TERTAHAN_GROUPS,
     )
     reasons = _grouped(groups)
+    paging = None
+    if code and reasons:
+        shown = len(reasons[0]["schools"])
+        link = f"/tertahan?{urlencode({'reason_code': code})}&dari="
+        paging = {
+            "first": dari + 1,
+            "last": dari + shown,
+            "of": reasons[0]["school_count"],
+            "prev": f"{link}{max(dari - size, 0)}" if dari > 0 else None,
+            "next": f"{link}{dari + size}" if dari + shown < reasons[0]["school_count"] else None,
+        }
     return page(
         request,
         "tertahan.html",
         user=user,
         groups=reasons,
         total=sum(r["count"] for r in reasons),
-        capped=len(groups) >= TERTAHAN_GROUPS,
+        capped=not code and len(groups) >= TERTAHAN_GROUPS,
         reason_code=code,
+        paging=paging,
     )
 
 

@@ -212,6 +212,7 @@ async def rig(stack: Stack) -> AsyncIterator[Rig]:
                 zipkin_url="http://zipkin.test:9411",
                 lag_groups=[bkn.settings.consumer_group],
                 dlq_topics=[dlq_topic],
+                tertahan_page_schools=2,  # a reason's schools span pages with a few of them
             )
         )
         await exits.enter_async_context(served(console.app, console_port))

@@ -120,16 +120,22 @@ async def parked_groups(
         int,
         Query(ge=1, le=MAX_GROUPS, description="The schools with the most, for each reason."),
     ] = MAX_GROUPS,
+    skip: Annotated[
+        int,
+        Query(ge=0, description="Schools of each reason passed over first: the next page."),
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_GROUPS)] = 5_000,
 ) -> list[ParkedGroup]:
     """Parked deliveries counted per reason and school (the console's Tertahan), by reason,
     then the most first; each row carries its reason's totals over every school, so a page can
-    show the first ``per_reason`` schools of each. A Dinas sees its area's schools."""
+    show the first ``per_reason`` schools of each, or page through one reason's schools with
+    ``skip``. A Dinas sees its area's schools."""
     rows = await kept_counts.parked_groups(
         pool,
         reason_code=reason_code or None,
         per_reason=per_reason,
         limit=limit,
+        skip=skip,
         **scope_of(principal),
     )
     return [
