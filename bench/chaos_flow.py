@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from common import PLAN_CONTENT, TEACHERS_PER_SCHOOL
 from harness import (
     Service,
     System,
@@ -48,14 +49,6 @@ from kinerja_shared.testing import wait_for
 from kinerja_shared.testing.groups import start_groups_at_end
 from kinerja_shared.topics import PLAN_AGREED
 
-TEACHERS_PER_SCHOOL = 40
-CONTENT = {
-    "sub_indikator": "D1.1",
-    "indikator_kompetensi": "KP.1",
-    "tugas_pokok": ["Mengajar IPA kelas VIII"],
-    "tugas_tambahan": [],
-    "perilaku_fokus": ["KOLABORATIF"],
-}
 # The services a kill is aimed at, in turn; "relay leader" is whichever bkn-sync replica leads
 # the outbox relay at the time.
 UPSTREAM = ("planning", "observation", "assessment")
@@ -334,7 +327,9 @@ class PlanDriver:
         return plan
 
     async def _created(self, t: Teacher, guru: dict[str, str]) -> dict[str, Any] | None:
-        r = await self._call("POST", "/plans", guru, {**CONTENT, "period_id": self.work.period})
+        r = await self._call(
+            "POST", "/plans", guru, {**PLAN_CONTENT, "period_id": self.work.period}
+        )
         if r is None:
             return None
         self.answers[f"create {r.status_code}"] += 1

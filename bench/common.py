@@ -36,6 +36,16 @@ SERVICES = {  # command -> (env prefix, consumer group, database role)
     "bkn_sync": ("BKN_SYNC", "bkn-sync", "bkn_sync"),
 }
 
+# What the benches' teachers write in a plan, and how many teach at each of their schools.
+PLAN_CONTENT = {
+    "sub_indikator": "D1.1",
+    "indikator_kompetensi": "KP.1",
+    "tugas_pokok": ["Mengajar IPA kelas VIII"],
+    "tugas_tambahan": [],
+    "perilaku_fokus": ["KOLABORATIF"],
+}
+TEACHERS_PER_SCHOOL = 40
+
 
 # --- machine ---------------------------------------------------------------------------------
 

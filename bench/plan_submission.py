@@ -37,8 +37,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import (
+    PLAN_CONTENT,
     PYTHON,
     REPO,
+    TEACHERS_PER_SCHOOL,
     Processes,
     RawHttp,
     RssSampler,
@@ -55,15 +57,6 @@ from common import (
     uptime,
     wait_ready,
 )
-
-TEACHERS_PER_SCHOOL = 40
-CONTENT = {
-    "sub_indikator": "D1.1",
-    "indikator_kompetensi": "KP.1",
-    "tugas_pokok": ["Mengajar IPA kelas VIII"],
-    "tugas_tambahan": [],
-    "perilaku_fokus": ["KOLABORATIF"],
-}
 
 
 def nip(rng: random.Random, used: set[str]) -> str:
@@ -182,7 +175,10 @@ class PlanFlow:
 
     async def _create(self, guru: str, period: str) -> tuple[str, int]:
         status, body = await self.http.request(
-            "POST", "/plans", json_body={**CONTENT, "period_id": period}, headers=self._auth(guru)
+            "POST",
+            "/plans",
+            json_body={**PLAN_CONTENT, "period_id": period},
+            headers=self._auth(guru),
         )
         self._note("create", status, body)
         if status == 201:
