@@ -90,123 +90,135 @@ _METADATA: dict[str, Any] = {
         "annotations": _STRING_MAP,
     },
 }
-SCALED_OBJECT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
+
+# Strimzi's entity operator takes a topic or user only when its label names the cluster.
+_STRIMZI_METADATA: dict[str, Any] = {
+    **_METADATA,
+    "required": ["name", "labels"],
     "properties": {
-        "apiVersion": {"const": "keda.sh/v1alpha1"},
-        "kind": {"const": "ScaledObject"},
-        "metadata": _METADATA,
-        "spec": {
-            "type": "object",
-            "required": ["scaleTargetRef", "minReplicaCount", "maxReplicaCount", "triggers"],
-            "additionalProperties": False,
-            "properties": {
-                "scaleTargetRef": {
+        **_METADATA["properties"],
+        "labels": {**_STRING_MAP, "required": ["strimzi.io/cluster"]},
+    },
+}
+
+
+def custom_resource(
+    api_version: str, kind: str, *, spec: dict[str, Any], metadata: dict[str, Any] = _METADATA
+) -> dict[str, Any]:
+    """The schema of one custom resource: its apiVersion and kind, metadata and spec."""
+    return {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": api_version},
+            "kind": {"const": kind},
+            "metadata": metadata,
+            "spec": spec,
+        },
+    }
+
+
+SCALED_OBJECT_SCHEMA: dict[str, Any] = custom_resource(
+    "keda.sh/v1alpha1",
+    "ScaledObject",
+    spec={
+        "type": "object",
+        "required": ["scaleTargetRef", "minReplicaCount", "maxReplicaCount", "triggers"],
+        "additionalProperties": False,
+        "properties": {
+            "scaleTargetRef": {
+                "type": "object",
+                "required": ["name"],
+                "additionalProperties": False,
+                "properties": {
+                    "apiVersion": {"type": "string"},
+                    "kind": {"type": "string"},
+                    "name": {"type": "string"},
+                },
+            },
+            "minReplicaCount": {"type": "integer", "minimum": 0},
+            "maxReplicaCount": {"type": "integer", "minimum": 1},
+            "pollingInterval": {"type": "integer", "minimum": 1},
+            "cooldownPeriod": {"type": "integer", "minimum": 0},
+            "advanced": {"type": "object"},
+            "triggers": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
                     "type": "object",
-                    "required": ["name"],
+                    "required": ["type", "metadata"],
                     "additionalProperties": False,
                     "properties": {
-                        "apiVersion": {"type": "string"},
-                        "kind": {"type": "string"},
+                        "type": {"enum": ["kafka", "cpu", "memory"]},
                         "name": {"type": "string"},
-                    },
-                },
-                "minReplicaCount": {"type": "integer", "minimum": 0},
-                "maxReplicaCount": {"type": "integer", "minimum": 1},
-                "pollingInterval": {"type": "integer", "minimum": 1},
-                "cooldownPeriod": {"type": "integer", "minimum": 0},
-                "advanced": {"type": "object"},
-                "triggers": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "required": ["type", "metadata"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "type": {"enum": ["kafka", "cpu", "memory"]},
-                            "name": {"type": "string"},
-                            "metricType": {"enum": ["AverageValue", "Value", "Utilization"]},
-                            "authenticationRef": {
-                                "type": "object",
-                                "required": ["name"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "name": {"type": "string"},
-                                    "kind": {
-                                        "enum": [
-                                            "TriggerAuthentication",
-                                            "ClusterTriggerAuthentication",
-                                        ]
-                                    },
+                        "metricType": {"enum": ["AverageValue", "Value", "Utilization"]},
+                        "authenticationRef": {
+                            "type": "object",
+                            "required": ["name"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "name": {"type": "string"},
+                                "kind": {
+                                    "enum": [
+                                        "TriggerAuthentication",
+                                        "ClusterTriggerAuthentication",
+                                    ]
                                 },
                             },
-                            # KEDA reads every metadata value as a string.
-                            "metadata": _STRING_MAP,
                         },
-                        "if": {"properties": {"type": {"const": "kafka"}}},
-                        "then": {
-                            "properties": {
-                                "metadata": {
-                                    "required": [
-                                        "bootstrapServers",
-                                        "consumerGroup",
-                                        "topic",
-                                        "lagThreshold",
-                                    ],
-                                    "properties": {
-                                        "lagThreshold": {"pattern": "^[1-9][0-9]*$"},
-                                        "activationLagThreshold": {"pattern": "^[0-9]+$"},
-                                        "offsetResetPolicy": {"enum": ["earliest", "latest"]},
-                                        "allowIdleConsumers": {"enum": ["true", "false"]},
-                                        "scaleToZeroOnInvalidOffset": {"enum": ["true", "false"]},
-                                    },
-                                }
+                        # KEDA reads every metadata value as a string.
+                        "metadata": _STRING_MAP,
+                    },
+                    "if": {"properties": {"type": {"const": "kafka"}}},
+                    "then": {
+                        "properties": {
+                            "metadata": {
+                                "required": [
+                                    "bootstrapServers",
+                                    "consumerGroup",
+                                    "topic",
+                                    "lagThreshold",
+                                ],
+                                "properties": {
+                                    "lagThreshold": {"pattern": "^[1-9][0-9]*$"},
+                                    "activationLagThreshold": {"pattern": "^[0-9]+$"},
+                                    "offsetResetPolicy": {"enum": ["earliest", "latest"]},
+                                    "allowIdleConsumers": {"enum": ["true", "false"]},
+                                    "scaleToZeroOnInvalidOffset": {"enum": ["true", "false"]},
+                                },
                             }
-                        },
-                        "else": {
-                            "required": ["metricType"],
-                            "properties": {"metadata": {"required": ["value"]}},
-                        },
+                        }
+                    },
+                    "else": {
+                        "required": ["metricType"],
+                        "properties": {"metadata": {"required": ["value"]}},
                     },
                 },
             },
         },
     },
-}
-KAFKA_TOPIC_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "properties": {
-        "apiVersion": {"const": "kafka.strimzi.io/v1beta2"},
-        "kind": {"const": "KafkaTopic"},
-        "metadata": {
-            **_METADATA,
-            "required": ["name", "labels"],
-            "properties": {
-                **_METADATA["properties"],
-                "labels": {**_STRING_MAP, "required": ["strimzi.io/cluster"]},
-            },
-        },
-        "spec": {
-            "type": "object",
-            "required": ["topicName", "partitions", "replicas", "config"],
-            "additionalProperties": False,
-            "properties": {
-                "topicName": {"type": "string", "minLength": 1},
-                "partitions": {"type": "integer", "minimum": 1},
-                "replicas": {"type": "integer", "minimum": 1, "maximum": 32767},
-                "config": {
-                    "type": "object",
-                    "required": ["cleanup.policy"],
-                    "properties": {"cleanup.policy": {"enum": ["delete", "compact"]}},
-                    "additionalProperties": {"type": ["string", "integer", "boolean"]},
-                },
+)
+KAFKA_TOPIC_SCHEMA: dict[str, Any] = custom_resource(
+    "kafka.strimzi.io/v1beta2",
+    "KafkaTopic",
+    spec={
+        "type": "object",
+        "required": ["topicName", "partitions", "replicas", "config"],
+        "additionalProperties": False,
+        "properties": {
+            "topicName": {"type": "string", "minLength": 1},
+            "partitions": {"type": "integer", "minimum": 1},
+            "replicas": {"type": "integer", "minimum": 1, "maximum": 32767},
+            "config": {
+                "type": "object",
+                "required": ["cleanup.policy"],
+                "properties": {"cleanup.policy": {"enum": ["delete", "compact"]}},
+                "additionalProperties": {"type": ["string", "integer", "boolean"]},
             },
         },
     },
-}
+    metadata=_STRIMZI_METADATA,
+)
 _ACL_OPERATIONS = [
     "Read",
     "Write",
@@ -221,68 +233,56 @@ _ACL_OPERATIONS = [
     "All",
 ]
 # Strimzi's KafkaUser (v1beta2): SCRAM-SHA-512 and the simple authorizer's rules.
-KAFKA_USER_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "properties": {
-        "apiVersion": {"const": "kafka.strimzi.io/v1beta2"},
-        "kind": {"const": "KafkaUser"},
-        "metadata": {
-            **_METADATA,
-            "required": ["name", "labels"],
-            "properties": {
-                **_METADATA["properties"],
-                "labels": {**_STRING_MAP, "required": ["strimzi.io/cluster"]},
+KAFKA_USER_SCHEMA: dict[str, Any] = custom_resource(
+    "kafka.strimzi.io/v1beta2",
+    "KafkaUser",
+    spec={
+        "type": "object",
+        "required": ["authentication", "authorization"],
+        "additionalProperties": False,
+        "properties": {
+            "authentication": {
+                "type": "object",
+                "required": ["type"],
+                "additionalProperties": False,
+                "properties": {"type": {"const": "scram-sha-512"}},
             },
-        },
-        "spec": {
-            "type": "object",
-            "required": ["authentication", "authorization"],
-            "additionalProperties": False,
-            "properties": {
-                "authentication": {
-                    "type": "object",
-                    "required": ["type"],
-                    "additionalProperties": False,
-                    "properties": {"type": {"const": "scram-sha-512"}},
-                },
-                "authorization": {
-                    "type": "object",
-                    "required": ["type", "acls"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "type": {"const": "simple"},
-                        "acls": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["resource", "operations"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "resource": {
-                                        "type": "object",
-                                        "required": ["type"],
-                                        "additionalProperties": False,
-                                        "properties": {
-                                            "type": {
-                                                "enum": [
-                                                    "topic",
-                                                    "group",
-                                                    "cluster",
-                                                    "transactionalId",
-                                                ]
-                                            },
-                                            "name": {"type": "string", "minLength": 1},
-                                            "patternType": {"enum": ["literal", "prefix"]},
+            "authorization": {
+                "type": "object",
+                "required": ["type", "acls"],
+                "additionalProperties": False,
+                "properties": {
+                    "type": {"const": "simple"},
+                    "acls": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["resource", "operations"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "resource": {
+                                    "type": "object",
+                                    "required": ["type"],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "type": {
+                                            "enum": [
+                                                "topic",
+                                                "group",
+                                                "cluster",
+                                                "transactionalId",
+                                            ]
                                         },
+                                        "name": {"type": "string", "minLength": 1},
+                                        "patternType": {"enum": ["literal", "prefix"]},
                                     },
-                                    "operations": {
-                                        "type": "array",
-                                        "minItems": 1,
-                                        "items": {"enum": _ACL_OPERATIONS},
-                                    },
-                                    "host": {"type": "string"},
                                 },
+                                "operations": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "items": {"enum": _ACL_OPERATIONS},
+                                },
+                                "host": {"type": "string"},
                             },
                         },
                     },
@@ -290,198 +290,88 @@ KAFKA_USER_SCHEMA: dict[str, Any] = {
             },
         },
     },
-}
-TRIGGER_AUTHENTICATION_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "properties": {
-        "apiVersion": {"const": "keda.sh/v1alpha1"},
-        "kind": {"const": "TriggerAuthentication"},
-        "metadata": _METADATA,
-        "spec": {
-            "type": "object",
-            "required": ["secretTargetRef"],
-            "additionalProperties": False,
-            "properties": {
-                "secretTargetRef": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "required": ["parameter", "name", "key"],
-                        "additionalProperties": False,
-                        # The kafka scaler's authentication parameters (KEDA docs, "Apache Kafka").
-                        "properties": {
-                            "parameter": {
-                                "enum": [
-                                    "sasl",
-                                    "username",
-                                    "password",
-                                    "tls",
-                                    "ca",
-                                    "cert",
-                                    "key",
-                                    "keyPassword",
-                                ]
-                            },
-                            "name": {"type": "string"},
-                            "key": {"type": "string"},
+    metadata=_STRIMZI_METADATA,
+)
+TRIGGER_AUTHENTICATION_SCHEMA: dict[str, Any] = custom_resource(
+    "keda.sh/v1alpha1",
+    "TriggerAuthentication",
+    spec={
+        "type": "object",
+        "required": ["secretTargetRef"],
+        "additionalProperties": False,
+        "properties": {
+            "secretTargetRef": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["parameter", "name", "key"],
+                    "additionalProperties": False,
+                    # The kafka scaler's authentication parameters (KEDA docs, "Apache Kafka").
+                    "properties": {
+                        "parameter": {
+                            "enum": [
+                                "sasl",
+                                "username",
+                                "password",
+                                "tls",
+                                "ca",
+                                "cert",
+                                "key",
+                                "keyPassword",
+                            ]
                         },
+                        "name": {"type": "string"},
+                        "key": {"type": "string"},
                     },
-                }
-            },
+                },
+            }
         },
     },
-}
+)
 _LABEL_SELECTOR: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {"matchLabels": _STRING_MAP, "matchExpressions": {"type": "array"}},
 }
-SERVICE_MONITOR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "properties": {
-        "apiVersion": {"const": "monitoring.coreos.com/v1"},
-        "kind": {"const": "ServiceMonitor"},
-        "metadata": _METADATA,
-        "spec": {
-            "type": "object",
-            "required": ["selector", "endpoints"],
-            "additionalProperties": False,
-            "properties": {
-                "selector": _LABEL_SELECTOR,
-                "jobLabel": {"type": "string"},
-                "endpoints": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "required": ["port"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "port": {"type": "string"},
-                            "path": {"type": "string", "pattern": "^/"},
-                            "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
-                            "scrapeTimeout": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
-                            "honorLabels": {"type": "boolean"},
-                            "relabelings": {
-                                "type": "array",
-                                "items": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "sourceLabels": {
-                                            "type": "array",
-                                            "items": {"type": "string"},
-                                        },
-                                        "targetLabel": {"type": "string"},
-                                        "replacement": {"type": "string"},
-                                        "regex": {"type": "string"},
-                                        "action": {"type": "string"},
-                                        "separator": {"type": "string"},
-                                    },
-                                },
-                            },
-                        },
-                    },
-                },
-            },
-        },
-    },
-}
-_DURATION = {"type": "string", "pattern": "^([0-9]+(ms|s|m|h|d|w|y))+$"}
-PROMETHEUS_RULE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "properties": {
-        "apiVersion": {"const": "monitoring.coreos.com/v1"},
-        "kind": {"const": "PrometheusRule"},
-        "metadata": _METADATA,
-        "spec": {
-            "type": "object",
-            "required": ["groups"],
-            "additionalProperties": False,
-            "properties": {
-                "groups": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "required": ["name", "rules"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "name": {"type": "string", "minLength": 1},
-                            "interval": _DURATION,
-                            "rules": {
-                                "type": "array",
-                                "items": {
-                                    "type": "object",
-                                    "required": ["alert", "expr"],
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "alert": {"type": "string", "minLength": 1},
-                                        "expr": {"type": "string", "minLength": 1},
-                                        "for": _DURATION,
-                                        "labels": _STRING_MAP,
-                                        "annotations": _STRING_MAP,
-                                    },
-                                },
-                            },
-                        },
-                    },
-                }
-            },
-        },
-    },
-}
-EXTERNAL_SECRET_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "properties": {
-        "apiVersion": {"const": "external-secrets.io/v1"},
-        "kind": {"const": "ExternalSecret"},
-        "metadata": _METADATA,
-        "spec": {
-            "type": "object",
-            "required": ["secretStoreRef", "target", "data"],
-            "additionalProperties": False,
-            "properties": {
-                "refreshInterval": {"type": "string"},
-                "secretStoreRef": {
+SERVICE_MONITOR_SCHEMA: dict[str, Any] = custom_resource(
+    "monitoring.coreos.com/v1",
+    "ServiceMonitor",
+    spec={
+        "type": "object",
+        "required": ["selector", "endpoints"],
+        "additionalProperties": False,
+        "properties": {
+            "selector": _LABEL_SELECTOR,
+            "jobLabel": {"type": "string"},
+            "endpoints": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
                     "type": "object",
-                    "required": ["kind", "name"],
+                    "required": ["port"],
                     "additionalProperties": False,
                     "properties": {
-                        "kind": {"enum": ["SecretStore", "ClusterSecretStore"]},
-                        "name": {"type": "string"},
-                    },
-                },
-                "target": {
-                    "type": "object",
-                    "required": ["name"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "name": {"type": "string"},
-                        "creationPolicy": {"enum": ["Owner", "Orphan", "Merge", "None"]},
-                    },
-                },
-                "data": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "required": ["secretKey", "remoteRef"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "secretKey": {"type": "string"},
-                            "remoteRef": {
+                        "port": {"type": "string"},
+                        "path": {"type": "string", "pattern": "^/"},
+                        "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
+                        "scrapeTimeout": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
+                        "honorLabels": {"type": "boolean"},
+                        "relabelings": {
+                            "type": "array",
+                            "items": {
                                 "type": "object",
-                                "required": ["key"],
                                 "additionalProperties": False,
                                 "properties": {
-                                    "key": {"type": "string"},
-                                    "property": {"type": "string"},
+                                    "sourceLabels": {
+                                        "type": "array",
+                                        "items": {"type": "string"},
+                                    },
+                                    "targetLabel": {"type": "string"},
+                                    "replacement": {"type": "string"},
+                                    "regex": {"type": "string"},
+                                    "action": {"type": "string"},
+                                    "separator": {"type": "string"},
                                 },
                             },
                         },
@@ -490,7 +380,98 @@ EXTERNAL_SECRET_SCHEMA: dict[str, Any] = {
             },
         },
     },
-}
+)
+_DURATION = {"type": "string", "pattern": "^([0-9]+(ms|s|m|h|d|w|y))+$"}
+PROMETHEUS_RULE_SCHEMA: dict[str, Any] = custom_resource(
+    "monitoring.coreos.com/v1",
+    "PrometheusRule",
+    spec={
+        "type": "object",
+        "required": ["groups"],
+        "additionalProperties": False,
+        "properties": {
+            "groups": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["name", "rules"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "name": {"type": "string", "minLength": 1},
+                        "interval": _DURATION,
+                        "rules": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["alert", "expr"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "alert": {"type": "string", "minLength": 1},
+                                    "expr": {"type": "string", "minLength": 1},
+                                    "for": _DURATION,
+                                    "labels": _STRING_MAP,
+                                    "annotations": _STRING_MAP,
+                                },
+                            },
+                        },
+                    },
+                },
+            }
+        },
+    },
+)
+EXTERNAL_SECRET_SCHEMA: dict[str, Any] = custom_resource(
+    "external-secrets.io/v1",
+    "ExternalSecret",
+    spec={
+        "type": "object",
+        "required": ["secretStoreRef", "target", "data"],
+        "additionalProperties": False,
+        "properties": {
+            "refreshInterval": {"type": "string"},
+            "secretStoreRef": {
+                "type": "object",
+                "required": ["kind", "name"],
+                "additionalProperties": False,
+                "properties": {
+                    "kind": {"enum": ["SecretStore", "ClusterSecretStore"]},
+                    "name": {"type": "string"},
+                },
+            },
+            "target": {
+                "type": "object",
+                "required": ["name"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string"},
+                    "creationPolicy": {"enum": ["Owner", "Orphan", "Merge", "None"]},
+                },
+            },
+            "data": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["secretKey", "remoteRef"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "secretKey": {"type": "string"},
+                        "remoteRef": {
+                            "type": "object",
+                            "required": ["key"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "key": {"type": "string"},
+                                "property": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+)
 # kubernetes-validate has no schema for these custom resources (their CRDs live in the KEDA,
 # Strimzi, Prometheus and External Secrets operators); each is checked against the schema beside
 # it instead.
