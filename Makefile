@@ -19,11 +19,13 @@ install:
 	bash deploy/local/bootstrap.sh
 
 # requirements.lock: everything the workspace and its tests need; requirements-runtime.lock:
-# what the service images install (no dev tools).
+# what the service images install (no dev tools: neither the root's dev group nor kinerja-tools
+# and what only it needs, such as pytest).
 LOCK_FLAGS := --generate-hashes --no-emit-index-url --no-header -p 3.11
 lock: install
 	$(VENV)/uv pip compile requirements.in --group pyproject.toml:dev $(LOCK_FLAGS) -o requirements.lock
-	$(VENV)/uv pip compile requirements.in $(LOCK_FLAGS) -o requirements-runtime.lock
+	$(VENV)/uv pip compile requirements.in --excludes <(echo kinerja-tools) $(LOCK_FLAGS) \
+	  -o requirements-runtime.lock
 
 run:
 	KINERJA_STACK=$(STACK) bash deploy/local/up.sh all

@@ -62,8 +62,8 @@ from common import revision
 
 from kinerja_shared.auth import DevIdentityProvider
 from kinerja_shared.events.planning import PlanAgreed
-from kinerja_shared.testing.groups import start_groups_at_end
 from kinerja_shared.topics import PLAN_AGREED
+from kinerja_tools.testing.groups import start_groups_at_end
 
 BIN = Path(sys.executable).parent
 HERE = Path(__file__).resolve().parent

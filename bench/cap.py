@@ -45,8 +45,8 @@ from bkn_sync_throughput import (
 from common import revision
 
 from kinerja_shared.auth import DevIdentityProvider
-from kinerja_shared.testing.groups import start_groups_at_end
 from kinerja_shared.topics import PLAN_AGREED
+from kinerja_tools.testing.groups import start_groups_at_end
 
 FAULTS_10 = [
     {"fault": "error", "rate": 0.05, "statuses": [502, 503]},

@@ -74,8 +74,8 @@ from harness import (  # noqa: E402
 )
 
 from kinerja_shared.auth.devtoken import DevIdentityProvider  # noqa: E402
-from kinerja_shared.testing import wait_for  # noqa: E402
-from kinerja_shared.testing.stack import Stack, ensure_stack  # noqa: E402
+from kinerja_tools.testing import wait_for  # noqa: E402
+from kinerja_tools.testing.stack import Stack, ensure_stack  # noqa: E402
 
 
 def faults(rate: float, seed: int, latency_ms: int) -> dict[str, Any]:

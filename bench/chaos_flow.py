@@ -45,9 +45,9 @@ from kinerja_shared.auth.devtoken import DevIdentityProvider
 from kinerja_shared.events.roster import Pegawai, Sekolah, StatusKepegawaian
 from kinerja_shared.periods import load_calendar, wib_day
 from kinerja_shared.roster.publish import publish_roster
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.groups import start_groups_at_end
 from kinerja_shared.topics import PLAN_AGREED
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.groups import start_groups_at_end
 
 # The services a kill is aimed at, in turn; "relay leader" is whichever bkn-sync replica leads
 # the outbox relay at the time.

@@ -101,7 +101,7 @@ def log(*parts: object) -> None:
 
 
 def stack() -> Any:
-    from kinerja_shared.testing.stack import ensure_stack
+    from kinerja_tools.testing.stack import ensure_stack
 
     return ensure_stack()
 
@@ -276,7 +276,7 @@ def new_run_id() -> str:
 
 def fresh_groups(bootstrap: str, run: str, names: list[str]) -> None:
     """Commit the end of every topic for the services' fresh groups before they start."""
-    from kinerja_shared.testing.groups import start_groups_at_end
+    from kinerja_tools.testing.groups import start_groups_at_end
 
     groups = [f"{SERVICES[n][1]}.bench-{run}" for n in names]
     asyncio.run(start_groups_at_end(bootstrap, groups))

@@ -323,7 +323,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "CONSOLE_SESSION_SECRET": secret,
             "OTEL_SERVICE_NAME": "console",
         }
-        from kinerja_shared.testing.groups import start_groups_at_end
+        from kinerja_tools.testing.groups import start_groups_at_end
 
         # The history consumer reads only what comes now, not the stack's whole status topic.
         asyncio.run(start_groups_at_end(st.kafka_bootstrap, [env["CONSOLE_CONSUMER_GROUP"]]))

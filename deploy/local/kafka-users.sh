@@ -5,7 +5,7 @@
 #
 # A password file is made once (mode 0600, the folder 0700, under .local/ which git ignores)
 # and kept: the broker's metadata holds the credential made from it. kafka.sh passes the admin
-# (kinerja-admin) and every principal of kinerja_shared.kafka_acls.
+# (kinerja-admin) and every principal of kinerja_tools.kafka_acls.
 set -euo pipefail
 [[ $# -ge 2 ]] || { echo "usage: $0 DIR NAME..." >&2; exit 2; }
 DIR="$1/users"

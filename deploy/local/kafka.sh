@@ -19,7 +19,7 @@
 # the CA and the broker's keystore, kafka-users.sh a password per principal (and the admin,
 # kinerja-admin) under KINERJA_KAFKA_SECURITY_DIR (default .local/$KINERJA_STACK/kafka, or the
 # node folder), the users are created at storage format time (or with kafka-configs when added
-# later), and every start applies kinerja_shared.kafka_acls (docs/security.md, "Kafka").
+# later), and every start applies kinerja_tools.kafka_acls (docs/security.md, "Kafka").
 # Switching it on or off formats the storage anew.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -100,10 +100,10 @@ ensure_libs() {
   mv "$tmp" "$LIBS"
 }
 
-# The principals of kinerja_shared.kafka_acls and the admin, one a line.
+# The principals of kinerja_tools.kafka_acls and the admin, one a line.
 sasl_users() {
   echo "$ADMIN_USER"
-  "$KINERJA_VENV/bin/python" -m kinerja_shared.kafka_acls principals
+  "$KINERJA_VENV/bin/python" -m kinerja_tools.kafka_acls principals
 }
 
 # TLS material and a password per user, made once (SASL only).
@@ -165,7 +165,7 @@ admin_client_conf() {
 }
 
 # Users added since the storage was formatted get their credential from kafka-configs; then
-# the ACLs of kinerja_shared.kafka_acls are applied (SASL only; both are idempotent).
+# the ACLs of kinerja_tools.kafka_acls are applied (SASL only; both are idempotent).
 apply_security() {
   [[ "$SASL" == 1 ]] || return 0
   local name conf
@@ -180,7 +180,7 @@ apply_security() {
       kinerja_die "kafka-configs could not add the SCRAM user $name"
     echo "$name" >>"$KDIR/format.users"
   done
-  "$KINERJA_VENV/bin/python" -m kinerja_shared.kafka_acls apply --bootstrap "127.0.0.1:$PORT" \
+  "$KINERJA_VENV/bin/python" -m kinerja_tools.kafka_acls apply --bootstrap "127.0.0.1:$PORT" \
     --ca-file "$SECURITY_DIR/tls/ca.crt" --username "$ADMIN_USER" \
     --password-file "$SECURITY_DIR/users/$ADMIN_USER" >&2 ||
     kinerja_die "the Kafka ACLs could not be applied"
@@ -221,7 +221,7 @@ format_once() {
 ready() {
   if [[ "$SASL" == 1 ]]; then
     # A SCRAM login over TLS as the admin, and a metadata answer.
-    "$KINERJA_VENV/bin/python" -m kinerja_shared.kafka_acls apply --ready-only --timeout 2 \
+    "$KINERJA_VENV/bin/python" -m kinerja_tools.kafka_acls apply --ready-only --timeout 2 \
       --bootstrap "127.0.0.1:$PORT" --ca-file "$SECURITY_DIR/tls/ca.crt" \
       --username "$ADMIN_USER" --password-file "$SECURITY_DIR/users/$ADMIN_USER" >/dev/null 2>&1
   else

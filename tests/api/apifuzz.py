@@ -52,7 +52,7 @@ from schemathesis.specs.openapi.checks import (
 
 from kinerja_shared import db
 from kinerja_shared.auth import DevIdentityProvider
-from kinerja_shared.testing.groups import start_groups_at_end
+from kinerja_tools.testing.groups import start_groups_at_end
 
 SEED = 20_251_124
 MAX_EXAMPLES = 30

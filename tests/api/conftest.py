@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from apifuzz import RunningService, running_service
 
-from kinerja_shared.testing.stack import Stack
+from kinerja_tools.testing.stack import Stack
 
 PLAN = {
     "period_id": "2026",

@@ -15,8 +15,8 @@ import pytest
 from apifuzz import RunningService, running_service
 
 from kinerja_shared import pii
-from kinerja_shared.testing.stack import Stack
-from kinerja_shared.testing.waiting import wait_for
+from kinerja_tools.testing.stack import Stack
+from kinerja_tools.testing.waiting import wait_for
 
 pytestmark = pytest.mark.infra
 

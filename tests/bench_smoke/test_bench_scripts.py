@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kinerja_shared.testing.stack import Stack
+from kinerja_tools.testing.stack import Stack
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(900)]
 

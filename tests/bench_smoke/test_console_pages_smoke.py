@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kinerja_shared.testing.stack import Stack
+from kinerja_tools.testing.stack import Stack
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(600)]
 

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kinerja_shared.contracts import breaking_changes
-from kinerja_shared.contracts.asyncapi import document, predikat_topics
-from kinerja_shared.contracts.schemas import dumps
+from kinerja_tools.contracts import breaking_changes
+from kinerja_tools.contracts.asyncapi import document, predikat_topics
+from kinerja_tools.contracts.schemas import dumps
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "asyncapi" / "predikat.json"
 

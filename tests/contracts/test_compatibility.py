@@ -13,9 +13,9 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from kinerja_shared.contracts import additive_changes, breaking_changes, compare
-from kinerja_shared.contracts.schemas import envelope_schema, topic_schema
 from kinerja_shared.topics import REGISTRY
+from kinerja_tools.contracts import additive_changes, breaking_changes, compare
+from kinerja_tools.contracts.schemas import envelope_schema, topic_schema
 
 
 def schema(payload: type[BaseModel]) -> dict[str, Any]:

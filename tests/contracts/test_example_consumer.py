@@ -19,10 +19,10 @@ import pytest
 from faststream.kafka import KafkaBroker
 
 from kinerja_shared.events.predikat import PredikatDitetapkan
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.groups import start_group_at_end
-from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import PREDIKAT_DITETAPKAN
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.groups import start_group_at_end
+from kinerja_tools.testing.stack import Stack
 
 pytestmark = pytest.mark.infra
 

@@ -18,9 +18,9 @@ import pytest
 from pydantic import BaseModel
 
 from kinerja_shared import db, outbox
-from kinerja_shared.contracts.schemas import TOPIC_NAME
-from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import PREDIKAT_CURRENT, PREDIKAT_DITETAPKAN, REGISTRY, Topic
+from kinerja_tools.contracts.schemas import TOPIC_NAME
+from kinerja_tools.testing.stack import Stack
 
 NIP = "198001012005011001"
 AT = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)

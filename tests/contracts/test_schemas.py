@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from kinerja_shared.contracts import additive_changes, breaking_changes
-from kinerja_shared.contracts.schemas import dumps, major_version, topic_schema
 from kinerja_shared.envelope import Envelope
 from kinerja_shared.events.predikat import PredikatDitetapkan
 from kinerja_shared.topics import PREDIKAT_DITETAPKAN, REGISTRY, Topic
+from kinerja_tools.contracts import additive_changes, breaking_changes
+from kinerja_tools.contracts.schemas import dumps, major_version, topic_schema
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 

@@ -9,19 +9,19 @@ import pytest
 import yaml
 from test_manifests import K8S, KAFKA_SERVICES, subscriptions
 
-from kinerja_shared import kafka_acls, strimzi
-from kinerja_shared.kafka_acls import CONSUMES, PRINCIPALS, allowed
+from kinerja_tools import kafka_acls, strimzi
+from kinerja_tools.kafka_acls import CONSUMES, PRINCIPALS, allowed
 
 USERS = K8S / "kafka-users" / "users.yaml"
 REGENERATE_USERS = (
-    ".venv/bin/python -m kinerja_shared.strimzi --users > deploy/k8s/kafka-users/users.yaml"
+    ".venv/bin/python -m kinerja_tools.strimzi --users > deploy/k8s/kafka-users/users.yaml"
 )
 
 
 def test_committed_users_yaml_is_what_kafka_acls_generates_now() -> None:
     assert USERS.read_text() == strimzi.render_users(), (
-        "deploy/k8s/kafka-users/users.yaml is not what kinerja_shared.strimzi generates from "
-        "kinerja_shared.kafka_acls now. Regenerate it from the repository root:\n"
+        "deploy/k8s/kafka-users/users.yaml is not what kinerja_tools.strimzi generates from "
+        "kinerja_tools.kafka_acls now. Regenerate it from the repository root:\n"
         f"    {REGENERATE_USERS}"
     )
 

@@ -32,9 +32,9 @@ import yaml
 from apply_order import late_references, phase
 from faststream.kafka import KafkaBroker
 
-from kinerja_shared import strimzi
 from kinerja_shared.service import Runtime
 from kinerja_shared.topics import BKN_RETRY_TIERS, ROSTER_PEGAWAI, ROSTER_SEKOLAH, all_topics
+from kinerja_tools import strimzi
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
@@ -71,7 +71,7 @@ IMAGE_USER = 10001  # services/*/Dockerfile: `useradd --uid 10001`, `USER 10001`
 HTTP_PORT = 8000
 DNS_1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 REGENERATE_TOPICS = (
-    ".venv/bin/python -m kinerja_shared.strimzi > deploy/k8s/kafka-topics/topics.yaml"
+    ".venv/bin/python -m kinerja_tools.strimzi > deploy/k8s/kafka-topics/topics.yaml"
 )
 PROMETHEUS_RULE = K8S / "monitoring" / "prometheusrule.yaml"
 REGENERATE_RULE = (
@@ -1076,7 +1076,7 @@ def test_prometheus_scrapes_every_service_with_the_job_names_the_alerts_use(
 def test_committed_topics_yaml_is_what_the_registry_generates_now() -> None:
     committed = (K8S / "kafka-topics" / "topics.yaml").read_text()
     assert committed == strimzi.render(), (
-        "deploy/k8s/kafka-topics/topics.yaml is not what kinerja_shared.strimzi generates from "
+        "deploy/k8s/kafka-topics/topics.yaml is not what kinerja_tools.strimzi generates from "
         "the topic registry now (the registry changed, or the file was edited by hand). "
         "Regenerate it from the repository root:\n"
         f"    {REGENERATE_TOPICS}"

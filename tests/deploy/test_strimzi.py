@@ -1,4 +1,4 @@
-"""kinerja_shared.strimzi: the registry as Strimzi KafkaTopic resources, deterministic YAML."""
+"""kinerja_tools.strimzi: the registry as Strimzi KafkaTopic resources, deterministic YAML."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kinerja_shared import strimzi
 from kinerja_shared.topics import all_topics
+from kinerja_tools import strimzi
 
 DNS_1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from processes import System, running_system
 
 from kinerja_shared.auth.devtoken import DevIdentityProvider
-from kinerja_shared.testing.stack import REPO, Stack
+from kinerja_tools.testing.stack import REPO, Stack
 
 
 @pytest.fixture(scope="session")

@@ -24,9 +24,9 @@ from processes import System
 from kinerja_shared.auth.devtoken import DevIdentityProvider
 from kinerja_shared.events.roster import Pegawai
 from kinerja_shared.roster.publish import publish_roster
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import Topic
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.stack import Stack
 
 # The seven BerAKHLAK behaviours by their codes (planning's catalog `perilaku_berakhlak`),
 # which assessment takes as the keys of a rating.

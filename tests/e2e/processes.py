@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from kinerja_shared.testing.groups import start_groups_at_end
-from kinerja_shared.testing.stack import REPO, Stack
+from kinerja_tools.testing.groups import start_groups_at_end
+from kinerja_tools.testing.stack import REPO, Stack
 
 BIN = REPO / ".venv" / "bin"
 SERVICES = {  # command -> (env prefix, consumer group)

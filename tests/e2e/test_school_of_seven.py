@@ -19,8 +19,6 @@ from processes import System
 
 from kinerja_shared.auth.devtoken import DevIdentityProvider
 from kinerja_shared.events.roster import Pegawai
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import (
     ASSESSMENT_RECOMMENDED,
     BKN_DELIVERY_STATUS,
@@ -33,6 +31,8 @@ from kinerja_shared.topics import (
     PLAN_SUBMITTED,
     PREDIKAT_DITETAPKAN,
 )
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.stack import Stack
 
 pytestmark = [pytest.mark.infra, pytest.mark.e2e]
 

@@ -20,8 +20,8 @@ from processes import System
 
 from kinerja_shared.auth.devtoken import DevIdentityProvider
 from kinerja_shared.roster.publish import publish_roster
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.stack import Stack
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.stack import Stack
 
 pytestmark = [pytest.mark.infra, pytest.mark.e2e]
 

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from harness import KafkaCluster, ScratchPostgres, Simulator, System, simulator
 
 from kinerja_shared.auth.devtoken import DevIdentityProvider
-from kinerja_shared.testing.stack import REPO, Stack
+from kinerja_tools.testing.stack import REPO, Stack
 
 LOGS = REPO / ".local" / "test" / "resilience-logs"
 

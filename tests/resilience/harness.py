@@ -36,11 +36,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from kinerja_shared.events.planning import PlanAgreed
 from kinerja_shared.events.predikat import PredikatDitetapkan
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.groups import start_groups_at_end
-from kinerja_shared.testing.stack import REPO, STACK, Stack
 from kinerja_shared.topics import PLAN_AGREED, PREDIKAT_DITETAPKAN
 from kinerja_shared.topics_cli import create_topics
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.groups import start_groups_at_end
+from kinerja_tools.testing.stack import REPO, STACK, Stack
 
 BIN = REPO / ".venv" / "bin"
 CLUSTER_SCRIPT = REPO / "deploy" / "local" / "kafka-cluster.sh"

@@ -17,9 +17,9 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from harness import Service, System, Work, committed
 
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.scrape import total
-from kinerja_shared.testing.stack import Stack
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.scrape import total
+from kinerja_tools.testing.stack import Stack
 
 pytestmark = pytest.mark.infra
 

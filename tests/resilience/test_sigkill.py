@@ -25,7 +25,7 @@ from harness import (
     judge,
 )
 
-from kinerja_shared.testing import wait_for
+from kinerja_tools.testing import wait_for
 
 pytestmark = pytest.mark.infra
 

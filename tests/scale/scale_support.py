@@ -20,8 +20,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from kinerja_shared.envelope import Envelope
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.stack import REPO
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.stack import REPO
 
 BIN = REPO / ".venv" / "bin"
 

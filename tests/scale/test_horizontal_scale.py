@@ -60,8 +60,6 @@ from kinerja_shared import db
 from kinerja_shared.auth.devtoken import DevIdentityProvider
 from kinerja_shared.envelope import Envelope
 from kinerja_shared.events.observation import ObservationConducted
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import (
     COMPETENCY_REPORTED,
     DUTY_REPORTED,
@@ -72,6 +70,8 @@ from kinerja_shared.topics import (
     ROSTER_PEGAWAI,
     ROSTER_SEKOLAH,
 )
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.stack import Stack
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(180)]
 

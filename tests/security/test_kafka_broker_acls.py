@@ -1,8 +1,8 @@
 """The broker enforces who may do what: SCRAM-SHA-512 over TLS and the registry's ACLs.
 
 One private broker for the module (deploy/local/kafka.sh with KINERJA_KAFKA_SASL=1, from a copy
-of deploy/local in a temporary folder: kinerja_shared.testing.kafka_sasl), with the ACLs of
-kinerja_shared.kafka_acls applied by that script. Real aiokafka clients log in as the principals
+of deploy/local in a temporary folder: kinerja_tools.testing.kafka_sasl), with the ACLs of
+kinerja_tools.kafka_acls applied by that script. Real aiokafka clients log in as the principals
 and are refused, or not, by the broker.
 """
 
@@ -24,10 +24,8 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
-from kinerja_shared.kafka_acls import CONSUMES, ROSTER_IMPORTER
 from kinerja_shared.service import make_broker
 from kinerja_shared.settings import ServiceSettings
-from kinerja_shared.testing.kafka_sasl import ADMIN, SaslBroker, sasl_broker
 from kinerja_shared.topics import (
     PLAN_AGREED,
     PLAN_SUBMITTED,
@@ -35,6 +33,8 @@ from kinerja_shared.topics import (
     ROSTER_PEGAWAI,
     all_topics,
 )
+from kinerja_tools.kafka_acls import CONSUMES, ROSTER_IMPORTER
+from kinerja_tools.testing.kafka_sasl import ADMIN, SaslBroker, sasl_broker
 
 pytestmark = pytest.mark.infra
 

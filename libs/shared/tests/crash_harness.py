@@ -18,8 +18,8 @@ from pydantic import BaseModel
 
 from kinerja_shared import db, inbox
 from kinerja_shared.outbox import OutboxRelay
-from kinerja_shared.testing import wait_for
 from kinerja_shared.topics import Topic
+from kinerja_tools.testing import wait_for
 
 
 class Probe(BaseModel):

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from kinerja_shared import cli_errors
 from kinerja_shared.cli_errors import EXIT_UNREACHABLE, EXIT_USAGE, CliError, Unreachable
 from kinerja_shared.roster import cli as roster_cli
-from kinerja_shared.testing.cli import closed_port
+from kinerja_tools.testing.cli import closed_port
 
 
 def test_a_refused_database_names_host_port_database_and_variable_but_not_the_password() -> None:

@@ -18,8 +18,8 @@ from kinerja_shared.auth import devtoken
 from kinerja_shared.roster import cli as roster_cli
 from kinerja_shared.roster import dapodik
 from kinerja_shared.roster.generator import DistrictShape, generate
-from kinerja_shared.testing.cli import BIN, closed_port, run_script
 from kinerja_shared.topics_cli import _parser as topics_parser
+from kinerja_tools.testing.cli import BIN, closed_port, run_script
 
 EXPECTED_HEADER = ",".join(dapodik.COLUMNS)
 

@@ -20,7 +20,7 @@ from crash_harness import Probe, probe_topic
 from kafka_support import create_topic, read_all
 
 from kinerja_shared import outbox
-from kinerja_shared.testing.stack import Stack
+from kinerja_tools.testing.stack import Stack
 
 pytestmark = pytest.mark.infra
 

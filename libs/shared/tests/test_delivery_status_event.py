@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from kinerja_shared.contracts import additive_changes, breaking_changes
-from kinerja_shared.contracts.schemas import envelope_schema, topic_schema
 from kinerja_shared.events.base import Payload
 from kinerja_shared.events.bkn_sync import ERROR_MAX, DeliveryState, DeliveryStatus, RecordKind
 from kinerja_shared.topics import BKN_DELIVERY_STATUS
+from kinerja_tools.contracts import additive_changes, breaking_changes
+from kinerja_tools.contracts.schemas import envelope_schema, topic_schema
 
 NIP = "198609262015051001"
 

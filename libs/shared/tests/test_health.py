@@ -26,9 +26,9 @@ from kinerja_shared.auth.devtoken import DevIdentityProvider
 from kinerja_shared.envelope import Envelope
 from kinerja_shared.service import Runtime, create_service_app
 from kinerja_shared.settings import ServiceSettings
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.scrape import values
-from kinerja_shared.testing.stack import Stack
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.scrape import values
+from kinerja_tools.testing.stack import Stack
 
 
 def _free_port() -> int:

@@ -13,9 +13,9 @@ from kafka_support import create_topic, read_all
 
 from kinerja_shared import db, inbox, outbox
 from kinerja_shared.outbox import OutboxRelay
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import dlq_name
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.stack import Stack
 
 pytestmark = pytest.mark.infra
 

@@ -23,10 +23,10 @@ from kinerja_shared.auth.devtoken import DevIdentityProvider
 from kinerja_shared.envelope import Envelope
 from kinerja_shared.service import Runtime, create_service_app
 from kinerja_shared.settings import ServiceSettings
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.scrape import parse, values
-from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import Topic, dlq_name
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.scrape import parse, values
+from kinerja_tools.testing.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from kinerja_shared import db
-from kinerja_shared.testing.stack import Stack
+from kinerja_tools.testing.stack import Stack
 
 pytestmark = pytest.mark.infra
 

@@ -7,8 +7,8 @@ import secrets
 
 import pytest
 
-from kinerja_shared.testing.cli import closed_port, run_script
-from kinerja_shared.testing.stack import Stack
+from kinerja_tools.testing.cli import closed_port, run_script
+from kinerja_tools.testing.stack import Stack
 
 
 def test_without_a_database_url_it_names_the_services_variable() -> None:

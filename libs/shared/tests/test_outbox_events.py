@@ -10,7 +10,6 @@ from kinerja_shared import db, outbox
 from kinerja_shared.events.assessment import SchoolSubmitted
 from kinerja_shared.events.planning import PlanSubmitted
 from kinerja_shared.events.predikat import PredikatDitetapkan
-from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import (
     PLAN_SUBMITTED,
     PREDIKAT_CURRENT,
@@ -18,6 +17,7 @@ from kinerja_shared.topics import (
     REGISTRY,
     SCHOOL_SUBMITTED,
 )
+from kinerja_tools.testing.stack import Stack
 
 NIP = "198609262015051001"
 AT = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)

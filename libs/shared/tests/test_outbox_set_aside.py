@@ -26,9 +26,9 @@ from prometheus_client import REGISTRY
 
 from kinerja_shared import db, outbox
 from kinerja_shared.outbox import KafkaTopicCatalog, OutboxRelay, Staged
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.cli import Ran, run_script
-from kinerja_shared.testing.stack import Stack
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.cli import Ran, run_script
+from kinerja_tools.testing.stack import Stack
 
 pytestmark = pytest.mark.infra
 

@@ -20,8 +20,8 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision
 
 from kinerja_shared import db, outbox, telemetry
 from kinerja_shared.outbox import OutboxRelay
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.stack import Stack
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.stack import Stack
 
 
 class _WhileActive(SpanProcessor):

@@ -27,15 +27,16 @@ from kafka_support import create_topic, read_all
 from private_postgres import PrivatePostgres, private_postgres
 from test_health import Forwarder, _host_port
 
-from kinerja_shared import db, health, inbox, metrics, outbox, testing
+from kinerja_shared import db, health, inbox, metrics, outbox
 from kinerja_shared.auth.devtoken import DevIdentityProvider
 from kinerja_shared.envelope import Envelope
 from kinerja_shared.service import Runtime, create_service_app
 from kinerja_shared.settings import ServiceSettings
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.scrape import values
-from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import Topic
+from kinerja_tools import testing
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.scrape import values
+from kinerja_tools.testing.stack import Stack
 
 pytestmark = pytest.mark.infra
 

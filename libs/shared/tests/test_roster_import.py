@@ -12,9 +12,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from kinerja_shared.roster import dapodik
-from kinerja_shared.testing.cli import run_script
-from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import ROSTER_PEGAWAI
+from kinerja_tools.testing.cli import run_script
+from kinerja_tools.testing.stack import Stack
 
 pytestmark = pytest.mark.infra
 

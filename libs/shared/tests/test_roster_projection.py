@@ -19,10 +19,10 @@ from kinerja_shared.roster.projection import (
     upsert_pegawai_many,
     upsert_sekolah_many,
 )
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.groups import start_groups_at_end
-from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import ROSTER_PEGAWAI, ROSTER_SEKOLAH, dlq_name
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.groups import start_groups_at_end
+from kinerja_tools.testing.stack import Stack
 
 pytestmark = pytest.mark.infra
 

@@ -26,9 +26,6 @@ from kinerja_shared.envelope import Envelope
 from kinerja_shared.events.observation import FollowupReflected, ObservationConducted
 from kinerja_shared.events.planning import PlanAgreed
 from kinerja_shared.events.roster import Pegawai, Sekolah, StatusKepegawaian
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.service import running_service
-from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import (
     FOLLOWUP_REFLECTED,
     OBSERVATION_CONDUCTED,
@@ -37,6 +34,9 @@ from kinerja_shared.topics import (
     ROSTER_SEKOLAH,
     Topic,
 )
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.service import running_service
+from kinerja_tools.testing.stack import Stack
 
 PERIOD = "2025"
 NOW = datetime(2025, 3, 10, 8, 0, tzinfo=UTC)

@@ -8,8 +8,6 @@ import pytest
 from opentelemetry import trace
 
 from kinerja_shared import telemetry
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.spans import captured_spans, trace_id_of
 from kinerja_shared.topics import (
     ASSESSMENT_RECOMMENDED,
     FOLLOWUP_REFLECTED,
@@ -17,6 +15,8 @@ from kinerja_shared.topics import (
     PLAN_AGREED,
     SCHOOL_SUBMITTED,
 )
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.spans import captured_spans, trace_id_of
 
 from .conftest import PERIOD, Env, School, make_school
 

@@ -29,9 +29,6 @@ from kinerja_shared.auth import DevIdentityProvider
 from kinerja_shared.events.planning import PlanAgreed
 from kinerja_shared.events.predikat import PredikatDitetapkan
 from kinerja_shared.events.roster import Pegawai, Sekolah
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.service import ServiceUnderTest, running_service
-from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import (
     BKN_DELIVERY_STATUS,
     PLAN_AGREED,
@@ -40,6 +37,9 @@ from kinerja_shared.topics import (
     ROSTER_SEKOLAH,
     Topic,
 )
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.service import ServiceUnderTest, running_service
+from kinerja_tools.testing.stack import Stack
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "src" / "bkn_sync" / "migrations"
 DLQ_TOPIC = "kinerja.bkn-sync.dlq.v1"

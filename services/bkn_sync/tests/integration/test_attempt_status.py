@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from kinerja_shared.testing import wait_for
+from kinerja_tools.testing import wait_for
 
 if TYPE_CHECKING:  # fixtures provide the objects; conftest is not importable as a module
     from conftest import Feed, StatusWatch

@@ -20,8 +20,8 @@ from aiokafka import AIOKafkaProducer
 from bkn_sync import batch, handlers, pipeline
 from bkn_sync.domain.deliveries import idempotency_key
 from kinerja_shared.service import Runtime
-from kinerja_shared.testing import wait_for
 from kinerja_shared.topics import PLAN_AGREED
+from kinerja_tools.testing import wait_for
 
 from .conftest import agreed
 

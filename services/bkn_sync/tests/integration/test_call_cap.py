@@ -13,7 +13,7 @@ import pytest
 
 from bkn_sync.callcap import SharedCallCap
 from kinerja_shared import db
-from kinerja_shared.testing.stack import Stack
+from kinerja_tools.testing.stack import Stack
 
 from .conftest import MIGRATIONS, new_nip
 

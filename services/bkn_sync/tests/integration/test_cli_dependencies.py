@@ -8,8 +8,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from kinerja_shared.cli_errors import EXIT_UNREACHABLE
-from kinerja_shared.testing.cli import run_script
-from kinerja_shared.testing.stack import Stack
+from kinerja_tools.testing.cli import run_script
+from kinerja_tools.testing.stack import Stack
 
 pytestmark = pytest.mark.infra
 

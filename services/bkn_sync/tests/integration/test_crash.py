@@ -26,9 +26,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from kinerja_shared.auth import DevIdentityProvider
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import PLAN_AGREED
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.stack import Stack
 
 from .conftest import Teacher, agreed
 

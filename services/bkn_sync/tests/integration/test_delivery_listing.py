@@ -12,8 +12,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from kinerja_shared.auth import DevIdentityProvider
-from kinerja_shared.testing import wait_for
 from kinerja_shared.topics import PLAN_AGREED
+from kinerja_tools.testing import wait_for
 
 from .conftest import agreed
 

@@ -10,9 +10,9 @@ import pytest
 
 from bkn_sync.domain.deliveries import idempotency_key
 from kinerja_shared.auth import DevIdentityProvider
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.scrape import total
-from kinerja_shared.testing.service import ServiceUnderTest
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.scrape import total
+from kinerja_tools.testing.service import ServiceUnderTest
 
 if TYPE_CHECKING:  # fixtures provide the objects; conftest is not importable as a module
     from collections.abc import Awaitable, Callable

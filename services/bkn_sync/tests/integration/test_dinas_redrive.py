@@ -16,9 +16,9 @@ import pytest
 
 from kinerja_shared.auth import DevIdentityProvider
 from kinerja_shared.events.roster import Sekolah
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.service import ServiceUnderTest
 from kinerja_shared.topics import ROSTER_SEKOLAH
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.service import ServiceUnderTest
 
 if TYPE_CHECKING:
     from conftest import Feed, Teacher

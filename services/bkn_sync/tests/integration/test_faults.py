@@ -18,8 +18,8 @@ import pytest
 from bkn_sync import ops
 from bkn_sync.app import sample_parked
 from kinerja_shared.auth import DevIdentityProvider
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.scrape import total
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.scrape import total
 
 if TYPE_CHECKING:
     from conftest import Feed, StatusWatch, Teacher

@@ -20,8 +20,8 @@ import pytest
 
 from bkn_sync.counts import Window, window_start
 from kinerja_shared.auth import DevIdentityProvider
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.service import ServiceUnderTest
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.service import ServiceUnderTest
 
 from .conftest import Feed, new_nip, new_npsn
 

@@ -18,8 +18,8 @@ import pytest
 
 from bkn_sync import metrics
 from kinerja_shared.auth import DevIdentityProvider
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.service import ServiceUnderTest
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.service import ServiceUnderTest
 
 if TYPE_CHECKING:
     from conftest import Feed, Teacher

@@ -13,9 +13,9 @@ from aiokafka import AIOKafkaProducer
 
 from kinerja_shared import inbox
 from kinerja_shared.auth import DevIdentityProvider
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.service import ServiceUnderTest
 from kinerja_shared.topics import PLAN_AGREED
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.service import ServiceUnderTest
 
 from .conftest import Feed, StatusWatch, agreed
 from .test_delivery_pipeline import wait_state

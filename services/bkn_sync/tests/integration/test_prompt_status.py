@@ -14,9 +14,9 @@ import pytest
 
 from bkn_sync import batch, handlers, pipeline
 from kinerja_shared.service import Runtime
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.service import ServiceUnderTest
 from kinerja_shared.topics import PLAN_AGREED
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.service import ServiceUnderTest
 
 from .conftest import agreed
 

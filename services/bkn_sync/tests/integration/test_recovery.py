@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.service import ServiceUnderTest
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.service import ServiceUnderTest
 
 if TYPE_CHECKING:
     from conftest import Feed, StatusWatch

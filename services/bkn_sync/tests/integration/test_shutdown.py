@@ -17,7 +17,7 @@ import asyncpg
 import httpx
 import pytest
 
-from kinerja_shared.testing import wait_for
+from kinerja_tools.testing import wait_for
 
 if TYPE_CHECKING:
     from conftest import Feed

@@ -13,7 +13,7 @@ import pytest
 from bkn_sync import ops
 from kinerja_shared.cli import build_parser
 from kinerja_shared.cli_errors import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, CliError
-from kinerja_shared.testing.cli import closed_port, run_script
+from kinerja_tools.testing.cli import closed_port, run_script
 
 SCRIPT = "bkn_sync"
 NIP = "198609262015051001"

@@ -1,7 +1,7 @@
 from prometheus_client import REGISTRY, generate_latest
 
 from bkn_sync import metrics
-from kinerja_shared.testing.scrape import values
+from kinerja_tools.testing.scrape import values
 
 
 def test_set_parked_zeroes_reasons_that_are_gone() -> None:

@@ -31,10 +31,10 @@ from console.config import Settings as ConsoleSettings
 from kinerja_shared.auth import DevIdentityProvider
 from kinerja_shared.events.planning import PlanAgreed
 from kinerja_shared.events.roster import Pegawai, Sekolah
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.service import ServiceUnderTest, running_service
-from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import PLAN_AGREED, PREDIKAT_DITETAPKAN, ROSTER_PEGAWAI, ROSTER_SEKOLAH
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.service import ServiceUnderTest, running_service
+from kinerja_tools.testing.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[4]
 SERVICES = ROOT / "services"

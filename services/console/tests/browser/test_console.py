@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from kinerja_shared.testing import wait_for
+from kinerja_tools.testing import wait_for
 
 if TYPE_CHECKING:
     from conftest import Rig

@@ -11,7 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import OffsetAndMetadata
 
 from console.kafka_view import KafkaView
-from kinerja_shared.testing.stack import Stack
+from kinerja_tools.testing.stack import Stack
 
 pytestmark = pytest.mark.infra
 

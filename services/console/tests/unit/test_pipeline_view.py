@@ -12,7 +12,7 @@ from typing import Any
 from console.config import Settings
 from console.kafka_view import GroupLag
 from console.pipeline_view import PipelineWatch
-from kinerja_shared.testing import wait_for
+from kinerja_tools.testing import wait_for
 
 
 class CountingKafka:

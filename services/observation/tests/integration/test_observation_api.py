@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from kinerja_shared.testing import wait_for
 from kinerja_shared.topics import (
     OBSERVATION_CONDUCTED,
     OBSERVATION_SCHEDULED,
     PLAN_AGREED,
     dlq_name,
 )
+from kinerja_tools.testing import wait_for
 from observation.rules import packaged_rubrics
 
 from .conftest import Clock, Env, School, events_for, plan_agreed

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from kinerja_shared.events.roster import Pegawai, StatusKepegawaian
-from kinerja_shared.testing import wait_for
 from kinerja_shared.topics import (
     COMPETENCY_REPORTED,
     DUTY_REPORTED,
@@ -19,6 +18,7 @@ from kinerja_shared.topics import (
     OBSERVATION_SCHEDULED,
     ROSTER_PEGAWAI,
 )
+from kinerja_tools.testing import wait_for
 from observation.rules import packaged_rubrics
 
 from .conftest import Clock, Env, School, events_for

@@ -18,10 +18,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from kinerja_shared.auth import DevIdentityProvider
 from kinerja_shared.events.roster import Pegawai, Sekolah, StatusKepegawaian
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.service import running_service
-from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import ROSTER_PEGAWAI, ROSTER_SEKOLAH, Topic
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.service import running_service
+from kinerja_tools.testing.stack import Stack
 from planning.app import create_app
 from planning.config import Settings
 

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from kinerja_shared.testing import wait_for
 from kinerja_shared.topics import (
     PLAN_AGREED,
     PLAN_APPROVED,
@@ -14,6 +13,7 @@ from kinerja_shared.topics import (
     PLAN_REVISED,
     PLAN_SUBMITTED,
 )
+from kinerja_tools.testing import wait_for
 
 from .conftest import Planning, events_for, random_nip
 

@@ -21,8 +21,6 @@ from kinerja_shared.auth import DevIdentityProvider
 from kinerja_shared.events.assessment import AssessmentRecommended
 from kinerja_shared.events.bkn_sync import DeliveryState, DeliveryStatus, RecordKind
 from kinerja_shared.events.roster import Pegawai, Sekolah, StatusKepegawaian
-from kinerja_shared.testing.service import running_service
-from kinerja_shared.testing.stack import Stack
 from kinerja_shared.topics import (
     ASSESSMENT_RECOMMENDED,
     BKN_DELIVERY_STATUS,
@@ -30,6 +28,8 @@ from kinerja_shared.topics import (
     ROSTER_SEKOLAH,
     Topic,
 )
+from kinerja_tools.testing.service import running_service
+from kinerja_tools.testing.stack import Stack
 from predikat.app import create_app
 from predikat.config import Settings
 from predikat.domain.delivery import delivery_id

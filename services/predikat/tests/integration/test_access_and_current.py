@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from kinerja_shared.testing import wait_for
 from kinerja_shared.topics import PREDIKAT_CURRENT
+from kinerja_tools.testing import wait_for
 
 from .conftest import PERIOD, Env, make_school
 from .test_predikat_flow import ready_school, sent_school

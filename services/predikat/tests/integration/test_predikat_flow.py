@@ -10,8 +10,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from kinerja_shared.events.bkn_sync import DeliveryState
-from kinerja_shared.testing import wait_for
 from kinerja_shared.topics import PREDIKAT_DITETAPKAN
+from kinerja_tools.testing import wait_for
 from predikat.handlers import on_delivery_statuses
 
 from .conftest import (

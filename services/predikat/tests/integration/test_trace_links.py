@@ -11,9 +11,9 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from kinerja_shared import telemetry
-from kinerja_shared.testing import wait_for
-from kinerja_shared.testing.spans import captured_spans, trace_id_of
 from kinerja_shared.topics import PREDIKAT_DITETAPKAN
+from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.spans import captured_spans, trace_id_of
 
 from .conftest import PERIOD, Env, make_school
 

@@ -15,8 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..envelope import Envelope
-from ..topics import REGISTRY, Topic
+from kinerja_shared.envelope import Envelope
+from kinerja_shared.topics import REGISTRY, Topic
+
 from .compatibility import TOPIC_META
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"

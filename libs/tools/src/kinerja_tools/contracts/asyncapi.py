@@ -5,7 +5,7 @@ predikat topic of the registry, with ``Envelope[payload]`` as its message. What 
 not know is added afterwards: the Kafka key of each message (AsyncAPI Kafka message binding)
 and the headers we send (W3C ``traceparent``, FastStream's ``correlation_id``).
 
-``python -m kinerja_shared.contracts.asyncapi [PATH]`` prints or writes it; tests/contracts
+``python -m kinerja_tools.contracts.asyncapi [PATH]`` prints or writes it; tests/contracts
 checks that docs/asyncapi/predikat.json is up to date.
 """
 
@@ -18,7 +18,8 @@ from typing import Any
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
-from ..topics import REGISTRY, Topic
+from kinerja_shared.topics import REGISTRY, Topic
+
 from .schemas import dumps, envelope_model
 
 TITLE = "Kinerja predikat events"

@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..topics_cli import create_topics
+from kinerja_shared.topics_cli import create_topics
 
 REPO = Path(__file__).resolve().parents[5]
 STACK = os.environ.get("KINERJA_TEST_STACK", "test")

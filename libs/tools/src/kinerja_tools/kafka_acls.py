@@ -18,8 +18,8 @@ history, and lists every service's groups and their lag: DESCRIBE on every topic
 service's groups. It writes nothing: republishing a DLQ record to the topic it came from needs a
 decision (docs/security.md, "Kafka").
 
-Everything here is pure data; ``kinerja_shared.strimzi`` renders it as Strimzi ``KafkaUser``
-resources and ``python -m kinerja_shared.kafka_acls apply`` creates the bindings on a broker
+Everything here is pure data; ``kinerja_tools.strimzi`` renders it as Strimzi ``KafkaUser``
+resources and ``python -m kinerja_tools.kafka_acls apply`` creates the bindings on a broker
 with the StandardAuthorizer (deploy/local/kafka.sh, ``KINERJA_KAFKA_SASL=1``).
 """
 
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .topics import (
+from kinerja_shared.topics import (
     ASSESSMENT_RECOMMENDED,
     BKN_DELIVERY_STATUS,
     BKN_RETRY_TIERS,
@@ -309,7 +309,7 @@ def _create_acls(creations: list[tuple[Any, ...]]) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m kinerja_shared.kafka_acls",
+        prog="python -m kinerja_tools.kafka_acls",
         description="Kafka ACLs of every Kinerja principal, from the topic registry.",
     )
     sub = parser.add_subparsers(dest="command", required=True)

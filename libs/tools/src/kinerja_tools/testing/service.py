@@ -23,9 +23,10 @@ import asyncpg
 import httpx
 from fastapi import FastAPI
 
-from .. import db
-from ..auth.devtoken import DevIdentityProvider
-from ..settings import ServiceSettings
+from kinerja_shared import db
+from kinerja_shared.auth.devtoken import DevIdentityProvider
+from kinerja_shared.settings import ServiceSettings
+
 from .groups import start_groups_at_end
 from .stack import Stack
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from ..envelope import Envelope
-from ..topics import Topic
+from kinerja_shared.envelope import Envelope
+from kinerja_shared.topics import Topic
 
 
 async def events_for(

@@ -1,4 +1,4 @@
-"""kinerja_shared.kafka_acls: each principal's Kafka rights, derived from the topic registry."""
+"""kinerja_tools.kafka_acls: each principal's Kafka rights, derived from the topic registry."""
 
 from __future__ import annotations
 
@@ -6,17 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from kinerja_shared import kafka_acls
-from kinerja_shared.kafka_acls import (
-    CONSUMES,
-    PRINCIPALS,
-    ROSTER_IMPORTER,
-    acls_for,
-    all_acls,
-    allowed,
-    owner_of,
-    writers_of,
-)
 from kinerja_shared.topics import (
     BKN_RETRY_TIERS,
     DLQS,
@@ -27,6 +16,17 @@ from kinerja_shared.topics import (
     SERVICES,
     all_topics,
     dlq_name,
+)
+from kinerja_tools import kafka_acls
+from kinerja_tools.kafka_acls import (
+    CONSUMES,
+    PRINCIPALS,
+    ROSTER_IMPORTER,
+    acls_for,
+    all_acls,
+    allowed,
+    owner_of,
+    writers_of,
 )
 
 
@@ -138,5 +138,5 @@ def test_the_table_names_every_principal(capsys: pytest.CaptureFixture[str]) -> 
 def test_docs_security_shows_the_current_table() -> None:
     doc = Path(__file__).resolve().parents[3] / "docs" / "security.md"
     assert kafka_acls.markdown_table() in doc.read_text(), (
-        "docs/security.md §8.2 is not what `python -m kinerja_shared.kafka_acls table` prints now"
+        "docs/security.md §8.2 is not what `python -m kinerja_tools.kafka_acls table` prints now"
     )

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ..topics import all_topics
+from kinerja_shared.topics import all_topics
 
 
 async def _end_offsets(bootstrap: str) -> dict[TopicPartition, int]:

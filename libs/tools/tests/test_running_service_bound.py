@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-from kinerja_shared import testing
 from kinerja_shared.settings import ServiceSettings
-from kinerja_shared.testing import service as under_test
-from kinerja_shared.testing.stack import Stack
+from kinerja_tools import testing
+from kinerja_tools.testing import service as under_test
+from kinerja_tools.testing.stack import Stack
 
 pytestmark = pytest.mark.infra
 

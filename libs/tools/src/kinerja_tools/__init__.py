@@ -1,0 +1,1 @@
+"""Developer and deploy tools built on kinerja_shared; the service images do not install them."""
