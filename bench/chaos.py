@@ -172,6 +172,10 @@ def schedule(a: argparse.Namespace, rng: random.Random) -> list[tuple[str, str, 
 
 
 async def run(a: argparse.Namespace, stack: Stack) -> dict[str, Any]:
+    # The code the run starts with: commits made while it runs (it takes half an hour) reach
+    # only the processes restarted after them, and must not relabel the figures.
+    code = revision()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
     rng = random.Random(a.seed)
     cluster = KafkaCluster(stack)
     pg = ScratchPostgres()
@@ -245,7 +249,8 @@ async def run(a: argparse.Namespace, stack: Stack) -> dict[str, Any]:
                         what="every delivery done",
                     )
                 driver.check()
-                return await verdict(a, system, work, driver, recoveries, time.monotonic() - t0)
+                result = await verdict(a, system, work, driver, recoveries, time.monotonic() - t0)
+                return {**result, "started_at": started_at, "revision": code}
             finally:
                 await driver.stop()
                 system.stop()
@@ -355,7 +360,6 @@ async def verdict(
         "duration_s": round(duration, 1),
         "recoveries": [{**r, "recovery_s": round(r["recovery_s"], 1)} for r in recoveries],
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "revision": revision(),
         "command": " ".join(["bench/chaos.py", *sys.argv[1:]]),
     }
 
