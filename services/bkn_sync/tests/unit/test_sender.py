@@ -113,6 +113,33 @@ async def test_each_attempt_puts_the_same_key_body_and_trace_context() -> None:
     exported.shutdown()  # it stays on the process's provider: keep no more spans
 
 
+async def test_an_unsampled_delivery_puts_its_trace_context_without_a_client_span() -> None:
+    seen: list[web.Request] = []
+    provider = telemetry.setup_tracing("bkn-sync-test")
+    exported = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    # A delivery whose trace the sampler left out (9 of 10 under the prod overlay's 10 %).
+    parent = trace.NonRecordingSpan(
+        trace.SpanContext(
+            trace_id=0x0AF7651916CD43DD8448EB211C80319C,
+            span_id=0x00F067AA0BA902B7,
+            is_remote=True,
+            trace_flags=trace.TraceFlags(trace.TraceFlags.DEFAULT),
+        )
+    )
+
+    async with sender_answering(status(503), status(201), seen=seen) as sender:
+        with trace.use_span(parent):
+            result = await sender.deliver(REQUEST)
+
+    assert (result.outcome.verdict, result.attempts) == (Verdict.DELIVERED, 2)
+    for r in seen:
+        version, trace_id, _, flags = r.headers["traceparent"].split("-")
+        assert (version, trace_id, flags) == ("00", "0af7651916cd43dd8448eb211c80319c", "00")
+    assert [s for s in exported.get_finished_spans() if s.name.startswith("PUT")] == []
+    exported.shutdown()
+
+
 async def test_a_permanent_refusal_is_not_retried() -> None:
     seen: list[web.Request] = []
     refusal = status(422, code="NIP_NOT_FOUND", message="x")
