@@ -22,6 +22,10 @@ WAVE = "argocd.argoproj.io/sync-wave"
 _HOOK_ORDER = {"PreSync": 0, "Sync": 1, "PostSync": 2}
 # Exists in every namespace before anything is applied.
 ALWAYS_THERE: frozenset[tuple[str, str]] = frozenset({("ServiceAccount", "default")})
+# Exists before the overlay is applied because the cluster has what deploy/k8s/README.md
+# requires ("What the cluster needs"): Strimzi's cluster operator writes the CA certificate of
+# the Kafka cluster `kinerja` in its namespace (a copy of it when the cluster runs elsewhere).
+PREREQUISITES: frozenset[tuple[str, str]] = frozenset({("Secret", "kinerja-cluster-ca-cert")})
 _BEFORE_EVERYTHING: Phase = (-1, 0)
 
 
@@ -33,7 +37,7 @@ def phase(resource: Resource) -> Phase:
 
 def created(resources: list[Resource]) -> dict[tuple[str, str], Phase]:
     """(kind, name) -> the phase it exists from, for what the overlay creates."""
-    found = dict.fromkeys(ALWAYS_THERE, _BEFORE_EVERYTHING)
+    found = dict.fromkeys(ALWAYS_THERE | PREREQUISITES, _BEFORE_EVERYTHING)
     for r in resources:
         name = r["metadata"]["name"]
         found[(r["kind"], name)] = phase(r)
@@ -41,6 +45,10 @@ def created(resources: list[Resource]) -> dict[tuple[str, str], Phase]:
             # Its operator creates the Secret; Argo CD waits for that (its health check).
             target = (r["spec"].get("target") or {}).get("name", name)
             found[("Secret", target)] = phase(r)
+        if r["kind"] == "KafkaUser":
+            # Strimzi's user operator writes its password to a Secret named like the user;
+            # Argo CD waits until the user is Ready, which it is once that Secret exists.
+            found[("Secret", name)] = phase(r)
     return found
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_manifests import K8S, KAFKA_SERVICES, subscriptions
+from test_manifests import K8S, KAFKA_SERVICES, base_resources, of_kind, subscriptions
 
 from kinerja_tools import kafka_acls, strimzi
-from kinerja_tools.kafka_acls import CONSUMES, PRINCIPALS, allowed
+from kinerja_tools.kafka_acls import CONSUMES, KEDA, PRINCIPALS, allowed, scaled_groups
 
 USERS = K8S / "kafka-users" / "users.yaml"
 REGENERATE_USERS = (
@@ -71,3 +71,26 @@ def test_each_service_may_read_every_topic_and_group_it_subscribes_to(service: s
 def test_the_users_file_has_no_secret() -> None:
     text = Path(USERS).read_text().lower()
     assert "password" not in text
+
+
+def test_keda_may_describe_exactly_what_the_scaled_objects_measure() -> None:
+    """kafka_acls.SCALED_ON is what the ScaledObjects' kafka triggers name: KEDA's principal may
+    describe each trigger's topic and group, and nothing the triggers do not name."""
+    triggers = {
+        (t["metadata"]["topic"], t["metadata"]["consumerGroup"])
+        for scaled in of_kind(base_resources(), "ScaledObject").values()
+        for t in scaled["spec"]["triggers"]
+        if t["type"] == "kafka"
+    }
+    assert triggers
+    assert triggers == set(scaled_groups()), (
+        "kinerja_tools.kafka_acls.SCALED_ON differs from the ScaledObjects' kafka triggers: "
+        f"only in the triggers {sorted(triggers - set(scaled_groups()))}, only in SCALED_ON "
+        f"{sorted(set(scaled_groups()) - triggers)}; then regenerate users.yaml:\n"
+        f"    {REGENERATE_USERS}"
+    )
+    acls = kafka_acls.all_acls()
+    for topic, group in triggers:
+        assert allowed(acls, KEDA, "Describe", "topic", topic), topic
+        assert allowed(acls, KEDA, "Describe", "group", group), group
+        assert not allowed(acls, KEDA, "Read", "group", group), group

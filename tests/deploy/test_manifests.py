@@ -15,6 +15,7 @@ compiler, no download at test time.
 
 from __future__ import annotations
 
+import base64
 import importlib
 import json
 import re
@@ -31,6 +32,15 @@ import pytest
 import yaml
 from apply_order import late_references, phase
 from faststream.kafka import KafkaBroker
+from network_policy import (
+    NAMESPACE_NAME,
+    Pod,
+    allows,
+    denies_all_ingress,
+    may_connect,
+    port_matches,
+    selecting,
+)
 
 from kinerja_shared.service import Runtime
 from kinerja_shared.topics import BKN_RETRY_TIERS, ROSTER_PEGAWAI, ROSTER_SEKOLAH, all_topics
@@ -59,6 +69,23 @@ KAFKA_SERVICES = ("planning", "observation", "assessment", "predikat", "bkn-sync
 # a fixed replica count, scraped like the services.
 CONSOLE = "console"
 SIMULATOR = "ekinerja-sim"
+# Every Deployment that talks to Kafka: each logs in as its own KafkaUser (deploy/k8s/kafka-users).
+KAFKA_CLIENTS = (*KAFKA_SERVICES, CONSOLE)
+KAFKA_TLS_PORT = 9093  # the Strimzi listener with SCRAM-SHA-512 over TLS
+KAFKA_PLAIN_PORT = 9092
+# Strimzi's cluster CA certificate, in the namespace of the Kafka cluster `kinerja`.
+KAFKA_CA_SECRET = ("kinerja-cluster-ca-cert", "ca.crt")
+KEDA_USER = "keda"
+# Labels Strimzi gives a broker pod of the cluster `kinerja`.
+KAFKA_BROKER_LABELS = {
+    "strimzi.io/cluster": "kinerja",
+    "strimzi.io/kind": "Kafka",
+    "strimzi.io/name": "kinerja-kafka",
+    "strimzi.io/broker-role": "true",
+}
+# Who calls the pods from outside the namespace (deploy/k8s/README.md, "Network policies").
+INGRESS_CONTROLLER = Pod({"app.kubernetes.io/name": "ingress-nginx"}, "ingress-nginx")
+PROMETHEUS = Pod({"app.kubernetes.io/name": "prometheus"}, "monitoring")
 # The simulator has no database and no broker, so no /readyz: its readiness is /healthz.
 READINESS_PATH = dict.fromkeys((*KAFKA_SERVICES, CONSOLE), "/readyz") | {SIMULATOR: "/healthz"}
 NAMESPACE = {"dev": "kinerja-dev", "prod": "kinerja"}
@@ -1127,3 +1154,277 @@ def test_the_console_logs_in_at_the_identity_provider_with_one_session_key_per_e
     for service, url in urls.items():
         port = metrics_port(resources, service) or HTTP_PORT
         assert url == f"http://{service}:{port}/metrics", (service, url)
+
+
+# --- Kafka: SCRAM-SHA-512 over TLS, one principal per Deployment -------------------------------
+
+
+def _settings_of(resources: list[dict[str, Any]], deployment: dict[str, Any]) -> dict[str, Any]:
+    """The main container's variables: its ConfigMaps' data, then its own env entries (a
+    literal as its value, a reference as the env entry itself)."""
+    configmaps = of_kind(resources, "ConfigMap")
+    c = container(deployment)
+    values: dict[str, Any] = {}
+    for source in c.get("envFrom") or []:
+        if ref := source.get("configMapRef"):
+            values.update(configmaps[ref["name"]]["data"])
+    for env in c.get("env") or []:
+        values[env["name"]] = env.get("value", env)
+    return values
+
+
+def kafka_login_problems(
+    resources: list[dict[str, Any]], name: str, kafka_users: set[str]
+) -> list[str]:
+    """What keeps the Deployment ``name`` from logging in to Kafka as its own KafkaUser over TLS:
+    the four SASL/TLS settings, the password by reference to the user's Secret, the CA file in
+    a read-only volume of the cluster CA's Secret, the TLS listener's port."""
+    deployment = of_kind(resources, "Deployment")[name]
+    prefix = env_prefix(name)
+    settings = _settings_of(resources, deployment)
+    problems: list[str] = []
+    if settings.get(f"{prefix}KAFKA_SECURITY_PROTOCOL") != "SASL_SSL":
+        problems.append("KAFKA_SECURITY_PROTOCOL is not SASL_SSL")
+    if not str(settings.get(f"{prefix}KAFKA_BOOTSTRAP", "")).endswith(f":{KAFKA_TLS_PORT}"):
+        problems.append(f"KAFKA_BOOTSTRAP is not the TLS listener (:{KAFKA_TLS_PORT})")
+    username = settings.get(f"{prefix}KAFKA_SASL_USERNAME")
+    if username != name:
+        problems.append(f"KAFKA_SASL_USERNAME is {username!r}, not its own principal {name!r}")
+    if username not in kafka_users:
+        problems.append(f"KAFKA_SASL_USERNAME {username!r} is no KafkaUser of the overlay")
+    password = settings.get(f"{prefix}KAFKA_SASL_PASSWORD")
+    ref = password.get("valueFrom", {}).get("secretKeyRef") if isinstance(password, dict) else None
+    if ref != {"name": username, "key": "password"}:
+        problems.append(f"KAFKA_SASL_PASSWORD is not the Secret of KafkaUser {username!r}")
+    ca_file = str(settings.get(f"{prefix}KAFKA_CA_FILE", ""))
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"].get("volumes", [])}
+    in_ca_volume = False
+    for mount in container(deployment).get("volumeMounts") or []:
+        directory = mount["mountPath"].rstrip("/") + "/"
+        secret = volumes.get(mount["name"], {}).get("secret") or {}
+        if not ca_file.startswith(directory) or secret.get("secretName") != KAFKA_CA_SECRET[0]:
+            continue
+        relative = ca_file.removeprefix(directory)
+        items = {i["path"]: i["key"] for i in secret.get("items") or []}
+        key = items.get(relative) if items else relative
+        if key == KAFKA_CA_SECRET[1] and mount.get("readOnly") is True:
+            in_ca_volume = True
+    if not in_ca_volume:
+        problems.append(f"KAFKA_CA_FILE {ca_file!r} is not the cluster CA in a read-only volume")
+    return problems
+
+
+def test_each_kafka_client_logs_in_as_its_own_kafka_user_over_tls(
+    overlay: tuple[str, list[dict[str, Any]]],
+) -> None:
+    name, resources = overlay
+    users = set(of_kind(resources, "KafkaUser"))
+    assert set(KAFKA_CLIENTS) <= users, f"{name}: a Kafka client without its KafkaUser"
+    for deployment_name in KAFKA_CLIENTS:
+        assert kafka_login_problems(resources, deployment_name, users) == [], deployment_name
+        # The secret stays out of the ConfigMap, and the root filesystem read-only.
+        configmap = of_kind(resources, "ConfigMap")[f"{deployment_name}-config"]["data"]
+        assert not any(k.endswith("KAFKA_SASL_PASSWORD") for k in configmap), deployment_name
+        deployment = of_kind(resources, "Deployment")[deployment_name]
+        assert container(deployment)["securityContext"]["readOnlyRootFilesystem"] is True
+    # The simulator does not use Kafka.
+    if SIMULATOR in of_kind(resources, "Deployment"):
+        sim = container(of_kind(resources, "Deployment")[SIMULATOR])
+        assert not [e for e in sim.get("env", []) if "KAFKA" in e["name"]]
+
+
+def test_a_kafka_client_that_cannot_log_in_is_recognised(kustomize_build: Render) -> None:
+    resources = kustomize_build(K8S / "overlays" / "dev")
+    users = set(of_kind(resources, "KafkaUser"))
+    assert kafka_login_problems(resources, "planning", users) == []
+    # Without its KafkaUser in the overlay.
+    assert kafka_login_problems(resources, "planning", users - {"planning"})
+    deployment = of_kind(resources, "Deployment")["planning"]
+    main = deployment["spec"]["template"]["spec"]["containers"][0]
+    [password] = [e for e in main["env"] if e["name"] == "PLANNING_KAFKA_SASL_PASSWORD"]
+    # A literal password, then another principal's Secret.
+    saved = password.pop("valueFrom")
+    password["value"] = "hunter2"
+    assert any("PASSWORD" in p for p in kafka_login_problems(resources, "planning", users))
+    del password["value"]
+    password["valueFrom"] = {"secretKeyRef": {"name": "console", "key": "password"}}
+    assert any("PASSWORD" in p for p in kafka_login_problems(resources, "planning", users))
+    password["valueFrom"] = saved
+    # The CA file outside the mounted volume, then a writable mount.
+    config = of_kind(resources, "ConfigMap")["planning-config"]["data"]
+    ca_file = config["PLANNING_KAFKA_CA_FILE"]
+    config["PLANNING_KAFKA_CA_FILE"] = "/tmp/ca.crt"
+    assert any("CA_FILE" in p for p in kafka_login_problems(resources, "planning", users))
+    config["PLANNING_KAFKA_CA_FILE"] = ca_file
+    [mount] = [m for m in main["volumeMounts"] if ca_file.startswith(m["mountPath"])]
+    mount["readOnly"] = False
+    assert any("CA_FILE" in p for p in kafka_login_problems(resources, "planning", users))
+    mount["readOnly"] = True
+    # Plain text, on the plain listener.
+    config["PLANNING_KAFKA_SECURITY_PROTOCOL"] = "PLAINTEXT"
+    config["PLANNING_KAFKA_BOOTSTRAP"] = config["PLANNING_KAFKA_BOOTSTRAP"].replace(
+        f":{KAFKA_TLS_PORT}", f":{KAFKA_PLAIN_PORT}"
+    )
+    assert len(kafka_login_problems(resources, "planning", users)) == 2
+
+
+def _secret_values(secret: dict[str, Any]) -> dict[str, str]:
+    data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+    return data | dict(secret.get("stringData") or {})
+
+
+def test_keda_logs_in_as_its_own_kafka_user_and_no_password_is_committed(
+    overlay: tuple[str, list[dict[str, Any]]],
+) -> None:
+    name, resources = overlay
+    [auth] = of_kind(resources, "TriggerAuthentication").values()
+    refs = {r["parameter"]: (r["name"], r["key"]) for r in auth["spec"]["secretTargetRef"]}
+    secrets = {n: _secret_values(s) for n, s in of_kind(resources, "Secret").items()}
+    values = {p: secrets[n][k] for p, (n, k) in refs.items() if n in secrets}
+    assert values["sasl"] == "scram_sha512", name
+    assert values["tls"] == "enable", name
+    assert values["username"] == KEDA_USER, name
+    assert KEDA_USER in of_kind(resources, "KafkaUser"), name
+    # The password is the one Strimzi's user operator writes for that user; the CA the cluster's.
+    assert refs["password"] == (KEDA_USER, "password"), name
+    assert refs["ca"] == KAFKA_CA_SECRET, name
+    assert "password" not in values, "no password comes from the repository"
+    assert "ca" not in values, "the CA is the cluster's own"
+    for secret_name, data in secrets.items():
+        assert not any("password" in key for key in data), (name, secret_name)
+
+
+# --- network policies --------------------------------------------------------------------------
+
+
+def network_policies(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in resources if r["kind"] == "NetworkPolicy"]
+
+
+def pod_of(resources: list[dict[str, Any]], deployment_name: str, namespace: str) -> Pod:
+    deployment = of_kind(resources, "Deployment")[deployment_name]
+    return Pod(deployment["spec"]["template"]["metadata"]["labels"], namespace)
+
+
+def test_every_overlay_denies_ingress_to_every_pod_by_default(
+    overlay: tuple[str, list[dict[str, Any]]],
+) -> None:
+    name, resources = overlay
+    policies = network_policies(resources)
+    assert [p for p in policies if denies_all_ingress(p)], f"{name}: no default deny of ingress"
+    # A pod nobody named (another workload of the namespace) takes no connection from anyone.
+    namespace = NAMESPACE[name]
+    stranger, neighbour = Pod({"app": "stranger"}, namespace), Pod({"app": "x"}, namespace)
+    for port in (80, HTTP_PORT, 9464):
+        assert not may_connect(policies, neighbour, stranger, port), (name, port)
+        assert not allows(policies, "Ingress", stranger, INGRESS_CONTROLLER, port), (name, port)
+
+
+def test_a_policy_that_lets_anyone_in_is_no_default_deny() -> None:
+    deny: dict[str, Any] = {
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "d"},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+    }
+    assert denies_all_ingress(deny)
+    open_door = {**deny, "spec": {**deny["spec"], "ingress": [{}]}}
+    assert not denies_all_ingress(open_door)
+    some_pods = {**deny, "spec": {**deny["spec"], "podSelector": {"matchLabels": {"a": "b"}}}}
+    assert not denies_all_ingress(some_pods)
+    egress_only = {**deny, "spec": {"podSelector": {}, "policyTypes": ["Egress"]}}
+    assert not denies_all_ingress(egress_only)
+    pod, caller = Pod({"a": "b"}, "ns"), Pod({"c": "d"}, "ns")
+    assert may_connect([], caller, pod, 8000), "no policy: nothing is isolated"
+    assert not may_connect([deny], caller, pod, 8000)
+    assert may_connect([deny, open_door], caller, pod, 8000), "policies add up"
+
+
+def test_every_deployment_takes_connections_on_its_ports_only_from_whom_a_policy_names(
+    overlay: tuple[str, list[dict[str, Any]]],
+) -> None:
+    name, resources = overlay
+    namespace = NAMESPACE[name]
+    policies = network_policies(resources)
+    stranger = Pod({"app": "stranger"}, namespace)
+    anyone_elsewhere = Pod({"app": "stranger"}, "elsewhere")
+    for deployment_name, deployment in of_kind(resources, "Deployment").items():
+        pod = pod_of(resources, deployment_name, namespace)
+        assert selecting(policies, pod, "Ingress"), f"{name}: {deployment_name} is not fenced"
+        for port in container(deployment)["ports"]:
+            number, port_name = port["containerPort"], port["name"]
+            # Selected by at least one policy that opens this port, to named callers only.
+            opening = [
+                rule
+                for policy in selecting(policies, pod, "Ingress")
+                for rule in policy["spec"].get("ingress") or []
+                if port_matches(rule.get("ports"), number, port_name)
+            ]
+            assert opening, f"{name}: no policy opens {deployment_name}:{number}"
+            assert all(rule.get("from") for rule in opening), (name, deployment_name, number)
+            assert not may_connect(policies, stranger, pod, number, port_name), deployment_name
+            assert not allows(policies, "Ingress", pod, anyone_elsewhere, number, port_name)
+    # Who really calls whom.
+    console = pod_of(resources, CONSOLE, namespace)
+    for service in (*KAFKA_SERVICES, CONSOLE):
+        pod = pod_of(resources, service, namespace)
+        assert may_connect(policies, INGRESS_CONTROLLER, pod, HTTP_PORT, "http"), service
+        port = metrics_port(resources, service) or HTTP_PORT
+        assert may_connect(policies, PROMETHEUS, pod, port), (name, service, port)
+        assert may_connect(policies, console, pod, port), (name, service, port)
+        if port != HTTP_PORT:  # the metrics port is not routed from the ingress
+            assert not may_connect(policies, INGRESS_CONTROLLER, pod, port), service
+    bkn_sync = pod_of(resources, "bkn-sync", namespace)
+    assert may_connect(policies, console, bkn_sync, HTTP_PORT), "the console's redrive and counts"
+    planning = pod_of(resources, "planning", namespace)
+    assert not may_connect(policies, planning, bkn_sync, HTTP_PORT), "services call no one"
+    if SIMULATOR in of_kind(resources, "Deployment"):
+        sim = pod_of(resources, SIMULATOR, namespace)
+        assert may_connect(policies, bkn_sync, sim, HTTP_PORT), name
+        assert not may_connect(policies, console, sim, HTTP_PORT), name
+        assert not may_connect(policies, INGRESS_CONTROLLER, sim, HTTP_PORT), name
+
+
+def test_every_kafka_client_may_reach_the_brokers_on_the_tls_port_only(
+    overlay: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """The egress side; the brokers' own ingress is Strimzi's (a policy per listener)."""
+    name, resources = overlay
+    namespace = NAMESPACE[name]
+    policies = network_policies(resources)
+    broker = Pod(KAFKA_BROKER_LABELS, namespace)
+    elsewhere = Pod({"app": "stranger"}, "elsewhere")
+    for deployment_name in KAFKA_CLIENTS:
+        pod = pod_of(resources, deployment_name, namespace)
+        assert selecting(policies, pod, "Egress"), f"{name}: {deployment_name}'s egress is open"
+        assert allows(policies, "Egress", pod, broker, KAFKA_TLS_PORT), (name, deployment_name)
+        assert not allows(policies, "Egress", pod, broker, KAFKA_PLAIN_PORT), deployment_name
+        # Nor a Kafka (or anything) of another namespace on that port.
+        assert not allows(policies, "Egress", pod, elsewhere, KAFKA_TLS_PORT), deployment_name
+
+
+def test_a_client_fenced_off_the_brokers_is_recognised() -> None:
+    broker, client = Pod(KAFKA_BROKER_LABELS, "ns"), Pod({"app.kubernetes.io/name": "x"}, "ns")
+
+    def egress(to: list[dict[str, Any]], port: int) -> dict[str, Any]:
+        return {
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "e"},
+            "spec": {
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [{"to": to, "ports": [{"port": port, "protocol": "TCP"}]}],
+            },
+        }
+
+    brokers = [{"podSelector": {"matchLabels": {"strimzi.io/cluster": "kinerja"}}}]
+    assert allows([egress(brokers, KAFKA_TLS_PORT)], "Egress", client, broker, KAFKA_TLS_PORT)
+    assert not allows([egress(brokers, KAFKA_PLAIN_PORT)], "Egress", client, broker, 9093)
+    others = [{"podSelector": {"matchLabels": {"strimzi.io/cluster": "other"}}}]
+    assert not allows([egress(others, KAFKA_TLS_PORT)], "Egress", client, broker, 9093)
+    # A peer of another namespace is not the broker next door.
+    remote = [{**brokers[0], "namespaceSelector": {"matchLabels": {NAMESPACE_NAME: "kafka"}}}]
+    assert not allows([egress(remote, KAFKA_TLS_PORT)], "Egress", client, broker, 9093)
+    assert allows([egress(remote, 9093)], "Egress", client, Pod(broker.labels, "kafka"), 9093)
+    # An address block is not a pod of the cluster.
+    internet = [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+    assert not allows([egress(internet, KAFKA_TLS_PORT)], "Egress", client, broker, 9093)

@@ -20,8 +20,10 @@ from kinerja_shared.topics import (
 from kinerja_tools import kafka_acls
 from kinerja_tools.kafka_acls import (
     CONSUMES,
+    KEDA,
     PRINCIPALS,
     ROSTER_IMPORTER,
+    SCALED_ON,
     acls_for,
     all_acls,
     allowed,
@@ -108,6 +110,31 @@ def test_the_console_sees_every_group_and_topic_but_writes_nothing() -> None:
             acls, "console", "Describe", "group", f"{service}:{PREDIKAT_DITETAPKAN.name}"
         )
         assert not allowed(acls, "console", "Read", "group", f"{service}:x")
+
+
+def test_keda_describes_exactly_the_scaled_topics_and_groups_and_nothing_else() -> None:
+    acls = all_acls()
+    expected = set()
+    for service, topics in SCALED_ON.items():
+        assert service in SERVICES
+        for topic in topics:
+            # KEDA measures the lag of the group the service's subscriber really uses.
+            assert topic in CONSUMES[service], (service, topic.name)
+            group = f"{service}:{topic.name}"
+            assert allowed(acls, KEDA, "Describe", "topic", topic.name)
+            assert allowed(acls, KEDA, "Describe", "group", group)
+            assert not allowed(acls, KEDA, "Read", "group", group)
+            assert not allowed(acls, KEDA, "Read", "topic", topic.name)
+            expected |= {("topic", topic.name), ("group", group)}
+    mine = acls_for(KEDA)
+    assert {(a.resource_type, a.name) for a in mine} == expected
+    assert {(a.operation, a.pattern) for a in mine} == {("Describe", "literal")}
+    # Not another group of the service, nor a group of a topic it is not scaled on.
+    assert not allowed(acls, KEDA, "Describe", "group", f"planning:{ROSTER_SEKOLAH.name}")
+    assert not allowed(acls, KEDA, "Describe", "group", "planning.blue:x")
+    assert not allowed(acls, KEDA, "Describe", "topic", ROSTER_SEKOLAH.name)
+    assert not allowed(acls, KEDA, "IdempotentWrite", "cluster", "kafka-cluster")
+    assert not writers_of(PREDIKAT_DITETAPKAN.name) & {KEDA}
 
 
 def test_the_bindings_are_deterministic_and_unique() -> None:

@@ -18,6 +18,11 @@ history, and lists every service's groups and their lag: DESCRIBE on every topic
 service's groups. It writes nothing: republishing a DLQ record to the topic it came from needs a
 decision (docs/security.md, "Kafka").
 
+``keda`` is KEDA's kafka scaler on Kubernetes (deploy/k8s/base/kafka-auth), which measures the
+lag the ScaledObjects scale on: DESCRIBE on exactly the topics and the consumer groups their
+kafka triggers name (``SCALED_ON``: ``<service>:<topic>``), nothing else. It reads no record,
+joins no group and writes nothing.
+
 Everything here is pure data; ``kinerja_tools.strimzi`` renders it as Strimzi ``KafkaUser``
 resources and ``python -m kinerja_tools.kafka_acls apply`` creates the bindings on a broker
 with the StandardAuthorizer (deploy/local/kafka.sh, ``KINERJA_KAFKA_SASL=1``).
@@ -57,7 +62,8 @@ from kinerja_shared.topics import (
 
 ROSTER_IMPORTER = "roster-importer"
 CONSOLE = "console"
-PRINCIPALS: tuple[str, ...] = (*SERVICES, CONSOLE, ROSTER_IMPORTER)
+KEDA = "keda"
+PRINCIPALS: tuple[str, ...] = (*SERVICES, CONSOLE, ROSTER_IMPORTER, KEDA)
 
 ResourceType = Literal["topic", "group", "cluster"]
 PatternType = Literal["literal", "prefix"]
@@ -84,6 +90,25 @@ CONSUMES: dict[str, tuple[Topic[Any] | RawTopic, ...]] = {
     # console/history.py (with a group); kafka_view.py reads the DLQs without one.
     CONSOLE: (BKN_DELIVERY_STATUS, *DLQS),
     ROSTER_IMPORTER: (),
+    KEDA: (),
+}
+
+# The topics KEDA scales each service on: one kafka trigger per topic in
+# deploy/k8s/base/<service>/scaledobject.yaml, on the service's group ``<service>:<topic>``
+# (tests/deploy/test_kafka_users.py checks this against the ScaledObjects).
+SCALED_ON: dict[str, tuple[Topic[Any] | RawTopic, ...]] = {
+    "planning": (ROSTER_PEGAWAI,),
+    "observation": (PLAN_AGREED,),
+    "assessment": (
+        PLAN_AGREED,
+        PLAN_REVISED,
+        OBSERVATION_CONDUCTED,
+        FOLLOWUP_REFLECTED,
+        COMPETENCY_REPORTED,
+        DUTY_REPORTED,
+    ),
+    "predikat": (ASSESSMENT_RECOMMENDED, BKN_DELIVERY_STATUS),
+    "bkn-sync": (PLAN_AGREED, PREDIKAT_DITETAPKAN),
 }
 
 
@@ -126,6 +151,15 @@ def group_prefixes(consumer_group: str) -> tuple[str, str]:
     return (f"{consumer_group}:", f"{consumer_group}.")
 
 
+def scaled_groups() -> tuple[tuple[str, str], ...]:
+    """(topic, consumer group) of every kafka trigger of the ScaledObjects."""
+    return tuple(
+        (topic.name, f"{service}:{topic.name}")
+        for service, topics in SCALED_ON.items()
+        for topic in topics
+    )
+
+
 def acls_for(principal: str) -> tuple[Acl, ...]:
     """Every ALLOW binding of ``principal``, deterministic order, no duplicates."""
     if principal not in PRINCIPALS:
@@ -153,6 +187,11 @@ def acls_for(principal: str) -> tuple[Acl, ...]:
         for service in SERVICES:
             for prefix in group_prefixes(service):
                 add("group", prefix, "prefix", "Describe")
+    if principal == KEDA:
+        # The lag of each trigger: the group's committed offsets and the topic's end offsets.
+        for topic_name, group in scaled_groups():
+            add("topic", topic_name, "literal", "Describe")
+            add("group", group, "literal", "Describe")
     if owned:
         add("cluster", CLUSTER_RESOURCE, "literal", "IdempotentWrite")
     return tuple(out)
@@ -223,11 +262,15 @@ def markdown_table() -> str:
         acls = acls_for(principal)
         writes = [a.name for a in acls if a.operation == "Write"]
         reads = [a.name for a in acls if a.operation == "Read" and a.resource_type == "topic"]
-        groups = sorted({a.name for a in acls if a.resource_type == "group"})
+        group_acls = [a for a in acls if a.resource_type == "group"]
+        # Prefixes as they are; a group named exactly (keda's) is marked.
+        groups = sorted({f"`{a.name}`" for a in group_acls if a.pattern == "prefix"}) + sorted(
+            {f"`{a.name}` (exact)" for a in group_acls if a.pattern == "literal"}
+        )
         rows.append(
             f"| `{principal}` | {', '.join(f'`{n}`' for n in writes) or '-'} "
             f"| {', '.join(f'`{n}`' for n in reads) or '-'} "
-            f"| {', '.join(f'`{g}`' for g in groups) or '-'} |"
+            f"| {', '.join(groups) or '-'} |"
         )
     return "\n".join(rows) + "\n"
 
