@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     GroupAuthorizationFailedError,
@@ -24,9 +24,11 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
+from console.kafka_view import KafkaView
 from kinerja_shared.service import make_broker
 from kinerja_shared.settings import ServiceSettings
 from kinerja_shared.topics import (
+    DLQS,
     PLAN_AGREED,
     PLAN_SUBMITTED,
     PREDIKAT_DITETAPKAN,
@@ -201,3 +203,36 @@ async def test_a_client_without_tls_cannot_use_the_sasl_ssl_port(broker: SaslBro
                     await admin.start()
         finally:
             await admin.close()
+
+
+@pytest.mark.usefixtures("topics")
+async def test_the_console_reads_lag_and_dead_letters_with_its_own_login(
+    broker: SaslBroker,
+) -> None:
+    # observation's group a record behind on plan-agreed.
+    await _produce(broker, "planning", PLAN_AGREED.name)
+    tp = TopicPartition(PLAN_AGREED.name, 0)
+    committer = AIOKafkaConsumer(
+        bootstrap_servers=broker.bootstrap,
+        group_id=f"observation:{PLAN_AGREED.name}",
+        enable_auto_commit=False,
+        **FAST,
+        **broker.client_options("observation"),
+    )
+    await committer.start()
+    try:
+        committer.assign([tp])
+        end = (await committer.end_offsets([tp]))[tp]
+        await committer.commit({tp: end - 1})
+    finally:
+        await committer.stop()
+
+    view = KafkaView(broker.bootstrap, {**FAST, **broker.client_options("console")})
+    try:
+        [lag] = await view.lag(["observation"])
+        assert lag.topics.get(PLAN_AGREED.name) == 1
+        dlq = DLQS[0].name
+        assert (await view.sizes([dlq]))[dlq] == 0
+        assert await view.records(dlq, newest=5) == []
+    finally:
+        await view.close()

@@ -23,7 +23,7 @@ from .sessions import Sealer
 
 
 def create_app(settings: Settings) -> FastAPI:
-    kafka = KafkaView(settings.kafka_bootstrap)
+    kafka = KafkaView(settings.kafka_bootstrap, settings.kafka_client_options())
     pipeline = PipelineWatch(settings, kafka)
     app = create_service_app(
         "console",

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -55,8 +55,11 @@ class DlqRecord:
 
 
 class KafkaView:
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, client_options: Mapping[str, Any] | None = None) -> None:
         self._bootstrap = bootstrap
+        # The console's own login (ServiceSettings.kafka_client_options: SASL over TLS where
+        # the broker asks for it), on every client it makes.
+        self._options = dict(client_options or {})
         self._lock = asyncio.Lock()
         self._admin: AIOKafkaAdminClient | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -75,12 +78,15 @@ class KafkaView:
     async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         async with self._lock:
             if self._admin is None:
-                admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+                admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, **self._options)
                 await admin.start()
                 self._admin = admin
             if self._consumer is None:
                 consumer = AIOKafkaConsumer(
-                    bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False
+                    bootstrap_servers=self._bootstrap,
+                    group_id=None,
+                    enable_auto_commit=False,
+                    **self._options,
                 )
                 await consumer.start()
                 self._consumer = consumer
@@ -88,10 +94,13 @@ class KafkaView:
 
     async def _partitions(self, topics: Sequence[str]) -> list[TopicPartition]:
         _, consumer = await self._clients()
-        await consumer._client.force_metadata_update()  # topics created since the last look
+        # Every topic's metadata, fresh (topics created since the last look). Not the client's
+        # own refresh: once end_offsets has named topics (the lag view), that asks for those
+        # alone, and a DLQ not among them would read as missing.
+        cluster = await consumer._client.fetch_all_metadata()
         found: list[TopicPartition] = []
         for topic in topics:
-            for p in sorted(consumer.partitions_for_topic(topic) or ()):
+            for p in sorted(cluster.partitions_for_topic(topic) or ()):
                 found.append(TopicPartition(topic, p))
         return found
 
@@ -201,6 +210,7 @@ class KafkaView:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            **self._options,
         )
         await reader.start()
         return reader
@@ -209,7 +219,10 @@ class KafkaView:
         async with self._lock:
             if self._producer is None:
                 producer = AIOKafkaProducer(
-                    bootstrap_servers=self._bootstrap, enable_idempotence=True, acks="all"
+                    bootstrap_servers=self._bootstrap,
+                    enable_idempotence=True,
+                    acks="all",
+                    **self._options,
                 )
                 await producer.start()
                 self._producer = producer
