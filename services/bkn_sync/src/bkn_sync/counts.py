@@ -190,12 +190,14 @@ async def fold(conn: Conn) -> int:
 
 
 async def run_fold(runtime: BknRuntime, every: float) -> None:
-    """Fold every ``every`` seconds until cancelled. Every replica runs it: two folds at once
-    are safe (migration 0006), and one replica down leaves the others folding."""
+    """Fold every ``every`` seconds until cancelled, the first ``every`` seconds after the
+    start (deltas left unfolded are counted by every read meanwhile, so nothing waits for it).
+    Every replica runs it: two folds at once are safe (migration 0006), and one replica down
+    leaves the others folding."""
     while True:
+        await asyncio.sleep(every)
         try:
             await fold(runtime.db)
         except Exception:
             # Unfolded deltas are still counted by every read; the next fold takes them.
             log.warning("delivery counts not folded", exc_info=True)
-        await asyncio.sleep(every)
