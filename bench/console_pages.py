@@ -51,7 +51,6 @@ TARGET_P99_MS = 300.0
 SCHOOLS = 2_000
 AREA = "3171"
 PARKED_REASON = "BKN-E01"
-REASON_PAGE = 200  # the console's tertahan_page_schools default
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -147,6 +146,10 @@ Statement = tuple[str, list[Any]]
 def pages(seeded: dict[str, Any]) -> dict[str, tuple[str, list[Statement]]]:
     """page name -> (console path, the bare SQL bkn-sync runs for its rows, with arguments)."""
     from bkn_sync import counts
+    from console.config import Settings as ConsoleSettings
+
+    # Schools on one page of a reason: the console's default, which the run does not change.
+    page_size: int = ConsoleSettings.model_fields["tertahan_page_schools"].default
 
     listing = (
         "SELECT d.*, (SELECT s.nama FROM roster_sekolah s WHERE s.npsn = d.npsn) AS school_name "
@@ -210,16 +213,16 @@ def pages(seeded: dict[str, Any]) -> dict[str, tuple[str, list[Statement]]]:
             [
                 (
                     counts.parked_groups_sql("d.reason_code = $1", 2, 3, 4),
-                    [PARKED_REASON, 0, REASON_PAGE, 5_000],
+                    [PARKED_REASON, 0, page_size, 5_000],
                 )
             ],
         ),
         "tertahan, one reason, a later page": (
-            f"/tertahan?reason_code={PARKED_REASON}&dari={REASON_PAGE * 5}",
+            f"/tertahan?reason_code={PARKED_REASON}&dari={page_size * 5}",
             [
                 (
                     counts.parked_groups_sql("d.reason_code = $1", 2, 3, 4),
-                    [PARKED_REASON, REASON_PAGE * 5, REASON_PAGE, 5_000],
+                    [PARKED_REASON, page_size * 5, page_size, 5_000],
                 )
             ],
         ),
