@@ -18,7 +18,9 @@ set -a
 source .local/test/env
 set +a
 export KINERJA_STACK=test
-PYTEST=.venv/bin/pytest
+# The slowest tests of each run are listed at its end: CI has a time budget, and this is where
+# a test that grew shows first.
+PYTEST=(.venv/bin/pytest --durations=25)
 SIDE=(
   tests/resilience
   tests/bench_smoke
@@ -31,16 +33,16 @@ logs=.local/test/logs
 mkdir -p "$logs"
 
 e2e=0
-"$PYTEST" -q "$@" tests/e2e || e2e=$?
+"${PYTEST[@]}" -q "$@" tests/e2e || e2e=$?
 
 # The side run's output is kept whole and shown after the main run's, not interleaved with it.
-"$PYTEST" -q "$@" "${SIDE[@]}" >"$logs/pytest-side.log" 2>&1 &
+"${PYTEST[@]}" -q "$@" "${SIDE[@]}" >"$logs/pytest-side.log" 2>&1 &
 side_pid=$!
 stop_side() { kill -- "$side_pid" 2>/dev/null || true; }
 trap stop_side INT TERM
 
 main=0
-"$PYTEST" -q "$@" --ignore=tests/e2e "${SIDE[@]/#/--ignore=}" || main=$?
+"${PYTEST[@]}" -q "$@" --ignore=tests/e2e "${SIDE[@]/#/--ignore=}" || main=$?
 side=0
 wait "$side_pid" || side=$?
 
