@@ -29,6 +29,10 @@ pytestmark = pytest.mark.infra
 TEACHERS = 12
 
 
+TIMEOUT = 3.0
+HOLD = TIMEOUT + 2
+
+
 @dataclass
 class Rig:
     service: httpx.AsyncClient
@@ -45,7 +49,11 @@ async def rig(bkn_sync: Any, idp: DevIdentityProvider) -> AsyncIterator[Rig]:
         running_simulator() as sim,
         bkn_sync(
             ekinerja_url=sim.url,
-            ekinerja_timeout_seconds=1.0,
+            # Well above the slow answers below (at most 0.8 s): the simulator answers from this
+            # process's event loop, which a loaded CI machine stalls for a second at times, and
+            # a PUT timed out by that stall was a second attempt where the test expects one.
+            # The holds of the timeout faults lie as far beyond it.
+            ekinerja_timeout_seconds=TIMEOUT,
             quick_attempts=3,
             retry_delays_seconds=(0.5, 1.0, 2.0),
             retry_hold_max_seconds=3.0,
@@ -124,7 +132,7 @@ async def test_rate_limiting_is_waited_out_as_retry_after_asks(rig: Rig, feed: F
 
 async def test_timeouts_are_retried_under_the_same_key(rig: Rig, feed: Feed) -> None:
     rows = await run_through(
-        rig, feed, {"rules": [{"fault": "timeout", "rate": 0.3, "hold_seconds": 2}]}
+        rig, feed, {"rules": [{"fault": "timeout", "rate": 0.3, "hold_seconds": HOLD}]}
     )
     assert any((r["first_error"] or "").startswith("BKN-T01") for r in rows)
 
@@ -143,7 +151,7 @@ async def test_connection_resets_are_retried(rig: Rig, feed: Feed) -> None:
 async def test_a_lost_response_is_replayed_not_recorded_twice(
     rig: Rig, feed: Feed, lost_as: str
 ) -> None:
-    rule = {"fault": "lost_response", "rate": 0.5, "lost_as": lost_as, "hold_seconds": 2}
+    rule = {"fault": "lost_response", "rate": 0.5, "lost_as": lost_as, "hold_seconds": HOLD}
     rows = await run_through(rig, feed, {"rules": [rule]})
     assert any(r["attempts"] > 1 for r in rows)
 
