@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from crash_harness import Probe, probe_topic
 from faststream.kafka import KafkaBroker
-from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from kafka_support import create_topic, read_all
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision
 
 from kinerja_shared import db, outbox, telemetry
+from kinerja_shared.broker_telemetry import KafkaTelemetry
 from kinerja_shared.outbox import OutboxRelay
 from kinerja_tools.testing import wait_for
 from kinerja_tools.testing.stack import Stack
@@ -81,7 +82,7 @@ async def test_relay_rounds_make_no_spans_and_a_published_event_keeps_its_trace(
         stack.kafka_bootstrap,
         enable_idempotence=True,
         acks="all",
-        middlewares=(KafkaTelemetryMiddleware(tracer_provider=provider),),
+        middlewares=(KafkaTelemetry(tracer_provider=provider),),
     )
     await broker.start()
     relay = OutboxRelay(pool, broker, fresh_schema, poll_seconds=0.05)
@@ -121,6 +122,23 @@ async def test_relay_rounds_make_no_spans_and_a_published_event_keeps_its_trace(
         assert len(queries) >= 3
         # The relay published it inside the request's trace (FastStream's own span names).
         assert any(s.kind is trace.SpanKind.PRODUCER and topic.name in s.name for s in flow)
+        sampled = next(r for r in records if r.key == b"a")
+        _, in_trace, parent, _ = _traceparent(sampled).split("-")
+        producers = {s.context.span_id for s in flow if s.kind is trace.SpanKind.PRODUCER}
+        assert (int(in_trace, 16), int(parent, 16) in producers) == (trace_id, True)
+
+        # A flow the sampler dropped: its record leaves with the context it was stored with,
+        # no producer span in between (FastStream's would give it a new parent id).
+        dropped = trace.SpanContext(
+            0x5EED << 64 | 1, 0xD0, is_remote=True, trace_flags=trace.TraceFlags(0)
+        )
+        with trace.use_span(trace.NonRecordingSpan(dropped)):
+            async with pool.acquire() as conn, conn.transaction():
+                await outbox.add_event(conn, topic, "b", Probe(n=2))
+        records = await read_all(stack.kafka_bootstrap, topic.name, at_least=2)
+        unsampled = next(r for r in records if r.key == b"b")
+        assert _traceparent(unsampled) == f"00-{dropped.trace_id:032x}-{dropped.span_id:016x}-00"
+
         # Nothing else: every exported span belongs to the request's trace.
         assert {s.context.trace_id for s in memory.get_finished_spans()} == {trace_id}
     finally:
@@ -128,6 +146,10 @@ async def test_relay_rounds_make_no_spans_and_a_published_event_keeps_its_trace(
         await run
         await broker.stop()
         await pool.close()
+
+
+def _traceparent(record: Any) -> str:
+    return dict(record.headers)["traceparent"].decode()
 
 
 async def _async(value: bool) -> bool:

@@ -29,7 +29,6 @@ import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from faststream.kafka import KafkaBroker
-from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
@@ -37,6 +36,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_s
 from . import db, metrics, pii, telemetry, tracing_attrs
 from .auth import TokenVerifier
 from .auth.verify import install_auth_errors
+from .broker_telemetry import KafkaTelemetry
 from .errors import install_error_handlers
 from .health import BrokerLink, RelayHealth, health_router
 from .logging import setup_logging
@@ -90,7 +90,7 @@ def make_broker(name: str, settings: ServiceSettings) -> KafkaBroker:
         enable_idempotence=True,
         acks="all",
         graceful_timeout=settings.graceful_shutdown_seconds,
-        middlewares=(KafkaTelemetryMiddleware(tracer_provider=provider),),
+        middlewares=(KafkaTelemetry(tracer_provider=provider),),
         logger=logging.getLogger(f"{name}.kafka"),
     )
 

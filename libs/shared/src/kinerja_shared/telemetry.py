@@ -201,6 +201,13 @@ def detach(token: object) -> None:
     context.detach(token)  # type: ignore[arg-type]
 
 
+def in_unsampled_trace() -> bool:
+    """Whether the current context belongs to a trace the sampler dropped: a span opened now
+    would be exported by nothing. False with no context at all (the sampler decides then)."""
+    parent = trace.get_current_span().get_span_context()
+    return parent.is_valid and not parent.trace_flags.sampled
+
+
 def trace_id_hex() -> str | None:
     ctx = trace.get_current_span().get_span_context()
     return format(ctx.trace_id, "032x") if ctx.is_valid else None

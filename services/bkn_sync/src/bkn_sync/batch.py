@@ -50,8 +50,7 @@ def _span_if_sampled(name: str) -> contextlib.AbstractContextManager[object]:
     context (its id in the logs, its ``traceparent`` on the PUT) without a span of ours that
     nothing would export: building one for every delivery cost ~5 % of its CPU at 10 %
     sampling (bench/README.md, bkn-sync's profile)."""
-    parent = trace.get_current_span().get_span_context()
-    if parent.is_valid and not parent.trace_flags.sampled:
+    if telemetry.in_unsampled_trace():
         return contextlib.nullcontext()
     return _tracer.start_as_current_span(name)
 
