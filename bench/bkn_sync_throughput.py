@@ -53,6 +53,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import httpx
+import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -126,12 +127,23 @@ def record(nip: str) -> bytes:
     return PLAN_AGREED.envelope(nip, payload).model_dump_json().encode()
 
 
-async def produce(topic: str, nips: list[str]) -> None:
+def upstream_trace(i: int, sampled_share: float | None) -> list[tuple[str, bytes]]:
+    """The W3C context planning's relay publishes an agreed plan with: its teacher's request,
+    sampled as planning's own sampler decided (the same overlay's ratio: every 10th at 10 %)."""
+    if sampled_share is None:
+        return []
+    flags = "01" if sampled_share and i % round(1 / sampled_share) == 0 else "00"
+    traceparent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-{flags}"
+    return [("traceparent", traceparent.encode())]
+
+
+async def produce(topic: str, nips: list[str], sampled_share: float | None = None) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, linger_ms=20, max_batch_size=256_000)
     await producer.start()
     try:
-        for nip in nips:
-            await producer.send(topic, record(nip), key=nip.encode())
+        for i, nip in enumerate(nips):
+            headers = upstream_trace(i, sampled_share)
+            await producer.send(topic, record(nip), key=nip.encode(), headers=headers)
         await producer.flush()
     finally:
         await producer.stop()
@@ -379,6 +391,9 @@ CONFIGS: dict[str, dict[str, str]] = {
     # What the figures before issue 18 were taken with.
     "off": {"OTEL_TRACES_EXPORTER": "none", "KINERJA_LOG_LEVEL": "WARNING"},
 }
+# The share of agreed plans whose upstream trace (the teacher's request at planning) is sampled
+# under each configuration; None: records with no trace context (tracing off everywhere).
+UPSTREAM_SAMPLED: dict[str, float | None] = {"prod": 0.1, "local": 1.0, "off": None}
 
 
 async def metrics_total(urls: list[str], name: str) -> float:
@@ -449,6 +464,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     }
     config = {
         "overlay": args.config,
+        "records_sampled_upstream": UPSTREAM_SAMPLED[args.config],
         "env": {k: v for k, v in env.items() if k.startswith(("BKN_SYNC_", "OTEL_", "KINERJA_LOG"))}
         | {"BKN_SYNC_DATABASE_URL": "(test stack)", "BKN_SYNC_JWT_JWKS_URL": "(dev issuer)"},
     }
@@ -461,6 +477,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "in_flight": in_flight,
         "config": config,
         "cpus": os.cpu_count(),
+        # bkn_sync serve runs on uvloop (kinerja_shared.cli); the bare client as well (run()).
+        "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
         "load_avg_at_start": os.getloadavg(),
     }
     sim_env = {**os.environ, "OTEL_TRACES_EXPORTER": "none"}
@@ -552,7 +570,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     if args.py_spy and services[0].proc is not None
                     else None
                 )
-                await produce(skp, batch)
+                await produce(skp, batch, UPSTREAM_SAMPLED[args.config])
                 cpu.start()
                 await wait_all(conn, schema, batch, timeout=args.n / 3 + 120)
                 cores = cpu.stop()
@@ -627,7 +645,7 @@ async def outage(
         )
 
     sample(0)
-    await produce(skp, backlog)
+    await produce(skp, backlog, UPSTREAM_SAMPLED[args.config])
     while (await sim.get("/admin/faults")).json().get("outage_remaining_seconds"):
         sample(await delivered(conn, schema, backlog))
         await asyncio.sleep(1)
@@ -677,7 +695,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    out = asyncio.run(main(args))
+    # The bare client on the event loop bkn_sync serve runs on: like for like.
+    out = uvloop.run(main(args))
     text = json.dumps(out, indent=2, default=str)
     if args.json:
         args.json.write_text(text + "\n")

@@ -4,21 +4,21 @@ answers, and a plain ``Outcome`` back (the classification lives in ``domain.clas
 from __future__ import annotations
 
 import asyncio
-import contextvars
+import contextlib
 import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from multidict import CIMultiDictProxy
 from opentelemetry import trace
-from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 from opentelemetry.propagate import inject
-from opentelemetry.trace import Span
+from opentelemetry.trace import Span, SpanKind, StatusCode
 from tenacity import RetryCallState, stop_after_attempt, wait_random_exponential
 
 from kinerja_shared import tracing_attrs
@@ -58,36 +58,39 @@ class Result:
     errors: tuple[str, ...]  # one line per failed attempt, oldest first
 
 
-# What the PUT's client span should say about the delivery, set around each call: the
-# instrumentation's request hook runs in the calling task, so it sees this call's value.
-_CALL: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("ekinerja_call")
+_tracer = trace.get_tracer(__name__)
 
 
-def _annotate_call(span: Span, _params: aiohttp.TraceRequestStartParams) -> None:
-    tracing_attrs.annotate_span(span, _CALL.get({}))
+@contextlib.contextmanager
+def _client_span(url: str, call: Mapping[str, Any]) -> Iterator[Span | None]:
+    """A client span around a PUT whose delivery's trace is sampled; none for the others, which
+    still send their ``traceparent`` so e-Kinerja's side carries the trace id. Ours rather than
+    aiohttp's instrumentation: its trace hooks ran on every PUT, sampled or not, about 5 % of a
+    delivery's CPU at 10 % sampling (bench/README.md, the profile)."""
+    if not trace.get_current_span().get_span_context().trace_flags.sampled:
+        yield None
+        return
+    attributes = {"http.request.method": "PUT", "url.full": url, **_server_of(url)}
+    with _tracer.start_as_current_span(
+        "PUT", kind=SpanKind.CLIENT, attributes=attributes, record_exception=False
+    ) as span:
+        tracing_attrs.annotate_span(span, call)
+        yield span
 
 
-def _trace_config() -> aiohttp.TraceConfig:
-    """A client span per PUT whose delivery's trace is sampled; for the others only the
-    ``traceparent`` header, so e-Kinerja's side still carries the trace id. The
-    instrumentation would build a span (URL, attributes, context) for every PUT, the unsampled
-    ones too: about 5 % of a delivery's CPU at 10 % sampling (bench/README.md, the profile)."""
-    config = create_trace_config(request_hook=_annotate_call)
-    [span_per_put] = list(config.on_request_start)
+def _server_of(url: str) -> dict[str, Any]:
+    parts = urlsplit(url)
+    return {"server.address": parts.hostname or "", "server.port": parts.port or 443}
 
-    async def on_request_start(
-        session: aiohttp.ClientSession,
-        ctx: Any,
-        params: aiohttp.TraceRequestStartParams,
-    ) -> None:
-        if trace.get_current_span().get_span_context().trace_flags.sampled:
-            await span_per_put(session, ctx, params)
-        else:
-            inject(params.headers)  # ctx.span stays None: the end and error hooks do nothing
 
-    config.on_request_start.clear()
-    config.on_request_start.append(on_request_start)
-    return config
+def _answered(span: Span | None, status: int | None, error: str | None = None) -> None:
+    if span is None:
+        return
+    if status is not None:
+        span.set_attribute("http.response.status_code", status)
+    if error is not None or (status is not None and status >= 500):
+        span.set_attribute("error.type", error or str(status))
+        span.set_status(StatusCode.ERROR)
 
 
 def _retry_after(headers: CIMultiDictProxy[str]) -> float | None:
@@ -165,9 +168,6 @@ class Sender:
                 ),
                 # Per phase, as e-Kinerja's own slowness is what a timeout should measure.
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
-                # The W3C traceparent on every PUT, a client span when sampled: e-Kinerja's
-                # span joins the trace.
-                trace_configs=[_trace_config()],
                 raise_for_status=False,
             )
             # aiohttp resends an idempotent request once, unseen, when a kept-alive connection
@@ -213,33 +213,35 @@ class Sender:
                 return classify(None, transport=Transport.CONNECTION)
         started = time.monotonic()
         answer = "CONNECTION"
-        token = _CALL.set(
-            {
-                tracing_attrs.NIP: request.nip,
-                tracing_attrs.PERIOD_ID: request.period_id,
-                tracing_attrs.DELIVERY_ID: request.delivery_id or None,
-                tracing_attrs.ATTEMPT: request.prior_attempts + number,
-            }
-        )
-        try:
-            async with self._client().put(
-                request.path,
-                data=json.dumps(request.body).encode(),
-                headers=sent,
-            ) as response:
-                body = await response.read()
-                status, headers = response.status, response.headers
-            answer = str(status)
-        except TimeoutError:  # before ClientError: aiohttp's timeouts are both
-            answer = "TIMEOUT"
-            return classify(None, transport=Transport.TIMEOUT)
-        except aiohttp.ClientError:  # refused, reset, a response cut short
-            return classify(None, transport=Transport.CONNECTION)
-        finally:
-            _CALL.reset(token)
-            metrics.EKINERJA_SECONDS.labels(PATHS[request.kind], answer).observe(
-                time.monotonic() - started
-            )
+        call = {
+            tracing_attrs.NIP: request.nip,
+            tracing_attrs.PERIOD_ID: request.period_id,
+            tracing_attrs.DELIVERY_ID: request.delivery_id or None,
+            tracing_attrs.ATTEMPT: request.prior_attempts + number,
+        }
+        with _client_span(self._settings.ekinerja_url.rstrip("/") + request.path, call) as span:
+            inject(sent)  # the client span's context, or the delivery's when unsampled
+            try:
+                async with self._client().put(
+                    request.path,
+                    data=json.dumps(request.body).encode(),
+                    headers=sent,
+                ) as response:
+                    body = await response.read()
+                    status, headers = response.status, response.headers
+                answer = str(status)
+                _answered(span, status)
+            except TimeoutError:  # before ClientError: aiohttp's timeouts are both
+                answer = "TIMEOUT"
+                _answered(span, None, "timeout")
+                return classify(None, transport=Transport.TIMEOUT)
+            except aiohttp.ClientError as exc:  # refused, reset, a response cut short
+                _answered(span, None, type(exc).__name__)
+                return classify(None, transport=Transport.CONNECTION)
+            finally:
+                metrics.EKINERJA_SECONDS.labels(PATHS[request.kind], answer).observe(
+                    time.monotonic() - started
+                )
         if 200 <= status < 300:
             return classify(status)
         if status == 401 and self._tokens is not None and renew:
