@@ -71,6 +71,32 @@ def test_a_root_query_or_a_root_span_in_a_poller_is_dropped_and_a_child_is_not()
     assert "FlowSampler" in sampler.get_description()
 
 
+@pytest.mark.parametrize(
+    ("traceparent", "unsampled"),
+    [
+        ("00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-00", True),
+        ("00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-02", True),  # other flags only
+        ("00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01", False),
+        ("00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-03", False),
+        ("00-00000000000000000000000000000000-00f067aa0ba902b7-00", False),  # invalid: no trace
+        ("00-0af7651916cd43dd8448eb211c80319c-0000000000000000-00", False),
+        ("00-0AF7651916CD43DD8448EB211C80319C-00f067aa0ba902b7-00", False),  # W3C: lowercase
+        ("00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-00-x", False),
+        ("", False),
+    ],
+)
+def test_unsampled_headers_are_told_as_extracting_them_would(
+    traceparent: str, unsampled: bool
+) -> None:
+    headers = {"traceparent": traceparent} if traceparent else {}
+    assert telemetry.carries_unsampled_trace(headers) is unsampled
+    token = telemetry.attach_headers(headers)
+    try:
+        assert telemetry.in_unsampled_trace() is unsampled
+    finally:
+        telemetry.detach(token)
+
+
 @pytest.mark.infra
 async def test_relay_rounds_make_no_spans_and_a_published_event_keeps_its_trace(
     stack: Stack, fresh_schema: str, exported: tuple[InMemorySpanExporter, TracerProvider]

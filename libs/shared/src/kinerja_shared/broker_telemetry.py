@@ -4,9 +4,10 @@ For every record it publishes, FastStream's middleware opens a "create" and a "p
 writes their context into the record's headers. For a record of a trace the sampler dropped (at
 the prod overlay's 10 %, nine records in ten) both spans are non-recording and the headers get
 the same unsampled context they already carry from the outbox row; building them was still ~7 %
-of bkn-sync's CPU per delivery (bench/README.md, its profile). Such a record is published as it
-is. A sampled record, or one with no context at all (the sampler decides then), keeps
-FastStream's spans unchanged, and the consume side is untouched.
+of bkn-sync's CPU per delivery (bench/README.md, its profile). Such a record (its own headers
+say so, or the current context does) is published as it is. A sampled record, or one with no
+context at all (the sampler decides then), keeps FastStream's spans unchanged, and the consume
+side is untouched.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from . import telemetry
 
 class _Scopes(BaseTelemetryMiddleware[KafkaPublishCommand]):
     async def publish_scope(self, call_next: AsyncFunc, msg: KafkaPublishCommand) -> Any:
-        if telemetry.in_unsampled_trace():
+        if telemetry.carries_unsampled_trace(msg.headers) or telemetry.in_unsampled_trace():
             return await call_next(msg)
         return await super().publish_scope(call_next, msg)
 

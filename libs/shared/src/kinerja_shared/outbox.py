@@ -26,7 +26,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, cast
@@ -745,15 +745,21 @@ class OutboxRelay:
         return headers
 
     async def _send(self, row: asyncpg.Record, headers: dict[str, str], *, confirm: bool) -> Any:
-        token = telemetry.attach_headers(headers)
-        try:
-            return await self._publisher.publish(
+        def publish() -> Awaitable[Any]:
+            return self._publisher.publish(
                 bytes(row["value"]),
                 row["topic"],
                 key=row["key"].encode(),
                 headers=headers,
                 no_confirm=not confirm,
             )
+
+        if telemetry.carries_unsampled_trace(headers):
+            # No span will be made for it (broker_telemetry): no context to build and attach.
+            return await publish()
+        token = telemetry.attach_headers(headers)
+        try:
+            return await publish()
         finally:
             telemetry.detach(token)
 

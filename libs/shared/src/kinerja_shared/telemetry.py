@@ -22,6 +22,7 @@ publishes, which carry the context of the request that caused them, keep their s
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
@@ -206,6 +207,17 @@ def in_unsampled_trace() -> bool:
     would be exported by nothing. False with no context at all (the sampler decides then)."""
     parent = trace.get_current_span().get_span_context()
     return parent.is_valid and not parent.trace_flags.sampled
+
+
+# W3C trace context version 00: trace id, parent id, flags (bit 0: sampled); ids not all zeros.
+_TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-([0-9a-f]{2})")
+
+
+def carries_unsampled_trace(headers: Mapping[str, str]) -> bool:
+    """Whether ``headers`` carry a valid ``traceparent`` of a trace the sampler dropped: what
+    ``attach_headers`` then ``in_unsampled_trace`` would say, without building the context."""
+    found = _TRACEPARENT.fullmatch(headers.get("traceparent", ""))
+    return found is not None and not int(found.group(1), 16) & 1
 
 
 def trace_id_hex() -> str | None:

@@ -192,7 +192,8 @@ class Attempted:
 
     claimed: Delivery
     result: Result
-    # The W3C context of the record that caused it, for its status event; empty = current.
+    # The W3C context of the attempt (``telemetry.current_trace_headers()`` where it ran), for
+    # its status event; empty = current.
     trace: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -319,9 +320,8 @@ async def _apply(conn: Conn, done: Sequence[Attempted], routing: Routing) -> lis
             continue
         current[key] = updated[key] = transition.delivery
         recorded.append(transition.delivery)
-        trace = (
-            telemetry.trace_headers_of(a.trace) if a.trace else telemetry.current_trace_headers()
-        )
+        # Already W3C headers (``current_trace_headers`` where the attempt ran): not parsed again.
+        trace = dict(a.trace) if a.trace else telemetry.current_trace_headers()
         events += _traced(transition, trace)
     await repository.save(
         conn,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -77,40 +77,48 @@ def to_delivery(row: Row) -> Delivery:
     )
 
 
+def _reason(d: Delivery) -> Reason:
+    return d.reason or NO_REASON
+
+
+# Each column of a delivery's row (``delivery_id`` is its delivery key), read only when written:
+# an outcome writes a dozen small ones, not the body, the source record or the trace context.
+_COLUMNS: dict[str, Callable[[Delivery], Any]] = {
+    "delivery_id": lambda d: d.delivery_key,
+    "kind": lambda d: d.kind,
+    "nip": lambda d: d.nip,
+    "period_id": lambda d: d.period_id,
+    "state": lambda d: d.state,
+    "attempts": lambda d: d.attempts,
+    "retry_seq": lambda d: d.retry_seq,
+    "retry_tier": lambda d: d.retry_tier,
+    "next_attempt_at": lambda d: d.next_attempt_at,
+    "reason_code": lambda d: _reason(d).code,
+    "reason": lambda d: _reason(d).text,
+    "remedy": lambda d: _reason(d).remedy,
+    "actor": lambda d: _reason(d).actor,
+    "first_error": lambda d: d.first_error,
+    "last_error": lambda d: d.last_error,
+    "first_attempt_at": lambda d: d.first_attempt_at,
+    "last_attempt_at": lambda d: d.last_attempt_at,
+    "delivered_at": lambda d: d.delivered_at,
+    "parked_at": lambda d: d.parked_at,
+    "recheck_at": lambda d: d.recheck_at,
+    "npsn": lambda d: d.current.npsn,
+    "version": lambda d: d.current.version,
+    "idempotency_key": lambda d: d.idempotency_key,
+    "body": lambda d: d.current.body,
+    "source_record": lambda d: d.current.record,
+    "source_topic": lambda d: d.current.topic,
+    "source_partition": lambda d: d.current.partition,
+    "source_offset": lambda d: d.current.offset,
+    "trace_context": lambda d: telemetry.trace_headers_of(d.current.trace),
+}
+
+
 def columns_of(d: Delivery) -> dict[str, Any]:
-    """The delivery as the columns of its row (``delivery_id`` is its delivery key)."""
-    v, reason = d.current, d.reason or NO_REASON
-    return {
-        "delivery_id": d.delivery_key,
-        "kind": d.kind,
-        "nip": d.nip,
-        "period_id": d.period_id,
-        "state": d.state,
-        "attempts": d.attempts,
-        "retry_seq": d.retry_seq,
-        "retry_tier": d.retry_tier,
-        "next_attempt_at": d.next_attempt_at,
-        "reason_code": reason.code,
-        "reason": reason.text,
-        "remedy": reason.remedy,
-        "actor": reason.actor,
-        "first_error": d.first_error,
-        "last_error": d.last_error,
-        "first_attempt_at": d.first_attempt_at,
-        "last_attempt_at": d.last_attempt_at,
-        "delivered_at": d.delivered_at,
-        "parked_at": d.parked_at,
-        "recheck_at": d.recheck_at,
-        "npsn": v.npsn,
-        "version": v.version,
-        "idempotency_key": d.idempotency_key,
-        "body": v.body,
-        "source_record": v.record,
-        "source_topic": v.topic,
-        "source_partition": v.partition,
-        "source_offset": v.offset,
-        "trace_context": telemetry.trace_headers_of(v.trace),
-    }
+    """The delivery as the columns of its row."""
+    return {column: value(d) for column, value in _COLUMNS.items()}
 
 
 async def get(conn: Conn | asyncpg.Pool, delivery_key: str) -> Delivery | None:
@@ -188,8 +196,8 @@ def _json_value(value: Any) -> Any:
 
 def _as_json(deliveries: Sequence[Delivery], columns: Sequence[str]) -> str:
     # Many rows as one parameter, typed by the table itself: one statement for a whole batch.
-    rows = (columns_of(d) for d in deliveries)
-    return json.dumps([{c: _json_value(r[c]) for c in columns} for r in rows])
+    values = [(c, _COLUMNS[c]) for c in columns]
+    return json.dumps([{c: _json_value(value(d)) for c, value in values} for d in deliveries])
 
 
 async def insert_many(conn: Conn, deliveries: Sequence[Delivery]) -> None:
