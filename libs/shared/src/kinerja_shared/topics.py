@@ -8,6 +8,7 @@ generated from it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -57,8 +58,14 @@ class Topic(Generic[P]):
         """The envelope of ``payload`` on this topic, its subject the record key."""
         return self.envelope(self.key_of(payload), payload)
 
+    @cached_property
+    def envelope_type(self) -> type[Envelope[P]]:
+        """``Envelope[payload]``, made once: pydantic builds the parametrized class anew on a
+        later ``Envelope[...]`` (~150 us each time, two per bkn-sync delivery)."""
+        return Envelope[self.payload]  # type: ignore[name-defined]
+
     def envelope(self, subject: str, payload: P) -> Envelope[P]:
-        return Envelope[self.payload](  # type: ignore[name-defined]
+        return self.envelope_type(
             type=self.event_type,
             schema_version=self.schema_version,
             producer=self.producer,
@@ -68,7 +75,7 @@ class Topic(Generic[P]):
 
     def decode(self, raw: bytes) -> Envelope[P]:
         """Parse one record; raises ``pydantic.ValidationError`` for a poison message."""
-        return Envelope[self.payload].model_validate_json(raw)  # type: ignore[name-defined]
+        return self.envelope_type.model_validate_json(raw)
 
     def config(self) -> dict[str, str]:
         if self.compacted:
