@@ -60,8 +60,9 @@ class Topic(Generic[P]):
 
     @cached_property
     def envelope_type(self) -> type[Envelope[P]]:
-        """``Envelope[payload]``, made once: pydantic builds the parametrized class anew on a
-        later ``Envelope[...]`` (~150 us each time, two per bkn-sync delivery)."""
+        """``Envelope[payload]``, held here: pydantic's cache of parametrized classes holds them
+        weakly, so once a garbage collection had freed the class, the next ``Envelope[...]``
+        built it anew (~15 ms; about 2 % of bkn-sync's CPU per delivery)."""
         return Envelope[self.payload]  # type: ignore[name-defined]
 
     def envelope(self, subject: str, payload: P) -> Envelope[P]:
