@@ -38,6 +38,7 @@ from kinerja_shared.topics import (
     Topic,
 )
 from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.http import SIMULATOR_CLIENT_LIMITS
 from kinerja_tools.testing.service import ServiceUnderTest, running_service
 from kinerja_tools.testing.stack import Stack
 
@@ -78,7 +79,9 @@ async def ekinerja() -> AsyncIterator[httpx.AsyncClient]:
         return bool(server.started)
 
     await wait_for(started, timeout=10, what="e-Kinerja simulator listening")
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", limits=SIMULATOR_CLIENT_LIMITS
+    ) as client:
         yield client
     server.should_exit = True
     await task

@@ -22,6 +22,7 @@ from bkn_sync.domain.deliveries import idempotency_key
 from kinerja_shared.service import Runtime
 from kinerja_shared.topics import PLAN_AGREED
 from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.http import SIMULATOR_CLIENT_LIMITS
 
 from .conftest import agreed
 
@@ -49,7 +50,7 @@ async def rig(bkn_sync: Any, idp: Any) -> AsyncIterator[Rig]:
     async with (
         running_simulator() as sim,
         bkn_sync(ekinerja_url=sim.url, max_in_flight=MAX_IN_FLIGHT) as running,
-        httpx.AsyncClient(base_url=sim.url) as sim_client,
+        httpx.AsyncClient(base_url=sim.url, limits=SIMULATOR_CLIENT_LIMITS) as sim_client,
     ):
         token = idp.mint(role="operator")
         yield Rig(

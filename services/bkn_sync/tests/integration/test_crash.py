@@ -28,6 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from kinerja_shared.auth import DevIdentityProvider
 from kinerja_shared.topics import PLAN_AGREED
 from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.http import SIMULATOR_CLIENT_LIMITS
 from kinerja_tools.testing.stack import Stack
 
 from .conftest import Teacher, agreed
@@ -133,7 +134,7 @@ async def test_sigkill_mid_batch_loses_and_duplicates_nothing(stack: Stack, tmp_
     port = free_port()
     async with (
         running_simulator() as sim,
-        httpx.AsyncClient(base_url=sim.url) as ekinerja,
+        httpx.AsyncClient(base_url=sim.url, limits=SIMULATOR_CLIENT_LIMITS) as ekinerja,
         private_topic(stack.kafka_bootstrap) as topic,
     ):
         env = {

@@ -18,6 +18,7 @@ from kinerja_shared.auth import DevIdentityProvider
 from kinerja_shared.events.roster import Sekolah
 from kinerja_shared.topics import ROSTER_SEKOLAH
 from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.http import SIMULATOR_CLIENT_LIMITS
 from kinerja_tools.testing.service import ServiceUnderTest
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ async def rig(bkn_sync: Any, idp: DevIdentityProvider) -> AsyncIterator[Rig]:
     async with (
         running_simulator() as sim,
         bkn_sync(ekinerja_url=sim.url, ekinerja_timeout_seconds=2.0) as running,
-        httpx.AsyncClient(base_url=sim.url) as sim_client,
+        httpx.AsyncClient(base_url=sim.url, limits=SIMULATOR_CLIENT_LIMITS) as sim_client,
     ):
         yield Rig(running, sim_client, idp)
 

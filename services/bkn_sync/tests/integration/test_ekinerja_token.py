@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.http import SIMULATOR_CLIENT_LIMITS
 
 if TYPE_CHECKING:
     from conftest import Feed
@@ -37,7 +38,7 @@ async def guarded_stack(
             ekinerja_client_id="kinerja-bkn-sync",
             ekinerja_client_secret=secret,
         ) as running,
-        httpx.AsyncClient(base_url=sim.url) as sim_client,
+        httpx.AsyncClient(base_url=sim.url, limits=SIMULATOR_CLIENT_LIMITS) as sim_client,
     ):
         yield running, sim_client, feed_to(sources)
 

@@ -19,6 +19,7 @@ from bkn_sync import ops
 from bkn_sync.app import sample_parked
 from kinerja_shared.auth import DevIdentityProvider
 from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.http import SIMULATOR_CLIENT_LIMITS
 from kinerja_tools.testing.scrape import total
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ async def rig(bkn_sync: Any, idp: DevIdentityProvider) -> AsyncIterator[Rig]:
             breaker_failure_ratio=0.9,
             breaker_cool_down_seconds=1.0,
         ) as running,
-        httpx.AsyncClient(base_url=sim.url) as sim_client,
+        httpx.AsyncClient(base_url=sim.url, limits=SIMULATOR_CLIENT_LIMITS) as sim_client,
     ):
         token = idp.mint(role="operator")
         yield Rig(running.client, sim_client, {"Authorization": f"Bearer {token}"}, running.app)

@@ -19,6 +19,7 @@ import pytest
 from bkn_sync import metrics
 from kinerja_shared.auth import DevIdentityProvider
 from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.http import SIMULATOR_CLIENT_LIMITS
 from kinerja_tools.testing.service import ServiceUnderTest
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ async def rig(bkn_sync: Any, idp: DevIdentityProvider) -> AsyncIterator[Rig]:
             pause_poll_seconds=0.3,
             retry_hold_max_seconds=HOLD_MAX,
         ) as running,
-        httpx.AsyncClient(base_url=sim.url) as sim_client,
+        httpx.AsyncClient(base_url=sim.url, limits=SIMULATOR_CLIENT_LIMITS) as sim_client,
     ):
         operator = {"Authorization": f"Bearer {idp.mint(role='operator', subject='op-uji')}"}
         rig = Rig(running, sim_client, operator, idp)

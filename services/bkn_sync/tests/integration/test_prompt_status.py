@@ -16,6 +16,7 @@ from bkn_sync import batch, handlers, pipeline
 from kinerja_shared.service import Runtime
 from kinerja_shared.topics import PLAN_AGREED
 from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.http import SIMULATOR_CLIENT_LIMITS
 from kinerja_tools.testing.service import ServiceUnderTest
 
 from .conftest import agreed
@@ -62,7 +63,7 @@ async def rig(bkn_sync: Any) -> AsyncIterator[Rig]:
         running_simulator() as sim,
         # A PUT held by e-Kinerja must not time out while the test looks at the other one.
         bkn_sync(ekinerja_url=sim.url, ekinerja_timeout_seconds=600.0) as running,
-        httpx.AsyncClient(base_url=sim.url) as sim_client,
+        httpx.AsyncClient(base_url=sim.url, limits=SIMULATOR_CLIENT_LIMITS) as sim_client,
     ):
         yield Rig(running, sim_client)
 

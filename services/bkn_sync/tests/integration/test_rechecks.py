@@ -19,6 +19,7 @@ import pytest
 
 from bkn_sync.domain.delivery import NO_MORE_CHECKS
 from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.http import SIMULATOR_CLIENT_LIMITS
 from kinerja_tools.testing.service import ServiceUnderTest
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ async def rig_with(bkn_sync: Any, idp: Any, **settings: Any) -> AsyncIterator[Ri
     async with (
         running_simulator() as sim,
         bkn_sync(ekinerja_url=sim.url, **settings) as running,
-        httpx.AsyncClient(base_url=sim.url) as sim_client,
+        httpx.AsyncClient(base_url=sim.url, limits=SIMULATOR_CLIENT_LIMITS) as sim_client,
     ):
         token = idp.mint(role="operator")
         yield Rig(running, sim_client, {"Authorization": f"Bearer {token}"})

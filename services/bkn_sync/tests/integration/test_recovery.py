@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.http import SIMULATOR_CLIENT_LIMITS
 from kinerja_tools.testing.service import ServiceUnderTest
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ async def rig(bkn_sync: Any, own_sources: Any, feed_to: Any) -> AsyncIterator[Ri
             breaker_failure_ratio=0.5,
             breaker_cool_down_seconds=0.5,
         ) as running,
-        httpx.AsyncClient(base_url=sim.url) as sim_client,
+        httpx.AsyncClient(base_url=sim.url, limits=SIMULATOR_CLIENT_LIMITS) as sim_client,
     ):
         yield Rig(running, sim_client, feed_to(sources))
 

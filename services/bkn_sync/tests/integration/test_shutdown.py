@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.http import SIMULATOR_CLIENT_LIMITS
 
 if TYPE_CHECKING:
     from conftest import Feed
@@ -37,7 +38,7 @@ async def test_a_stop_with_puts_in_flight_and_a_connection_held_ends(
     async with (
         own_sources() as sources,
         running_simulator() as sim,
-        httpx.AsyncClient(base_url=sim.url) as sim_client,
+        httpx.AsyncClient(base_url=sim.url, limits=SIMULATOR_CLIENT_LIMITS) as sim_client,
     ):
         await sim_client.put("/admin/faults", json={"latency": {"ms": SLOW_PUT_MS}})
         feed: Feed = feed_to(sources)
