@@ -62,7 +62,7 @@ _tracer = trace.get_tracer(__name__)
 
 
 @contextlib.contextmanager
-def _client_span(url: str, call: Mapping[str, Any]) -> Iterator[Span | None]:
+def _client_span(base_url: str, request: Request, number: int) -> Iterator[Span | None]:
     """A client span around a PUT whose delivery's trace is sampled; none for the others, which
     still send their ``traceparent`` so e-Kinerja's side carries the trace id. Ours rather than
     aiohttp's instrumentation: its trace hooks ran on every PUT, sampled or not, about 5 % of a
@@ -70,10 +70,17 @@ def _client_span(url: str, call: Mapping[str, Any]) -> Iterator[Span | None]:
     if not trace.get_current_span().get_span_context().trace_flags.sampled:
         yield None
         return
+    url = base_url.rstrip("/") + request.path
     attributes = {"http.request.method": "PUT", "url.full": url, **_server_of(url)}
     with _tracer.start_as_current_span(
         "PUT", kind=SpanKind.CLIENT, attributes=attributes, record_exception=False
     ) as span:
+        call = {
+            tracing_attrs.NIP: request.nip,
+            tracing_attrs.PERIOD_ID: request.period_id,
+            tracing_attrs.DELIVERY_ID: request.delivery_id or None,
+            tracing_attrs.ATTEMPT: request.prior_attempts + number,
+        }
         tracing_attrs.annotate_span(span, call)
         yield span
 
@@ -213,13 +220,7 @@ class Sender:
                 return classify(None, transport=Transport.CONNECTION)
         started = time.monotonic()
         answer = "CONNECTION"
-        call = {
-            tracing_attrs.NIP: request.nip,
-            tracing_attrs.PERIOD_ID: request.period_id,
-            tracing_attrs.DELIVERY_ID: request.delivery_id or None,
-            tracing_attrs.ATTEMPT: request.prior_attempts + number,
-        }
-        with _client_span(self._settings.ekinerja_url.rstrip("/") + request.path, call) as span:
+        with _client_span(self._settings.ekinerja_url, request, number) as span:
             inject(sent)  # the client span's context, or the delivery's when unsampled
             try:
                 async with self._client().put(
