@@ -81,7 +81,7 @@ async def gather_limited(n: int, coros: list[Any]) -> list[Any]:
 
 
 async def wait_count(
-    admin_dsn: str, sql: str, args: list[Any], n: int, what: str, timeout: float = 900
+    admin_dsn: str, sql: str, args: list[Any], n: int, what: str, timeout: float
 ) -> float:
     conn = await admin_conn(admin_dsn)
     t = time.monotonic()
@@ -382,8 +382,8 @@ async def measure(
         await wait_count(
             st.pg_admin_dsn,
             f'SELECT count(*) FROM "{procs.run_schema("predikat")}".teacher_predikat '
-            "WHERE delivery_state = 'terkirim' AND period_id = $1",
-            [PERIOD],
+            "WHERE delivery_state = 'terkirim' AND period_id = $1 AND nip = ANY($2::text[])",
+            [PERIOD, list(nips)],
             n,
             "predikat terkirim",
             timeout=120,
@@ -525,6 +525,12 @@ def main() -> None:
         help="schools' Kirim per second, evenly spaced (default 0: every school at once)",
     )
     parser.add_argument("--timeout", type=float, default=300, help="wait for all DELIVERED")
+    parser.add_argument(
+        "--prepare-timeout",
+        type=float,
+        default=900,
+        help="wait for each preparation step (roster, SKPs, DRAF) at most this long",
+    )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--median-ms", type=float, default=50, help="e-Kinerja's median latency")
     parser.add_argument("--p99-ms", type=float, default=250, help="e-Kinerja's p99 latency")
@@ -563,6 +569,7 @@ def main() -> None:
         )
         schools = {p.npsn: p.nip for p in people if p.atasan_nip is None}
         n = len(pairs)
+        nips = [g for g, _, _ in pairs]
         report["size"] = {"schools": len(sekolah), "teachers": n}
         t_prep = time.monotonic()
         with timed("roster published"):
@@ -571,10 +578,12 @@ def main() -> None:
             asyncio.run(
                 wait_count(
                     st.pg_admin_dsn,
-                    f'SELECT count(*) FROM "{procs.run_schema(name)}".roster_pegawai',
-                    [],
+                    f'SELECT count(*) FROM "{procs.run_schema(name)}".roster_pegawai '
+                    "WHERE nip = ANY($1::text[])",
+                    [[p.nip for p in people]],
                     len(people),
                     f"{name} roster",
+                    args.prepare_timeout,
                 )
             )
         with timed("SKPs published"):
@@ -583,10 +592,11 @@ def main() -> None:
             wait_count(
                 st.pg_admin_dsn,
                 f'SELECT count(*) FROM "{procs.run_schema("bkn_sync")}".deliveries '
-                "WHERE kind = 'SKP' AND state = 'DELIVERED'",
-                [],
+                "WHERE kind = 'SKP' AND state = 'DELIVERED' AND nip = ANY($1::text[])",
+                [nips],
                 n,
                 "SKPs delivered by bkn-sync",
+                args.prepare_timeout,
             )
         )
         with timed("recommendations fabricated"):
@@ -595,10 +605,11 @@ def main() -> None:
             wait_count(
                 st.pg_admin_dsn,
                 f'SELECT count(*) FROM "{procs.run_schema("predikat")}".teacher_predikat '
-                "WHERE period_id = $1",
-                [PERIOD],
+                "WHERE period_id = $1 AND nip = ANY($2::text[])",
+                [PERIOD, nips],
                 n,
                 "predikat DRAF",
+                args.prepare_timeout,
             )
         )
         with timed("org predikat + tetapkan"):
