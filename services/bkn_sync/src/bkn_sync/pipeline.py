@@ -298,27 +298,34 @@ async def _apply(conn: Conn, done: Sequence[Attempted], routing: Routing) -> lis
     # Rows locked in delivery-key order, as ingest does: concurrent batches never deadlock.
     current = await repository.lock_many(conn, {a.claimed.delivery_key for a in done})
     updated: dict[str, Delivery] = {}
+    decided: dict[str, None] = {}  # rows an outcome moved on, not only counted PUTs on
     recorded: list[Delivery | None] = []
     events: list[Traced] = []
     for a in done:
         key = a.claimed.delivery_key
         found = current.get(key)
-        transition = (
-            found.record(
-                a.claimed,
-                a.result.outcome,
-                attempts=a.result.attempts,
-                errors=a.result.errors,
-                schedule=routing.schedule,
-                at=at,
-            )
-            if found is not None
-            else None
+        if found is None:
+            recorded.append(None)
+            continue
+        transition = found.record(
+            a.claimed,
+            a.result.outcome,
+            attempts=a.result.attempts,
+            errors=a.result.errors,
+            schedule=routing.schedule,
+            at=at,
         )
         if transition is None:
-            recorded.append(None)  # moved on meanwhile: a redrive, a newer version
+            # Moved on meanwhile (another attempt on the same claim recorded first, a redrive,
+            # a newer version): not this outcome's to decide, but its PUTs of the same version
+            # went out all the same and are counted.
+            tallied = found.tally(a.claimed, attempts=a.result.attempts, at=at)
+            if tallied is not None:
+                current[key] = updated[key] = tallied.delivery
+            recorded.append(None)
             continue
         current[key] = updated[key] = transition.delivery
+        decided[key] = None
         recorded.append(transition.delivery)
         # Already W3C headers (``current_trace_headers`` where the attempt ran): not parsed again.
         trace = dict(a.trace) if a.trace else telemetry.current_trace_headers()
@@ -331,10 +338,11 @@ async def _apply(conn: Conn, done: Sequence[Attempted], routing: Routing) -> lis
         dead_letters=routing.dead_letters,
     )
     # A teacher's SKP at e-Kinerja releases their predikat of the period held behind it.
-    skps = [(d.nip, d.period_id) for d in updated.values() if d.releases_predikat]
+    moved = [updated[key] for key in decided]
+    skps = [(d.nip, d.period_id) for d in moved if d.releases_predikat]
     if skps:
         await _redrive(conn, await repository.predikat_waiting_for_skp(conn, skps), at)
-    atasan = [d.nip for d in updated.values() if d.releases_teachers]
+    atasan = [d.nip for d in moved if d.releases_teachers]
     if atasan:
         waiting = await repository.parked_waiting_for_atasan_skp(conn, atasan)
         await _redrive(conn, waiting, at)

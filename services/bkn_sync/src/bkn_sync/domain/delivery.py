@@ -25,6 +25,8 @@ immutable, so a transition that does not apply leaves it as it was.
                                                  | PARKED (reason; the next check if its
                                                  cause lies outside Kinerja) | DEAD
                                                  | SUPERSEDED (E11)
+    tally                    any, same version → as it is, the PUTs of an attempt whose
+                                                 outcome ``record`` refused counted (no status)
     recheck                  PARKED, check due → PARKED, taken for the check (no status)
     record (of a check)      PARKED            → DELIVERED | SUPERSEDED | DEAD | PARKED again
                                                  (the next check, or none: the last is past)
@@ -402,6 +404,23 @@ class Delivery:
         else:
             handed = ()
         return Transition(after, (*handed, after.status(at, attempt=outcome)))
+
+    def tally(self, claimed: Delivery, *, attempts: int, at: datetime) -> Transition | None:
+        """Count the ``attempts`` PUTs of an attempt whose outcome ``record`` refused (the
+        delivery moved on meanwhile: another attempt on the same claim recorded first, e.g. a
+        tier record that took over an attempt brought forward, or a check taken again after its
+        lease; a redrive). They reached e-Kinerja all the same, under this version's key, so
+        they count in its history; nothing else changes (state, reason, errors and
+        ``last_attempt_at`` stay the deciding attempt's) and nobody is told. None for another
+        version's attempt (a newer version's history starts afresh) or if no PUT was made."""
+        if attempts <= 0 or self.version != claimed.version:
+            return None
+        counted = replace(
+            self,
+            attempts=self.attempts + attempts,
+            first_attempt_at=self.first_attempt_at or at,
+        )
+        return Transition(counted)
 
     def recheck(self, *, at: datetime, lease_until: datetime) -> Transition | None:
         """Take a PARKED delivery whose scheduled check is due for that check; None if it is
