@@ -89,7 +89,7 @@ async def test_one_broker_then_all_brokers_restart_mid_flight(
     cluster.start()
 
     await all_done(system, work)
-    await watch.sample()
+    await wait_for(watch.sampled, timeout=120, interval=0.5, what="a sample of the offsets")
     await watch.stop()
 
     verdict = await judge(system, work)

@@ -85,7 +85,7 @@ async def test_sessions_terminated_crash_and_restart_mid_flight(
     assert await scratch_pg.terminate_sessions() > 0
 
     await all_done(system, work)
-    await watch.sample()
+    await wait_for(watch.sampled, timeout=120, interval=0.5, what="a sample of the offsets")
     await watch.stop()
 
     verdict = await judge(system, work)

@@ -100,8 +100,7 @@ async def test_sigkill_of_replicas_predikat_and_the_relay_leader(
 
     # The rows are stored before their offsets are committed: the last commits may follow.
     async def all_committed() -> bool:
-        await watch.sample()
-        return watch.max_committed_records == len(work.landed)
+        return await watch.sampled() and watch.max_committed_records == len(work.landed)
 
     await wait_for(all_committed, timeout=120, interval=0.5, what="every landed offset committed")
 
