@@ -11,7 +11,8 @@ One principal per service (``planning``, ``observation``, ``assessment``, ``pred
   services' subscribers do; this table is theirs, kept beside the registry);
 - READ its consumer groups, by prefix: a service's groups are ``<consumer_group>:<topic>``, and
   ``<consumer_group>.<suffix>:<topic>`` for a test run or a blue/green deployment;
-- IDEMPOTENT_WRITE on the cluster (every producer sets ``enable_idempotence``).
+- IDEMPOTENT_WRITE on the cluster (every producer sets ``enable_idempotence``; the console's
+  FastStream broker starts one too, though it writes nothing).
 
 The console reads without a group (DLQ records, end offsets) except for the delivery-status
 history, and lists every service's groups and their lag: DESCRIBE on every topic and on every
@@ -192,7 +193,10 @@ def acls_for(principal: str) -> tuple[Acl, ...]:
         for topic_name, group in scaled_groups():
             add("topic", topic_name, "literal", "Describe")
             add("group", group, "literal", "Describe")
-    if owned:
+    if owned or principal == CONSOLE:
+        # The console writes no topic, but its FastStream broker (the delivery-status history)
+        # starts an idempotent producer all the same, and InitProducerId asks for this; it
+        # lets no record be written anywhere. Without it the console never connects.
         add("cluster", CLUSTER_RESOURCE, "literal", "IdempotentWrite")
     return tuple(out)
 
