@@ -39,9 +39,16 @@ _kinerja_derived_vars=(
   PLANNING_JWT_JWKS_URL OBSERVATION_JWT_JWKS_URL ASSESSMENT_JWT_JWKS_URL PREDIKAT_JWT_JWKS_URL
   BKN_SYNC_JWT_JWKS_URL CONSOLE_JWT_JWKS_URL
   CONSOLE_PUBLIC_URL CONSOLE_BKN_SYNC_URL CONSOLE_ZIPKIN_URL CONSOLE_METRICS_URLS
-  BKN_SYNC_EKINERJA_URL KINERJA_KAFKA_BOOTSTRAP
+  BKN_SYNC_EKINERJA_URL KINERJA_KAFKA_BOOTSTRAP KINERJA_KAFKA_SASL
   OTEL_TRACES_EXPORTER OTEL_EXPORTER_ZIPKIN_ENDPOINT KINERJA_ZIPKIN_URL
 )
+
+for _kinerja_var in "${KINERJA_SERVICES[@]^^}" KINERJA KINERJA_ROSTER; do
+  for _kinerja_login in SECURITY_PROTOCOL SASL_USERNAME SASL_PASSWORD_FILE CA_FILE; do
+    _kinerja_derived_vars+=("${_kinerja_var}_KAFKA_$_kinerja_login")
+  done
+done
+unset _kinerja_var _kinerja_login
 
 kinerja_user_set() { # VAR: set, and not to the value env.sh derived for it last time
   local mark="_KINERJA_DERIVED_$1"
@@ -132,6 +139,7 @@ kinerja_derive_env() {
     kinerja_default "${prefix}_JWT_JWKS_URL" "file://$KINERJA_DEV_IDP_DIR/jwks.json"
     export "${prefix}_HTTP_PORT"
   done
+  kinerja_derive_kafka_logins
   kinerja_default BKN_SYNC_EKINERJA_URL "$(kinerja_simulator_url)"
   kinerja_default OTEL_TRACES_EXPORTER zipkin
   kinerja_default KINERJA_ZIPKIN_URL "http://127.0.0.1:$KINERJA_ZIPKIN_PORT"
@@ -154,6 +162,50 @@ kinerja_derive_env() {
     KINERJA_KAFKA_BOOTSTRAP OTEL_TRACES_EXPORTER OTEL_EXPORTER_ZIPKIN_ENDPOINT KINERJA_ZIPKIN_URL
 }
 
+# --- Kafka logins ------------------------------------------------------------------------
+# KINERJA_KAFKA_SASL=1 (the dev stack's default) runs the broker with SCRAM-SHA-512 over TLS
+# and ACLs (kafka.sh; docs/security.md §8.3), and every client logs in as its own principal:
+# each service as itself, kinerja-topics (and the test fixtures) as the stack's admin,
+# kinerja-roster as roster-importer. The passwords stay in their files (made by kafka.sh, mode
+# 0600); the variables name the files. 0 (the test stack's default for now: docs/security.md
+# §8.4 says why) is the plain listener and no login.
+kinerja_service_principal() { echo "${1//_/-}"; }
+
+kinerja_kafka_login_vars() { # the variables of every login, one prefix a line
+  local svc
+  for svc in "${KINERJA_SERVICES[@]}"; do echo "${svc^^}_KAFKA_"; done
+  echo KINERJA_KAFKA_
+  echo KINERJA_ROSTER_KAFKA_
+}
+
+kinerja_derive_kafka_logins() {
+  local default=0 dir prefix principal svc var
+  [[ "$KINERJA_STACK" == dev ]] && default=1
+  kinerja_default KINERJA_KAFKA_SASL "$default"
+  dir="${KINERJA_KAFKA_SECURITY_DIR:-$KINERJA_STATE_DIR/kafka}"
+  for prefix in $(kinerja_kafka_login_vars); do
+    case "$prefix" in
+      KINERJA_KAFKA_) principal=kinerja-admin ;;
+      KINERJA_ROSTER_KAFKA_) principal=roster-importer ;;
+      *)
+        svc="${prefix%_KAFKA_}"
+        principal="$(kinerja_service_principal "${svc,,}")"
+        ;;
+    esac
+    if [[ "$KINERJA_KAFKA_SASL" == 1 ]]; then
+      kinerja_default "${prefix}SECURITY_PROTOCOL" SASL_SSL
+      kinerja_default "${prefix}SASL_USERNAME" "$principal"
+      kinerja_default "${prefix}SASL_PASSWORD_FILE" "$dir/users/$principal"
+      kinerja_default "${prefix}CA_FILE" "$dir/tls/ca.crt"
+    else
+      kinerja_default "${prefix}SECURITY_PROTOCOL" PLAINTEXT
+      for var in SASL_USERNAME SASL_PASSWORD_FILE CA_FILE; do
+        kinerja_user_set "$prefix$var" || unset "$prefix$var" "_KINERJA_DERIVED_$prefix$var"
+      done
+    fi
+  done
+}
+
 # The variables the Python side reads, in the order they are written to the env file.
 kinerja_python_vars() {
   local svc prefix
@@ -164,6 +216,12 @@ kinerja_python_vars() {
   done
   echo EKINERJA_SIM_HTTP_PORT BKN_SYNC_EKINERJA_URL KINERJA_KAFKA_BOOTSTRAP KINERJA_DEV_IDP_DIR
   echo OTEL_TRACES_EXPORTER OTEL_EXPORTER_ZIPKIN_ENDPOINT KINERJA_ZIPKIN_URL
+  echo KINERJA_KAFKA_SASL
+  for prefix in $(kinerja_kafka_login_vars); do
+    echo "${prefix}SECURITY_PROTOCOL"
+    [[ "$KINERJA_KAFKA_SASL" == 1 ]] || continue
+    echo "${prefix}SASL_USERNAME ${prefix}SASL_PASSWORD_FILE ${prefix}CA_FILE"
+  done
 }
 
 # Writes .local/$KINERJA_STACK/env (atomically; only rewritten when its content changes).

@@ -14,7 +14,7 @@
 # KINERJA_KAFKA_NODE_DIR puts the node's state, pid file and logs in that folder instead (a
 # private broker, e.g. tests/security; keep KINERJA_KAFKA_NODE_NAME a plain name then).
 #
-# KINERJA_KAFKA_SASL=1 (default 0: PLAINTEXT, as every stack runs today) makes the client
+# KINERJA_KAFKA_SASL=1 (env.sh: the dev stack's default; 0, PLAINTEXT, the test stack's) makes the client
 # listener SASL_SSL with SCRAM-SHA-512 and turns on the StandardAuthorizer: kafka-tls.sh makes
 # the CA and the broker's keystore, kafka-users.sh a password per principal (and the admin,
 # kinerja-admin) under KINERJA_KAFKA_SECURITY_DIR (default .local/$KINERJA_STACK/kafka, or the

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs (apt, one update) the machine tools the local stack needs when any is missing:
-# python3 + venv, Java 17, Maven, PostgreSQL, curl, ss, runuser, make. A no-op when all exist.
+# python3 + venv, Java 17, Maven, PostgreSQL, curl, ss, runuser, make, and openssl when the
+# stack's broker asks for logins over TLS (KINERJA_KAFKA_SASL=1, the dev stack's default:
+# kafka-tls.sh makes its certificates). A no-op when all exist.
 set -euo pipefail
 
 need=()
@@ -15,6 +17,7 @@ command -v runuser >/dev/null || need+=(util-linux)
 command -v make >/dev/null || need+=(make)
 command -v setsid >/dev/null || need+=(util-linux)
 command -v ps >/dev/null || need+=(procps)
+[[ "${KINERJA_KAFKA_SASL:-0}" == 0 ]] || command -v openssl >/dev/null || need+=(openssl)
 
 ((${#need[@]})) || exit 0
 [[ "$(id -u)" == 0 ]] || { echo "prereqs.sh: missing ${need[*]}; run as root to install them" >&2; exit 1; }

@@ -91,3 +91,45 @@ def test_switching_stacks_drops_the_other_stacks_derived_values_only(checkout: P
     assert out["PG"] == "56432"
     assert out["URL"] == "http://127.0.0.1:59010"
     assert out["OTEL"] == "none"
+
+
+LOGINS = (
+    "for v in PLANNING_KAFKA_SECURITY_PROTOCOL PLANNING_KAFKA_SASL_USERNAME "
+    "BKN_SYNC_KAFKA_SASL_USERNAME BKN_SYNC_KAFKA_SASL_PASSWORD_FILE KINERJA_KAFKA_SASL_USERNAME "
+    'KINERJA_ROSTER_KAFKA_SASL_USERNAME CONSOLE_KAFKA_CA_FILE; do echo "$v=${!v-unset}"; done'
+)
+
+
+def test_the_dev_stack_logs_each_client_in_as_its_own_principal_with_no_secret_in_the_env(
+    checkout: Path,
+) -> None:
+    out = _bash(checkout, f"source deploy/local/env.sh; {LOGINS}; cat .local/dev/env")
+    assert out["PLANNING_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert out["PLANNING_KAFKA_SASL_USERNAME"] == "planning"
+    assert out["BKN_SYNC_KAFKA_SASL_USERNAME"] == "bkn-sync"
+    users = checkout / ".local" / "dev" / "kafka" / "users"
+    assert out["BKN_SYNC_KAFKA_SASL_PASSWORD_FILE"] == str(users / "bkn-sync")
+    assert out["KINERJA_KAFKA_SASL_USERNAME"] == "kinerja-admin"
+    assert out["KINERJA_ROSTER_KAFKA_SASL_USERNAME"] == "roster-importer"
+    assert out["CONSOLE_KAFKA_CA_FILE"] == str(checkout / ".local/dev/kafka/tls/ca.crt")
+    # the env file names the password files and holds no password
+    written = (checkout / ".local" / "dev" / "env").read_text()
+    assert "KAFKA_SASL_PASSWORD=" not in written
+    assert f"PREDIKAT_KAFKA_SASL_PASSWORD_FILE={users / 'predikat'}" in written
+
+
+def test_the_test_stack_and_a_user_who_turns_sasl_off_get_the_plain_listener(
+    checkout: Path,
+) -> None:
+    for env in ({"KINERJA_STACK": "test"}, {"KINERJA_KAFKA_SASL": "0"}):
+        out = _bash(checkout, f"source deploy/local/env.sh; {LOGINS}", **env)
+        assert out["PLANNING_KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT"
+        assert out["PLANNING_KAFKA_SASL_USERNAME"] == "unset"
+        assert out["KINERJA_ROSTER_KAFKA_SASL_USERNAME"] == "unset"
+    # and back from the dev stack's logins in the same shell
+    out = _bash(
+        checkout,
+        f"source deploy/local/env.sh; KINERJA_STACK=test; source deploy/local/env.sh; {LOGINS}",
+    )
+    assert out["PLANNING_KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT"
+    assert out["BKN_SYNC_KAFKA_SASL_PASSWORD_FILE"] == "unset"

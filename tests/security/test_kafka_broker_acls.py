@@ -9,9 +9,13 @@ and are refused, or not, by the broker.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,7 +28,7 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
-from console.kafka_view import KafkaView
+from console.kafka_view import ORIGINAL_TOPIC, DlqRecord, KafkaView, RepublishRefused
 from kinerja_shared.service import make_broker
 from kinerja_shared.settings import ServiceSettings
 from kinerja_shared.topics import (
@@ -40,6 +44,7 @@ from kinerja_tools.testing.kafka_sasl import ADMIN, SaslBroker, sasl_broker
 
 pytestmark = pytest.mark.infra
 
+VENV_BIN = Path(sys.executable).parent
 # Short client timeouts: a refusal is an answer, not a wait.
 FAST = {"request_timeout_ms": 10_000, "metadata_max_age_ms": 5_000}
 
@@ -164,6 +169,36 @@ async def test_the_service_broker_logs_in_with_its_settings(broker: SaslBroker) 
         await service_broker.stop()
 
 
+@pytest.mark.usefixtures("topics")
+async def test_the_consoles_broker_connects_with_its_password_file_and_writes_nothing(
+    broker: SaslBroker,
+) -> None:
+    """As the dev stack starts it: the password in a file. Its FastStream broker starts an
+    idempotent producer, so it needs IdempotentWrite (and nothing more) to connect at all."""
+
+    class Settings(ServiceSettings):
+        db_schema: str = "console"
+        consumer_group: str = "console"
+
+    settings = Settings(
+        database_url="postgresql://u:p@db.invalid/x",
+        jwt_jwks_url="file:///jwks.json",
+        kafka_bootstrap=broker.bootstrap,
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_username="console",
+        kafka_sasl_password_file=str(broker.node_dir / "users" / "console"),
+        kafka_ca_file=str(broker.ca_file),
+    )
+    console_broker = make_broker("console", settings)
+    async with asyncio.timeout(60):
+        await console_broker.connect()
+    try:
+        with pytest.raises(TopicAuthorizationFailedError):
+            await console_broker.publish(b"{}", PLAN_AGREED.name, key=b"nip")
+    finally:
+        await console_broker.stop()
+
+
 async def test_a_wrong_password_cannot_log_in(broker: SaslBroker) -> None:
     async def log_in(password: str) -> None:
         admin = AIOKafkaAdminClient(
@@ -236,3 +271,87 @@ async def test_the_console_reads_lag_and_dead_letters_with_its_own_login(
         assert await view.records(dlq, newest=5) == []
     finally:
         await view.close()
+
+
+@pytest.mark.usefixtures("topics")
+async def test_the_consoles_republish_is_refused_by_the_broker_and_said_so(
+    broker: SaslBroker,
+) -> None:
+    """Writing a dead letter back to its topic is its owner's right alone: the console's
+    principal is refused, and the view says why instead of failing."""
+    tp = TopicPartition(PLAN_AGREED.name, 0)
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=broker.bootstrap, **FAST, **broker.client_options(ADMIN)
+    )
+    await reader.start()
+    try:
+        before = (await reader.end_offsets([tp]))[tp]
+        record = DlqRecord(
+            topic=DLQS[0].name,
+            partition=0,
+            offset=0,
+            key="197001012000011001",
+            value=b"{}",
+            timestamp=datetime.now(UTC),
+            headers={ORIGINAL_TOPIC: PLAN_AGREED.name},
+        )
+        view = KafkaView(broker.bootstrap, {**FAST, **broker.client_options("console")})
+        try:
+            with pytest.raises(RepublishRefused, match=PLAN_AGREED.name):
+                async with asyncio.timeout(60):
+                    await view.republish(record)
+        finally:
+            await view.close()
+        assert (await reader.end_offsets([tp]))[tp] == before
+    finally:
+        await reader.stop()
+
+
+def _tool(
+    broker: SaslBroker, argv: list[str], prefix: str, user: str
+) -> subprocess.CompletedProcess[str]:
+    """A command-line tool as the dev stack runs it: its login from variables under its own
+    prefix, the password in a file (deploy/local/env.sh)."""
+    login = {
+        f"{prefix}SECURITY_PROTOCOL": "SASL_SSL",
+        f"{prefix}SASL_USERNAME": user,
+        f"{prefix}SASL_PASSWORD_FILE": str(broker.node_dir / "users" / user),
+        f"{prefix}CA_FILE": str(broker.ca_file),
+    }
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **login}
+    return subprocess.run(
+        [str(VENV_BIN / argv[0]), *argv[1:], "--bootstrap", broker.bootstrap],
+        env={**env, "OTEL_TRACES_EXPORTER": "none"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.usefixtures("topics")
+def test_the_tools_log_in_from_their_variables_and_only_the_importer_writes_the_roster(
+    broker: SaslBroker, tmp_path: Path
+) -> None:
+    topics = _tool(broker, ["kinerja-topics", "create"], "KINERJA_KAFKA_", ADMIN)
+    assert topics.returncode == 0, topics.stderr
+    assert "0 created" in topics.stdout
+
+    roster = tmp_path / "district.csv"
+    subprocess.run(
+        [str(VENV_BIN / "kinerja-roster"), "generate", "--schools", "1", "--out", str(roster)],
+        check=True,
+        capture_output=True,
+    )
+    refused = _tool(
+        broker, ["kinerja-roster", "import", str(roster)], "KINERJA_ROSTER_KAFKA_", "planning"
+    )
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "does not allow this to the principal of KINERJA_ROSTER_KAFKA_SASL_USERNAME" in (
+        refused.stderr
+    )
+    imported = _tool(
+        broker, ["kinerja-roster", "import", str(roster)], "KINERJA_ROSTER_KAFKA_", ROSTER_IMPORTER
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert "published" in imported.stdout

@@ -9,12 +9,18 @@ import socket
 import asyncpg
 import httpx
 import pytest
-from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    SaslAuthenticationFailed,
+    TopicAuthorizationFailedError,
+)
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kinerja_shared import cli_errors
 from kinerja_shared.cli_errors import EXIT_UNREACHABLE, EXIT_USAGE, CliError, Unreachable
+from kinerja_shared.kafka_login import KafkaLoginError
 from kinerja_shared.roster import cli as roster_cli
 from kinerja_tools.testing.cli import closed_port
 
@@ -88,6 +94,28 @@ def test_an_unreachable_broker_names_the_bootstrap_and_its_variable(
     assert str(caught.value) == (
         f"cannot connect to the Kafka broker at 10.0.0.9:9092 (X_BOOTSTRAP): {reason}"
     )
+
+
+@pytest.mark.parametrize(
+    ("error", "says"),
+    [
+        (SaslAuthenticationFailed(), "refused the login (X_KAFKA_SASL_USERNAME and its password)"),
+        (TopicAuthorizationFailedError(), "does not allow this to the principal of X_KAFKA_"),
+        (KafkaLoginError("X_KAFKA_*: SASL_SSL needs a username"), "X_KAFKA_*: SASL_SSL needs"),
+    ],
+)
+def test_a_refused_login_or_permission_is_bad_usage_naming_the_login_variables(
+    error: Exception, says: str
+) -> None:
+    with (
+        pytest.raises(CliError) as caught,
+        cli_errors.kafka("10.0.0.9:9092", "X_BOOTSTRAP", login="X_KAFKA_"),
+    ):
+        raise error
+
+    assert not isinstance(caught.value, Unreachable)
+    assert caught.value.exit_code == EXIT_USAGE
+    assert says in str(caught.value)
 
 
 async def test_an_unreachable_api_names_the_url_and_its_variable() -> None:
@@ -169,3 +197,26 @@ def test_plain_progress_reports_count_rate_and_elapsed(monkeypatch: pytest.Monke
     assert "records/s" in lines[-1]
     assert lines[-1].endswith("s elapsed")
     assert "\r" not in stream.getvalue()
+
+
+def test_an_unreachable_broker_says_where_a_login_comes_from_while_none_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for var in ("X_KAFKA_SECURITY_PROTOCOL", "X_KAFKA_SASL_USERNAME", "X_KAFKA_SASL_PASSWORD"):
+        monkeypatch.delenv(var, raising=False)
+    with (
+        pytest.raises(Unreachable) as plain,
+        cli_errors.kafka("10.0.0.9:9092", "X_BOOTSTRAP", login="X_KAFKA_"),
+    ):
+        raise KafkaConnectionError()
+    assert "set X_KAFKA_SECURITY_PROTOCOL and the rest" in str(plain.value)
+
+    monkeypatch.setenv("X_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("X_KAFKA_SASL_USERNAME", "roster-importer")
+    monkeypatch.setenv("X_KAFKA_SASL_PASSWORD", "secret")
+    with (
+        pytest.raises(Unreachable) as logged_in,
+        cli_errors.kafka("10.0.0.9:9092", "X_BOOTSTRAP", login="X_KAFKA_"),
+    ):
+        raise KafkaConnectionError()
+    assert "X_KAFKA_SECURITY_PROTOCOL" not in str(logged_in.value)

@@ -127,19 +127,31 @@ def test_a_file_without_a_valid_row_lists_each_and_publishes_nothing(
 # --- unreachable broker ------------------------------------------------------------------------
 
 
+ROSTER_LOGIN = [
+    f"KINERJA_ROSTER_KAFKA_{v}"
+    for v in ("SECURITY_PROTOCOL", "SASL_USERNAME", "SASL_PASSWORD", "SASL_PASSWORD_FILE")
+]
+
+
 def test_import_with_the_broker_unreachable_names_the_variable_exit_3(district: Path) -> None:
     with closed_port() as port:
         ran = run_script(
             "kinerja-roster",
             "import",
             str(district),
-            env={"KINERJA_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}"},
+            # No login set, as in a shell that has not sourced the dev stack's env.sh.
+            env={
+                "KINERJA_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}",
+                **dict.fromkeys(ROSTER_LOGIN, None),
+            },
         )
 
     line = ran.assert_one_line_error(3)
     assert line == (
         f"kinerja-roster: cannot connect to the Kafka broker at 127.0.0.1:{port} "
-        "(KINERJA_KAFKA_BOOTSTRAP): no broker answered"
+        "(KINERJA_KAFKA_BOOTSTRAP): no broker answered; if it takes logins only (the dev "
+        "stack's does), set KINERJA_ROSTER_KAFKA_SECURITY_PROTOCOL and the rest "
+        "(source deploy/local/env.sh)"
     )
     assert ran.stdout == ""
 

@@ -4,12 +4,14 @@ TLS when asked, for the FastStream broker, the outbox relay's catalog and aiokaf
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 
 import pytest
 from faststream.security import SASLScram512
 from pydantic import ValidationError
 from pydantic_settings import SettingsConfigDict
 
+from kinerja_shared.kafka_login import KafkaLogin, KafkaLoginError
 from kinerja_shared.outbox import KafkaTopicCatalog
 from kinerja_shared.service import make_broker, topic_catalog
 from kinerja_shared.settings import ServiceSettings
@@ -42,7 +44,7 @@ def test_the_default_is_plaintext_as_today() -> None:
 
 
 def test_sasl_ssl_without_credentials_is_refused() -> None:
-    with pytest.raises(ValidationError, match="kafka_sasl_username and kafka_sasl_password"):
+    with pytest.raises(ValidationError, match="SASL_SSL needs a username and a password"):
         Settings(**BASE, kafka_security_protocol="SASL_SSL", kafka_sasl_username="planning")
     with pytest.raises(ValidationError, match="kafka_security_protocol"):
         Settings(**BASE, kafka_security_protocol="SASL_PLAINTEXT")
@@ -94,3 +96,36 @@ def test_an_unreadable_ca_file_fails_at_once() -> None:
     settings = Settings(**BASE, **SASL, kafka_ca_file="/nonexistent/ca.crt")
     with pytest.raises(FileNotFoundError):
         settings.kafka_security()
+
+
+def test_the_password_may_come_from_a_file_read_when_the_clients_are_made(
+    tmp_path: Path,
+) -> None:
+    secret = tmp_path / "planning"
+    secret.write_text("from-a-file\n")
+    login = {k: v for k, v in SASL.items() if k != "kafka_sasl_password"}
+    settings = Settings(**BASE, **login, kafka_sasl_password_file=str(secret))
+    assert settings.kafka_client_options()["sasl_plain_password"] == "from-a-file"
+    assert "from-a-file" not in repr(settings)
+    secret.unlink()
+    with pytest.raises(KafkaLoginError, match="cannot read the Kafka password file"):
+        settings.kafka_client_options()
+
+
+def test_a_tool_reads_its_login_under_its_own_prefix(tmp_path: Path) -> None:
+    secret = tmp_path / "roster-importer"
+    secret.write_text("importer-secret")
+    env = {
+        "KINERJA_ROSTER_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "KINERJA_ROSTER_KAFKA_SASL_USERNAME": "roster-importer",
+        "KINERJA_ROSTER_KAFKA_SASL_PASSWORD_FILE": str(secret),
+        "KINERJA_KAFKA_SASL_USERNAME": "kinerja-admin",
+    }
+    options = KafkaLogin.from_env("KINERJA_ROSTER_KAFKA_", env).client_options()
+    assert options["sasl_plain_username"] == "roster-importer"
+    assert options["sasl_plain_password"] == "importer-secret"
+    assert KafkaLogin.from_env("KINERJA_ROSTER_KAFKA_", {}).client_options() == {}
+    # empty values, as an env file with SASL off writes them, are unset
+    assert KafkaLogin.from_env("X_", {"X_SECURITY_PROTOCOL": "", "X_CA_FILE": ""}).plaintext
+    with pytest.raises(KafkaLoginError, match="KINERJA_KAFKA_"):
+        KafkaLogin.from_env("KINERJA_KAFKA_", {"KINERJA_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"})

@@ -198,12 +198,52 @@ def _origin(url: str) -> str:
 
 
 @contextmanager
-def kafka(bootstrap: str, variable: str, *, what: str = "the Kafka broker") -> Iterator[None]:
-    """Turn a broker that does not answer into `Unreachable` naming ``bootstrap``."""
+def kafka(
+    bootstrap: str, variable: str, *, what: str = "the Kafka broker", login: str = ""
+) -> Iterator[None]:
+    """Turn a broker that does not answer into `Unreachable` naming ``bootstrap``, and a login
+    or a permission it refuses into a `CliError` naming the variables that set the login
+    (``login``: their prefix). A plain client that meets a TLS port hears nothing it can read,
+    so while those variables ask for no login, the message says where one would come from."""
+    from aiokafka import errors
+
+    from .kafka_login import KafkaLoginError
+
     try:
         yield
+    except KafkaLoginError as exc:
+        raise CliError(str(exc)) from exc
+    except (errors.SaslAuthenticationFailed, errors.AuthenticationFailedError) as exc:
+        raise CliError(
+            f"{what} at {bootstrap} refused the login ({login}SASL_USERNAME and its password): "
+            f"{exc}"
+        ) from exc
+    except (
+        errors.TopicAuthorizationFailedError,
+        errors.ClusterAuthorizationFailedError,
+        errors.GroupAuthorizationFailedError,
+    ) as exc:
+        raise CliError(
+            f"{what} at {bootstrap} does not allow this to the principal of {login}"
+            f"SASL_USERNAME ({type(exc).__name__}): log in as one that may"
+        ) from exc
     except _kafka_unreachable() as exc:
-        raise Unreachable(what, bootstrap, variable, _reason(exc, "no broker answered")) from exc
+        reason = _reason(exc, "no broker answered")
+        if login and _asks_no_login(login):
+            reason += (
+                f"; if it takes logins only (the dev stack's does), set {login}SECURITY_PROTOCOL "
+                "and the rest (source deploy/local/env.sh)"
+            )
+        raise Unreachable(what, bootstrap, variable, reason) from exc
+
+
+def _asks_no_login(prefix: str) -> bool:
+    from .kafka_login import KafkaLogin, KafkaLoginError
+
+    try:
+        return KafkaLogin.from_env(prefix).plaintext
+    except KafkaLoginError:
+        return False
 
 
 @contextmanager

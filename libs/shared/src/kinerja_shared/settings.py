@@ -9,8 +9,8 @@ and serves the API documentation by default; any other environment refuses to st
 (docs/security.md). deploy/k8s/overlays/prod sets ``<PREFIX>_ENV=prod``.
 """
 
-import ssl
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
 
@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .auth import AuthSettings
 from .auth.devtoken import DEFAULT_ISSUER as DEV_ISSUER
+from .kafka_login import KafkaLogin
 from .pii import KEY_ENV as NIP_HASH_KEY_ENV
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:59092"
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = Field(
         default="PLAINTEXT",
-        description="PLAINTEXT (the local stacks today) or SASL_SSL: SCRAM-SHA-512 over TLS as "
+        description="PLAINTEXT or SASL_SSL: SCRAM-SHA-512 over TLS as "
         'kafka_sasl_username (docs/security.md, "Kafka").',
     )
     kafka_sasl_username: str | None = Field(
@@ -64,6 +65,11 @@ class ServiceSettings(BaseSettings):
     )
     kafka_sasl_password: SecretStr | None = Field(
         default=None, description="Its SCRAM-SHA-512 password (SASL_SSL only)."
+    )
+    kafka_sasl_password_file: Path | None = Field(
+        default=None,
+        description="A file holding that password instead (the local stacks' way: no env file "
+        "they write holds a secret).",
     )
     kafka_ca_file: str | None = Field(
         default=None,
@@ -147,45 +153,26 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> "ServiceSettings":
-        if self.kafka_security_protocol == "SASL_SSL" and not (
-            self.kafka_sasl_username and self.kafka_sasl_password
-        ):
-            raise ValueError("SASL_SSL needs kafka_sasl_username and kafka_sasl_password")
+        self.kafka_login()  # raises, as a settings error, for a login that cannot work
         return self
+
+    def kafka_login(self) -> KafkaLogin:
+        return KafkaLogin(
+            security_protocol=self.kafka_security_protocol,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=self.kafka_sasl_password,
+            sasl_password_file=self.kafka_sasl_password_file,
+            ca_file=self.kafka_ca_file,
+        )
 
     def kafka_security(self) -> "BaseSecurity | None":
         """FastStream's security object for ``KafkaBroker(security=...)``; None: PLAINTEXT."""
-        if self.kafka_security_protocol == "PLAINTEXT":
-            return None
-        from faststream.security import SASLScram512
-
-        assert self.kafka_sasl_username  # the validator's
-        assert self.kafka_sasl_password
-        return SASLScram512(
-            self.kafka_sasl_username,
-            self.kafka_sasl_password.get_secret_value(),
-            ssl_context=self.kafka_ssl_context(),
-        )
-
-    def kafka_ssl_context(self) -> "ssl.SSLContext":
-        context = ssl.create_default_context(cafile=self.kafka_ca_file)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        return context
+        return self.kafka_login().faststream_security()
 
     def kafka_client_options(self) -> dict[str, Any]:
         """The same, as keyword arguments of aiokafka's own clients (admin, producer,
         consumer); empty for PLAINTEXT, so a client built with them behaves as before."""
-        if self.kafka_security_protocol == "PLAINTEXT":
-            return {}
-        assert self.kafka_sasl_username
-        assert self.kafka_sasl_password
-        return {
-            "security_protocol": "SASL_SSL",
-            "sasl_mechanism": "SCRAM-SHA-512",
-            "sasl_plain_username": self.kafka_sasl_username,
-            "sasl_plain_password": self.kafka_sasl_password.get_secret_value(),
-            "ssl_context": self.kafka_ssl_context(),
-        }
+        return self.kafka_login().client_options()
 
     @property
     def dev(self) -> bool:

@@ -5,15 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from . import cli_errors
+from .kafka_login import KafkaLogin
 from .topics import all_topics
 
 PROG = "kinerja-topics"
 BOOTSTRAP_ENV = "KINERJA_KAFKA_BOOTSTRAP"
+# SECURITY_PROTOCOL, SASL_USERNAME, SASL_PASSWORD or SASL_PASSWORD_FILE, CA_FILE (kafka_login).
+LOGIN_PREFIX = "KINERJA_KAFKA_"
 DEFAULT_BOOTSTRAP = "127.0.0.1:59092"
 
 EPILOG = f"""Every topic is declared once, in kinerja_shared/topics.py; create adds the missing
@@ -24,12 +28,20 @@ examples:
   {PROG} create
   {PROG} create --bootstrap kafka-0:9092 --replication-factor 3
 
+A broker that asks for SCRAM-SHA-512 over TLS: {LOGIN_PREFIX}SECURITY_PROTOCOL=SASL_SSL,
+{LOGIN_PREFIX}SASL_USERNAME, {LOGIN_PREFIX}SASL_PASSWORD (or ..._PASSWORD_FILE), and
+{LOGIN_PREFIX}CA_FILE; the local stacks set them to their admin.
+
 {cli_errors.EXIT_STATUS}"""
 
 
-async def create_topics(bootstrap: str, replication_factor: int = 1) -> list[str]:
+async def create_topics(
+    bootstrap: str, replication_factor: int = 1, client_options: Mapping[str, Any] | None = None
+) -> list[str]:
     """Create every registered topic that does not exist yet; return the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="kinerja-topics")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="kinerja-topics", **(client_options or {})
+    )
     try:
         await admin.start()
         existing = set(await admin.list_topics())
@@ -102,8 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     variable = "--bootstrap" if args.bootstrap else BOOTSTRAP_ENV
 
     def create() -> int:
-        with cli_errors.kafka(bootstrap, variable):
-            created = asyncio.run(create_topics(bootstrap, args.replication_factor))
+        with cli_errors.kafka(bootstrap, variable, login=LOGIN_PREFIX):
+            options = KafkaLogin.from_env(LOGIN_PREFIX).client_options()
+            created = asyncio.run(create_topics(bootstrap, args.replication_factor, options))
         print(f"topics: {len(created)} created, {len(all_topics()) - len(created)} already there")
         return 0
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import ClusterAuthorizationFailedError, TopicAuthorizationFailedError
 
 ORIGINAL_TOPIC = "kinerja-original-topic"
 REPUBLISHED_FROM = "kinerja-republished-from"
@@ -22,6 +23,19 @@ REPUBLISHED_FROM = "kinerja-republished-from"
 # lag view on a cluster with many groups (a test cluster holds thousands); a service's
 # subscriptions change with a deployment, and one shows up on the overview within this time.
 GROUPS_TTL_SECONDS = 30.0
+
+
+class RepublishRefused(Exception):
+    """The broker does not let the console write the record's topic: with per-service ACLs
+    (docs/security.md §8) only the topic's own service may, so the page says so instead of
+    failing."""
+
+    def __init__(self, topic: str, why: str) -> None:
+        super().__init__(
+            f"Kafka refused the console's write to {topic} ({why}): with per-service ACLs "
+            "only the service that owns the topic may write it"
+        )
+        self.topic = topic
 
 
 @dataclass(frozen=True)
@@ -193,14 +207,17 @@ class KafkaView:
         target = record.original_topic
         if not target:
             raise ValueError("the record names no original topic (kinerja-original-topic)")
-        producer = await self._writer()
         headers = {**record.headers, REPUBLISHED_FROM: f"{record.topic}:{record.ref}"}
-        await producer.send_and_wait(
-            target,
-            record.value,
-            key=record.key.encode() if record.key is not None else None,
-            headers=[(k, v.encode()) for k, v in headers.items()],
-        )
+        try:
+            producer = await self._writer()
+            await producer.send_and_wait(
+                target,
+                record.value,
+                key=record.key.encode() if record.key is not None else None,
+                headers=[(k, v.encode()) for k, v in headers.items()],
+            )
+        except (TopicAuthorizationFailedError, ClusterAuthorizationFailedError) as exc:
+            raise RepublishRefused(target, type(exc).__name__) from exc
         return target
 
     async def _reader(self) -> AIOKafkaConsumer:
@@ -224,7 +241,11 @@ class KafkaView:
                     acks="all",
                     **self._options,
                 )
-                await producer.start()
+                try:
+                    await producer.start()
+                except BaseException:
+                    await producer.stop()
+                    raise
                 self._producer = producer
             return self._producer
 

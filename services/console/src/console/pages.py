@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from kinerja_shared.events.bkn_sync import DeliveryState, RecordKind
 
 from . import repository
+from .kafka_view import RepublishRefused
 from .web import ConsoleDep, OperatorDep, PageRefusal, UserDep, page, same_origin
 
 router = APIRouter(include_in_schema=False)
@@ -453,7 +454,10 @@ async def dlq_republish(
         if record is None or record.original_topic is None:
             result = "not found or no original topic"
         else:
-            result = f"republished to {await c.kafka.republish(record)}"
+            try:
+                result = f"republished to {await c.kafka.republish(record)}"
+            except RepublishRefused as exc:
+                result = f"refused: {exc}"
         await repository.audit(
             _pool(request),
             user,

@@ -12,17 +12,20 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from opentelemetry.trace import SpanKind
 
 from .. import cli_errors, telemetry
 from ..cli_errors import CliError
+from ..kafka_login import KafkaLogin
 from . import dapodik
 from .generator import DistrictShape, generate
 
 PROG = "kinerja-roster"
 BOOTSTRAP_ENV = "KINERJA_KAFKA_BOOTSTRAP"
+# The importer's own login (kafka_login): only roster-importer may write the roster topics.
+LOGIN_PREFIX = "KINERJA_ROSTER_KAFKA_"
 DEFAULT_BOOTSTRAP = "127.0.0.1:59092"
 # The header FastStream publishes and reads a record's correlation id under.
 CORRELATION_HEADER = "correlation_id"
@@ -49,6 +52,10 @@ every {PLAIN_PROGRESS_EVERY_SECONDS:.0f} s. The summary (count, elapsed, rate) g
 examples:
   {PROG} import district.csv --dry-run
   {BOOTSTRAP_ENV}=kafka-0:9092,kafka-1:9092 {PROG} import district.csv
+
+A broker that asks for SCRAM-SHA-512 over TLS: {LOGIN_PREFIX}SECURITY_PROTOCOL=SASL_SSL,
+{LOGIN_PREFIX}SASL_USERNAME=roster-importer, {LOGIN_PREFIX}SASL_PASSWORD (or
+..._PASSWORD_FILE), {LOGIN_PREFIX}CA_FILE; the local stacks set them.
 
 {cli_errors.exit_status(**{"1": "no row of the file is valid: nothing was published"})}"""
 
@@ -262,14 +269,14 @@ def _read(path: Path) -> dapodik.Roster:
             raise CliError(f"{path}:{reader.line_num}: not valid CSV: {exc}") from exc
 
 
-async def _check_topics(bootstrap: str, variable: str) -> None:
+async def _check_topics(bootstrap: str, variable: str, options: dict[str, Any]) -> None:
     """Fail before publishing, not after the producer's 40 s metadata wait, when the cluster
     is up but lacks the roster topics (a new cluster, or the wrong one)."""
     from aiokafka.admin import AIOKafkaAdminClient
 
     from ..topics import ROSTER_PEGAWAI, ROSTER_SEKOLAH
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="kinerja-roster")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="kinerja-roster", **options)
     try:
         await admin.start()
         existing = set(await admin.list_topics())
@@ -308,11 +315,12 @@ def _import(args: argparse.Namespace) -> int:
     total = len(roster.sekolah) + len(roster.pegawai)
     tracer = telemetry.setup_tracing("kinerja-roster").get_tracer(__name__)
     with (
-        cli_errors.kafka(bootstrap, variable),
+        cli_errors.kafka(bootstrap, variable, login=LOGIN_PREFIX),
         tracer.start_as_current_span("kinerja-roster import", kind=SpanKind.PRODUCER) as span,
     ):
         span.set_attribute("kinerja.roster.records", total)
-        asyncio.run(_check_topics(bootstrap, variable))
+        options = KafkaLogin.from_env(LOGIN_PREFIX).client_options()
+        asyncio.run(_check_topics(bootstrap, variable, options))
         headers = _trace_headers()
         progress = Progress("publishing", total, "records", sys.stderr)
         try:
@@ -322,6 +330,7 @@ def _import(args: argparse.Namespace) -> int:
                     progress.counted(roster.sekolah.values()),
                     progress.counted(roster.pegawai),
                     headers,
+                    options,
                 )
             )
         finally:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -15,6 +17,7 @@ async def publish_roster(
     sekolah: Iterable[Sekolah],
     pegawai: Iterable[Pegawai],
     headers: Mapping[str, str] | None = None,
+    client_options: Mapping[str, Any] | None = None,
 ) -> tuple[int, int]:
     """Schools first, so a service never sees a teacher of a school it does not know. Every
     record carries ``headers`` (the import's ``traceparent`` and ``correlation_id``), so what
@@ -26,31 +29,36 @@ async def publish_roster(
         acks="all",
         linger_ms=20,
         client_id="kinerja-roster",
+        **(client_options or {}),
     )
     await producer.start()
     try:
-        schools = 0
+        sent = []
         for s in sekolah:
             env = ROSTER_SEKOLAH.event(s)
-            await producer.send(
-                ROSTER_SEKOLAH.name,
-                env.model_dump_json().encode(),
-                key=env.subject.encode(),
-                headers=wire,
+            sent.append(
+                await producer.send(
+                    ROSTER_SEKOLAH.name,
+                    env.model_dump_json().encode(),
+                    key=env.subject.encode(),
+                    headers=wire,
+                )
             )
-            schools += 1
-        await producer.flush()
-        people = 0
+        # Each record's own answer, not only flush(): flush waits for them and raises none, so
+        # a refusal (no right to write the topic, a record too large) would read as published.
+        await asyncio.gather(*sent)
+        schools, sent = len(sent), []
         for p in pegawai:
             person = ROSTER_PEGAWAI.event(p)
-            await producer.send(
-                ROSTER_PEGAWAI.name,
-                person.model_dump_json().encode(),
-                key=person.subject.encode(),
-                headers=wire,
+            sent.append(
+                await producer.send(
+                    ROSTER_PEGAWAI.name,
+                    person.model_dump_json().encode(),
+                    key=person.subject.encode(),
+                    headers=wire,
+                )
             )
-            people += 1
-        await producer.flush()
-        return schools, people
+        await asyncio.gather(*sent)
+        return schools, len(sent)
     finally:
         await producer.stop()
