@@ -2,6 +2,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from kinerja_shared.settings import ServiceSettings
+from kinerja_shared.topics import BKN_DELIVERY_STATUS
 
 
 class Settings(ServiceSettings):
@@ -14,6 +15,11 @@ class Settings(ServiceSettings):
         default_factory=list,
         description="Dinas areas (kode wilayah prefixes) where a curve violation blocks "
         "penetapan instead of needing a reason (docs/domain.md §4.2).",
+    )
+    delivery_status_topic: str = Field(
+        default=BKN_DELIVERY_STATUS.name,
+        description="Where bkn-sync's delivery news is read. Only tests point it elsewhere: on a "
+        "broker shared with other runs, another run's bkn-sync tells news of their teachers too.",
     )
     status_batch_max_records: int = Field(
         default=500,

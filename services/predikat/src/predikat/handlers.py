@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from kinerja_shared import inbox, telemetry
@@ -42,7 +43,7 @@ def register(runtime: Runtime[Settings, None]) -> None:
     # Two status events per teacher follow a Kirim within seconds: batches, applied set-based.
     inbox.subscribe_batch(
         runtime.broker,
-        BKN_DELIVERY_STATUS,
+        replace(BKN_DELIVERY_STATUS, name=settings.delivery_status_topic),
         group=group,
         pool=runtime.db,
         effect=on_delivery_statuses,
