@@ -89,6 +89,11 @@ def make_broker(name: str, settings: ServiceSettings) -> KafkaBroker:
         security=settings.kafka_security(),
         enable_idempotence=True,
         acks="all",
+        # Topics are kinerja-topics' (or the cluster operators') to make, with the registry's
+        # partitions and cleanup policy. A subscriber that started first would otherwise make
+        # its topic with the client's defaults (one partition, not compacted), and
+        # kinerja-topics leaves an existing topic as it is.
+        allow_auto_create_topics=False,
         graceful_timeout=settings.graceful_shutdown_seconds,
         middlewares=(KafkaTelemetry(tracer_provider=provider),),
         logger=logging.getLogger(f"{name}.kafka"),
