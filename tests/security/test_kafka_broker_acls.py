@@ -144,21 +144,27 @@ async def test_a_consumer_may_not_join_another_services_group(broker: SaslBroker
         await consumer.stop()
 
 
-@pytest.mark.usefixtures("topics")
-async def test_the_service_broker_logs_in_with_its_settings(broker: SaslBroker) -> None:
-    class Settings(ServiceSettings):
-        db_schema: str = "planning"
-        consumer_group: str = "planning"
+def _settings(broker: SaslBroker, service: str, **password: str) -> ServiceSettings:
+    """A service's settings with its SCRAM login to ``broker``, the password given either way."""
 
-    settings = Settings(
+    class Settings(ServiceSettings):
+        db_schema: str = service
+        consumer_group: str = service
+
+    return Settings(
         database_url="postgresql://u:p@db.invalid/x",
         jwt_jwks_url="file:///jwks.json",
         kafka_bootstrap=broker.bootstrap,
         kafka_security_protocol="SASL_SSL",
-        kafka_sasl_username="planning",
-        kafka_sasl_password=broker.password("planning"),
+        kafka_sasl_username=service,
         kafka_ca_file=str(broker.ca_file),
+        **password,  # type: ignore[arg-type]
     )
+
+
+@pytest.mark.usefixtures("topics")
+async def test_the_service_broker_logs_in_with_its_settings(broker: SaslBroker) -> None:
+    settings = _settings(broker, "planning", kafka_sasl_password=broker.password("planning"))
     service_broker = make_broker("planning", settings)
     await service_broker.connect()
     try:
@@ -175,20 +181,8 @@ async def test_the_consoles_broker_connects_with_its_password_file_and_writes_no
 ) -> None:
     """As the dev stack starts it: the password in a file. Its FastStream broker starts an
     idempotent producer, so it needs IdempotentWrite (and nothing more) to connect at all."""
-
-    class Settings(ServiceSettings):
-        db_schema: str = "console"
-        consumer_group: str = "console"
-
-    settings = Settings(
-        database_url="postgresql://u:p@db.invalid/x",
-        jwt_jwks_url="file:///jwks.json",
-        kafka_bootstrap=broker.bootstrap,
-        kafka_security_protocol="SASL_SSL",
-        kafka_sasl_username="console",
-        kafka_sasl_password_file=str(broker.node_dir / "users" / "console"),
-        kafka_ca_file=str(broker.ca_file),
-    )
+    password_file = broker.node_dir / "users" / "console"
+    settings = _settings(broker, "console", kafka_sasl_password_file=str(password_file))
     console_broker = make_broker("console", settings)
     async with asyncio.timeout(60):
         await console_broker.connect()

@@ -9,7 +9,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from ..events.roster import Pegawai, Sekolah
-from ..topics import ROSTER_PEGAWAI, ROSTER_SEKOLAH
+from ..topics import ROSTER_PEGAWAI, ROSTER_SEKOLAH, Topic
 
 
 async def publish_roster(
@@ -33,32 +33,29 @@ async def publish_roster(
     )
     await producer.start()
     try:
-        sent = []
-        for s in sekolah:
-            env = ROSTER_SEKOLAH.event(s)
-            sent.append(
-                await producer.send(
-                    ROSTER_SEKOLAH.name,
-                    env.model_dump_json().encode(),
-                    key=env.subject.encode(),
-                    headers=wire,
-                )
-            )
-        # Each record's own answer, not only flush(): flush waits for them and raises none, so
-        # a refusal (no right to write the topic, a record too large) would read as published.
-        await asyncio.gather(*sent)
-        schools, sent = len(sent), []
-        for p in pegawai:
-            person = ROSTER_PEGAWAI.event(p)
-            sent.append(
-                await producer.send(
-                    ROSTER_PEGAWAI.name,
-                    person.model_dump_json().encode(),
-                    key=person.subject.encode(),
-                    headers=wire,
-                )
-            )
-        await asyncio.gather(*sent)
-        return schools, len(sent)
+        schools = await _send_all(producer, ROSTER_SEKOLAH, sekolah, wire)
+        people = await _send_all(producer, ROSTER_PEGAWAI, pegawai, wire)
+        return schools, people
     finally:
         await producer.stop()
+
+
+async def _send_all(
+    producer: AIOKafkaProducer,
+    topic: Topic[Any],
+    facts: Iterable[Any],
+    wire: list[tuple[str, bytes]],
+) -> int:
+    """Every fact onto ``topic``, then each record's own answer: flush() alone waits for them
+    but raises nothing, so a refusal (no right to write the topic, a record too large) would
+    read as published."""
+    sent = []
+    for fact in facts:
+        env = topic.event(fact)
+        sent.append(
+            await producer.send(
+                topic.name, env.model_dump_json().encode(), key=env.subject.encode(), headers=wire
+            )
+        )
+    await asyncio.gather(*sent)
+    return len(sent)
