@@ -165,7 +165,7 @@ kinerja_derive_env() {
 # --- Kafka logins ------------------------------------------------------------------------
 # KINERJA_KAFKA_SASL=1 (the dev stack's default) runs the broker with SCRAM-SHA-512 over TLS
 # and ACLs (kafka.sh; docs/security.md §8.3), and every client logs in as its own principal:
-# each service as itself, kinerja-topics (and the test fixtures) as the stack's admin,
+# each service as itself, kinerja-topics as the stack's admin,
 # kinerja-roster as roster-importer. The passwords stay in their files (made by kafka.sh, mode
 # 0600); the variables name the files. 0 (the test stack's default for now: docs/security.md
 # §8.4 says why) is the plain listener and no login.
