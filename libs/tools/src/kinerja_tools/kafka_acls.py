@@ -33,13 +33,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ssl
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import SecretStr
+
+from kinerja_shared.kafka_login import KafkaLogin
 from kinerja_shared.topics import (
     ASSESSMENT_RECOMMENDED,
     BKN_DELIVERY_STATUS,
@@ -282,21 +284,15 @@ def markdown_table() -> str:
 # --- Applying them (the local stacks; Strimzi's user operator does it in Kubernetes) ---------
 
 
-def client_ssl_context(ca_file: str | Path | None) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
-
-
 def sasl_client_options(username: str, password: str, ca_file: str | Path | None) -> dict[str, Any]:
-    """aiokafka keyword arguments for SCRAM-SHA-512 over TLS."""
-    return {
-        "security_protocol": "SASL_SSL",
-        "sasl_mechanism": "SCRAM-SHA-512",
-        "sasl_plain_username": username,
-        "sasl_plain_password": password,
-        "ssl_context": client_ssl_context(ca_file),
-    }
+    """aiokafka keyword arguments for SCRAM-SHA-512 over TLS (kinerja_shared.kafka_login)."""
+    login = KafkaLogin(
+        security_protocol="SASL_SSL",
+        sasl_username=username,
+        sasl_password=SecretStr(password),
+        ca_file=str(ca_file) if ca_file else None,
+    )
+    return login.client_options()
 
 
 async def apply(
@@ -382,8 +378,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"({acl.pattern})\n"
             )
     else:
-        password = args.password_file.read_text().strip()
-        options = sasl_client_options(args.username, password, args.ca_file)
+        login = KafkaLogin(
+            security_protocol="SASL_SSL",
+            sasl_username=args.username,
+            sasl_password_file=args.password_file,
+            ca_file=str(args.ca_file) if args.ca_file else None,
+        )
+        options = login.client_options()
         acls = () if args.ready_only else all_acls()
         n = asyncio.run(apply(args.bootstrap, acls, options, args.timeout))
         if not args.ready_only:

@@ -298,7 +298,7 @@ async def _apply(conn: Conn, done: Sequence[Attempted], routing: Routing) -> lis
     # Rows locked in delivery-key order, as ingest does: concurrent batches never deadlock.
     current = await repository.lock_many(conn, {a.claimed.delivery_key for a in done})
     updated: dict[str, Delivery] = {}
-    decided: dict[str, None] = {}  # rows an outcome moved on, not only counted PUTs on
+    decided: set[str] = set()  # rows an outcome moved on, not only counted PUTs on
     recorded: list[Delivery | None] = []
     events: list[Traced] = []
     for a in done:
@@ -325,7 +325,7 @@ async def _apply(conn: Conn, done: Sequence[Attempted], routing: Routing) -> lis
             recorded.append(None)
             continue
         current[key] = updated[key] = transition.delivery
-        decided[key] = None
+        decided.add(key)
         recorded.append(transition.delivery)
         # Already W3C headers (``current_trace_headers`` where the attempt ran): not parsed again.
         trace = dict(a.trace) if a.trace else telemetry.current_trace_headers()
@@ -338,7 +338,7 @@ async def _apply(conn: Conn, done: Sequence[Attempted], routing: Routing) -> lis
         dead_letters=routing.dead_letters,
     )
     # A teacher's SKP at e-Kinerja releases their predikat of the period held behind it.
-    moved = [updated[key] for key in decided]
+    moved = [d for key, d in updated.items() if key in decided]
     skps = [(d.nip, d.period_id) for d in moved if d.releases_predikat]
     if skps:
         await _redrive(conn, await repository.predikat_waiting_for_skp(conn, skps), at)
