@@ -10,6 +10,7 @@ committed offsets against the stored rows.
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
@@ -49,9 +50,13 @@ async def relay_leader(system: System) -> Service:
     return leader
 
 
-async def kill_and_restart(service: Service) -> None:
+def kill_and_restart(service: Service, restarts: list[asyncio.Task[None]]) -> None:
+    """SIGKILL and start again at once; its readiness is awaited beside the run, not before the
+    next step: on a slow host a restart outlasted the rest of the work, and the next disruption
+    then came after everything was delivered."""
     service.kill()
-    await service.start()
+    service.spawn()
+    restarts.append(asyncio.create_task(service.ready()))
 
 
 @pytest.mark.timeout(900)
@@ -68,23 +73,24 @@ async def test_sigkill_of_replicas_predikat_and_the_relay_leader(
     await work.produce(cluster.bootstrap)
     assert system.predikat is not None
     kills = 0
+    restarts: list[asyncio.Task[None]] = []
 
     await in_flight(system, work, 0.1)
-    await kill_and_restart(random.choice(system.bkn))
+    kill_and_restart(random.choice(system.bkn), restarts)
     kills += 1
 
     await in_flight(system, work, 0.25)
-    await kill_and_restart(system.predikat)
+    kill_and_restart(system.predikat, restarts)
     kills += 1
 
     # Plans agreed again: version 2 arrives while version 1 may still wait in a retry tier.
     await work.produce(cluster.bootstrap, newer_skp_of=random.sample(work.nips, 150))
     await in_flight(system, work, 0.4)
-    await kill_and_restart(await relay_leader(system))
+    kill_and_restart(await relay_leader(system), restarts)
     kills += 1
 
     await in_flight(system, work, 0.55)
-    await kill_and_restart(random.choice(system.bkn))
+    kill_and_restart(random.choice(system.bkn), restarts)
     kills += 1
 
     await in_flight(system, work, 0.7)
@@ -94,6 +100,7 @@ async def test_sigkill_of_replicas_predikat_and_the_relay_leader(
     await leader.start()
     await system.predikat.start()
     kills += 2
+    await asyncio.gather(*restarts)
 
     await all_done(system, work)
     await watch.stop()
