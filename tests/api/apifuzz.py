@@ -328,7 +328,13 @@ def running_service(
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, __file__],
-            env={**os.environ, **(env or {}), SERVE_ENV: json.dumps(config)},
+            # Without this process's service name: an app built here earlier set it, and the
+            # child would log as that service.
+            env={
+                **{k: v for k, v in os.environ.items() if k != "OTEL_SERVICE_NAME"},
+                **(env or {}),
+                SERVE_ENV: json.dumps(config),
+            },
             stdout=subprocess.PIPE,
             stderr=log,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from apifuzz import RunningService, running_service
 
+from kinerja_shared.topics import PLAN_AGREED
+from kinerja_tools.testing.kafka import own_topics
 from kinerja_tools.testing.stack import Stack
 
 PLAN = {
@@ -76,16 +78,15 @@ def predikat_api(
 
 
 @pytest.fixture(scope="session")
-def bkn_sync_api(
+async def bkn_sync_api(
     stack: Stack, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningService]:
-    # Its own (absent) source topics: the agreed plans and predikat that other tests publish
-    # meanwhile are not this run's to deliver (and would spill into the shared retry tiers).
+) -> AsyncIterator[RunningService]:
+    # Its own source topics: the agreed plans and predikat that other tests publish meanwhile
+    # are not this run's to deliver (and would spill into the shared retry tiers).
     private = f"kinerja.api-fuzz-{secrets.token_hex(4)}"
-    yield from _serve(
-        "bkn_sync",
-        stack,
-        tmp_path_factory,
-        skp_topic=f"{private}.skp.v1",
-        predikat_topic=f"{private}.predikat.v1",
-    )
+    skp, predikat = f"{private}.skp.v1", f"{private}.predikat.v1"
+    async with own_topics(stack.kafka_bootstrap, [skp, predikat], PLAN_AGREED.partitions):
+        for running in _serve(
+            "bkn_sync", stack, tmp_path_factory, skp_topic=skp, predikat_topic=predikat
+        ):
+            yield running

@@ -20,7 +20,6 @@ import httpx
 import pytest
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import BaseModel
 
 from bkn_sync.app import create_app
@@ -39,6 +38,7 @@ from kinerja_shared.topics import (
 )
 from kinerja_tools.testing import wait_for
 from kinerja_tools.testing.http import SIMULATOR_CLIENT_LIMITS
+from kinerja_tools.testing.kafka import own_topics
 from kinerja_tools.testing.service import ServiceUnderTest, running_service
 from kinerja_tools.testing.stack import Stack
 
@@ -166,18 +166,8 @@ async def private_sources(bootstrap: str, partitions: int = 12) -> AsyncIterator
     would deliver them and tell those tests' teachers statuses nobody asked for."""
     tag = secrets.token_hex(4)
     sources = Sources(f"{PLAN_AGREED.name}.test-{tag}", f"{PREDIKAT_DITETAPKAN.name}.test-{tag}")
-    names = [sources.skp, sources.predikat]
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names]
-        )
+    async with own_topics(bootstrap, [sources.skp, sources.predikat], partitions):
         yield sources
-    finally:
-        with contextlib.suppress(Exception):
-            await admin.delete_topics(names)
-        await admin.close()
 
 
 @pytest.fixture(scope="session")

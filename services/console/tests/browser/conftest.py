@@ -20,7 +20,6 @@ import httpx
 import pytest
 import uvicorn
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from fastapi import FastAPI
 from playwright.async_api import Browser, Page, async_playwright
 
@@ -33,6 +32,7 @@ from kinerja_shared.events.planning import PlanAgreed
 from kinerja_shared.events.roster import Pegawai, Sekolah
 from kinerja_shared.topics import PLAN_AGREED, PREDIKAT_DITETAPKAN, ROSTER_PEGAWAI, ROSTER_SEKOLAH
 from kinerja_tools.testing import wait_for
+from kinerja_tools.testing.kafka import own_topics
 from kinerja_tools.testing.service import ServiceUnderTest, running_service
 from kinerja_tools.testing.stack import Stack
 
@@ -143,21 +143,6 @@ class Rig:
         return str(rows[0]["state"]) if rows else None
 
 
-@contextlib.asynccontextmanager
-async def topics(bootstrap: str, names: list[str]) -> AsyncIterator[None]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [NewTopic(n, num_partitions=3, replication_factor=1) for n in names]
-        )
-        yield
-    finally:
-        with contextlib.suppress(Exception):
-            await admin.delete_topics(names)
-        await admin.close()
-
-
 @pytest.fixture(scope="session")
 async def rig(stack: Stack) -> AsyncIterator[Rig]:
     from ekinerja_sim.app import create_app as create_sim
@@ -179,7 +164,7 @@ async def rig(stack: Stack) -> AsyncIterator[Rig]:
     await producer.start()
     async with contextlib.AsyncExitStack() as exits:
         await exits.enter_async_context(
-            topics(stack.kafka_bootstrap, [*sources.values(), dlq_topic, dlq_target])
+            own_topics(stack.kafka_bootstrap, [*sources.values(), dlq_topic, dlq_target], 3)
         )
         sim_url = await exits.enter_async_context(served(create_sim(), sim_port))
         bkn = await exits.enter_async_context(

@@ -1,11 +1,14 @@
-"""Read what a test published or caused, straight from the real topics."""
+"""Topics of a test's own, and what a test published or caused, read straight from them."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from kinerja_shared.envelope import Envelope
 from kinerja_shared.topics import Topic
@@ -34,3 +37,21 @@ async def events_for(
     finally:
         await consumer.stop()
     return found
+
+
+@contextlib.asynccontextmanager
+async def own_topics(bootstrap: str, names: Sequence[str], partitions: int) -> AsyncIterator[None]:
+    """Topics made for the block and deleted after it. A service never makes the topics it
+    reads (its broker client does not create them): started on a missing one, it waits for it
+    the whole of its broker start timeout, then serves without its consumers."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names]
+        )
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.delete_topics(list(names))
+        await admin.close()
