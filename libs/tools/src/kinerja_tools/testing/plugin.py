@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -52,3 +53,32 @@ async def fresh_schema(stack: Stack) -> AsyncIterator[str]:
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     finally:
         await conn.close()
+
+
+# A session fixture of a directory's conftest (a running service, a simulator, a broker
+# cluster) ends when the run leaves that directory, not when the whole run ends: kept, it would
+# poll its database and broker on the run's two cores for the rest of the run. Coming back to
+# the directory starts it again. The fixtures of this plugin (the stack) last the session.
+_directory_fixtures: dict[pytest.FixtureDef[Any], pytest.FixtureRequest] = {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Generator[None, object, object]:
+    if fixturedef.scope == "session" and fixturedef.baseid:
+        _directory_fixtures[fixturedef] = request
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
+    result = yield
+    for fixturedef, request in list(_directory_fixtures.items()):
+        if nextitem is None or not nextitem.nodeid.startswith(f"{fixturedef.baseid}/"):
+            del _directory_fixtures[fixturedef]
+            # Finishing it finishes first the fixtures set up on it (pytest registered them).
+            fixturedef.finish(request)  # type: ignore[arg-type]
+    return result
