@@ -45,7 +45,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,7 +54,6 @@ import asyncpg
 import httpx
 import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -65,6 +63,7 @@ from kinerja_shared.auth import DevIdentityProvider
 from kinerja_shared.events.planning import PlanAgreed
 from kinerja_shared.topics import PLAN_AGREED
 from kinerja_tools.testing.groups import start_groups_at_end
+from kinerja_tools.testing.kafka import own_topics
 
 BIN = Path(sys.executable).parent
 HERE = Path(__file__).resolve().parent
@@ -149,19 +148,9 @@ async def produce(topic: str, nips: list[str], sampled_share: float | None = Non
         await producer.stop()
 
 
-@contextlib.asynccontextmanager
-async def topics(*names: str) -> AsyncIterator[None]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [NewTopic(n, num_partitions=PARTITIONS, replication_factor=1) for n in names]
-        )
-        yield
-    finally:
-        with contextlib.suppress(Exception):
-            await admin.delete_topics(list(names))
-        await admin.close()
+def topics(*names: str) -> contextlib.AbstractAsyncContextManager[None]:
+    """The run's own source topics, deleted afterwards."""
+    return own_topics(KAFKA, names, PARTITIONS)
 
 
 async def kafka_raw(topic: str, n: int) -> float:
